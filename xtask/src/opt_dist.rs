@@ -1,0 +1,151 @@
+//! `cargo xtask opt-dist`: builds a PGO+BOLT optimized Rust toolchain in stages that can each be
+//! run, inspected and resumed on their own.
+//!
+//! The pipeline is data ([`pipeline::STAGES`]); every stage turns a [`Ctx`] into a plan of steps
+//! that [`runner`] executes and [`plan`] prints. Profiles and manifests live in
+//! `<build-dir>/opt-dist/<stage>/`.
+
+pub mod bootstrap;
+mod cmd;
+mod fsutil;
+mod llvm_tools;
+mod manifest;
+pub mod pipeline;
+mod plan;
+mod runner;
+mod rustc_pgo;
+mod training;
+mod tree;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+use crate::flags::{Command, Invocation, PipelineOptions};
+use bootstrap::Interface;
+use llvm_tools::HostLlvm;
+use pipeline::{StageId, StagePlan};
+use tree::Tree;
+
+pub use runner::StepFailed;
+
+/// Everything a stage needs to know, resolved once per invocation.
+pub struct Ctx {
+    pub tree: Tree,
+    pub interface: Interface,
+    pub options: PipelineOptions,
+    /// `--use-bolt`, resolved against the host's default.
+    pub use_bolt: bool,
+    pub host_llvm: HostLlvm,
+    /// Arguments for the final `x.py dist`, after `--`.
+    pub dist_args: Vec<String>,
+}
+
+impl Ctx {
+    fn resolve(invocation: &Invocation, sh: &xshell::Shell) -> Result<Ctx> {
+        let tree = Tree::locate(&invocation.global, sh)?;
+        let interface = match invocation.global.interface {
+            Some(interface) => interface,
+            None => bootstrap::detect_interface(&tree, sh)?,
+        };
+        let mut options = invocation.options.clone();
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        // The collector runs in rustc-perf's directory: make the user's paths absolute first.
+        options.benchmark_cargo_config = options
+            .benchmark_cargo_config
+            .iter()
+            .map(|p| cwd.join(p))
+            .collect();
+        // Upstream builds for BOLT by default where BOLT works well: x86_64 Linux.
+        let bolt_by_default = tree.host.starts_with("x86_64") && tree.host.contains("linux");
+        let use_bolt = options.use_bolt.unwrap_or(bolt_by_default);
+        let host_llvm = HostLlvm::locate(invocation.global.llvm_dir.as_deref(), &tree, sh);
+        let dist_args = invocation.dist_args.clone();
+        Ok(Ctx {
+            tree,
+            interface,
+            options,
+            use_bolt,
+            host_llvm,
+            dist_args,
+        })
+    }
+
+    pub fn stage_dir(&self, stage: StageId) -> PathBuf {
+        self.tree.artifacts_root().join(stage.name())
+    }
+
+    /// Bootstrap builds LLVM itself unless told not to or pointed at an external LLVM.
+    pub fn llvm_built_in_tree(&self) -> bool {
+        self.options.build_llvm && self.tree.config.llvm_config.is_none()
+    }
+
+    /// The llvm-profdata for profiles of the freshly built compiler: the one built with the
+    /// in-tree LLVM when there is one (same LLVM, by construction), else the host's.
+    pub fn profdata_for_built_compiler(&self) -> PathBuf {
+        if self.llvm_built_in_tree() {
+            self.tree.in_tree_llvm_profdata()
+        } else {
+            self.host_llvm.tool("llvm-profdata")
+        }
+    }
+
+    /// The options as recorded in manifests and plans: resolved values, not what was typed.
+    pub fn options_record(&self) -> serde_json::Value {
+        serde_json::json!({
+            "use_bolt": self.use_bolt,
+            "build_llvm": self.options.build_llvm,
+            "llvm_shared": self.options.llvm_shared,
+            "keep_raw": self.options.keep_raw,
+            "rustc_crates": self.options.rustc_crates,
+            "benchmark_cargo_config": self.options.benchmark_cargo_config,
+            "host_llvm": self.host_llvm,
+            "dist_args": self.dist_args,
+        })
+    }
+
+    fn stage_plan(&self, stage: StageId) -> Result<StagePlan> {
+        match stage.def().plan {
+            Some(plan) => plan(self),
+            None => bail!(
+                "stage `{}` is not built yet: today only rustc-pgo runs (see `cargo xtask \
+                 opt-dist --help`)",
+                stage.name()
+            ),
+        }
+    }
+}
+
+pub fn run(invocation: Invocation) -> Result<()> {
+    let sh = xshell::Shell::new().context("cannot set up the shell")?;
+    match invocation.command {
+        Command::Stage(stage) => {
+            let ctx = Ctx::resolve(&invocation, &sh)?;
+            let plan = ctx.stage_plan(stage)?;
+            runner::run_stage(&ctx, &plan, &sh)
+        }
+        Command::Plan { target, format } => {
+            let stage = match target {
+                Some(stage) => stage,
+                None => bail!(
+                    "`plan all` is not built yet: `all` comes with the remaining stages; \
+                     `plan rustc-pgo` shows the stage that runs today"
+                ),
+            };
+            let ctx = Ctx::resolve(&invocation, &sh)?;
+            let plans = vec![ctx.stage_plan(stage)?];
+            print!("{}", plan::render(&ctx, &plans, format)?);
+            Ok(())
+        }
+        Command::All => not_built_yet("all"),
+        Command::Status { json: false } => not_built_yet("status"),
+        Command::Status { json: true } => not_built_yet("status --json"),
+        Command::Clean { stage: None } => not_built_yet("clean"),
+        Command::Clean { stage: Some(stage) } => not_built_yet(&format!("clean {}", stage.name())),
+        Command::Doctor => not_built_yet("doctor"),
+    }
+}
+
+fn not_built_yet(command: &str) -> Result<()> {
+    bail!("`opt-dist {command}` is not built yet: today only the rustc-pgo stage and `plan` run")
+}

@@ -1,0 +1,302 @@
+//! Everything we know about bootstrap's command line, in one place.
+//!
+//! [`Bootstrap`] builds `x.py` invocations with one method per bootstrap concept (instrument a
+//! component, use a profile, BOLT link settings, keep stages). Bootstrap has two ways to say
+//! "PGO": the legacy flags of rustc <= 1.95 (`--rust-profile-generate`, `--llvm-profile-use`, ...)
+//! and, since July 2026, the `[pgo]` table (`--set pgo.<component>.<generate|use>="<path>"`).
+//! [`Interface`] names them; [`detect_interface`] asks the tree's own bootstrap which one it has.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use super::cmd::Cmd;
+use super::tree::Tree;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interface {
+    /// `--rust-profile-generate/-use`, `--llvm-profile-generate` (+ `LLVM_PROFILE_DIR`),
+    /// `--llvm-profile-use`: rustc 1.95.0 and older.
+    Legacy,
+    /// `--set pgo.<component>.generate|use="<path>"`: upstream master since July 2026.
+    PgoTable,
+}
+
+impl Interface {
+    pub fn from_name(name: &str) -> Option<Interface> {
+        match name {
+            "legacy" => Some(Interface::Legacy),
+            "pgo-table" => Some(Interface::PgoTable),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Interface::Legacy => "legacy",
+            Interface::PgoTable => "pgo-table",
+        }
+    }
+}
+
+/// The parts of the toolchain bootstrap can build with PGO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    Rustc,
+    Rustdoc,
+    Cargo,
+    // Instrumented and optimized by the llvm-pgo and llvm-bolt stages, not built yet.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Llvm,
+}
+
+impl Component {
+    fn table_key(self) -> &'static str {
+        match self {
+            Component::Rustc => "rustc",
+            Component::Rustdoc => "rustdoc",
+            Component::Cargo => "cargo",
+            Component::Llvm => "llvm",
+        }
+    }
+}
+
+/// An `x.py` invocation under construction.
+pub struct Bootstrap {
+    interface: Interface,
+    cmd: Cmd,
+}
+
+impl Bootstrap {
+    /// `x.py build --target H --host H --stage 2 library/std`: the build every stage starts from.
+    pub fn build(tree: &Tree, interface: Interface) -> Bootstrap {
+        let host = tree.host.as_str();
+        let cmd = Bootstrap::x_py(tree, "build").args([
+            "--target",
+            host,
+            "--host",
+            host,
+            "--stage",
+            "2",
+            "library/std",
+        ]);
+        Bootstrap { interface, cmd }
+    }
+
+    fn x_py(tree: &Tree, command: &str) -> Cmd {
+        let mut cmd = Cmd::new(tree.python.clone(), &tree.src)
+            .arg(tree.x_py().display().to_string())
+            .arg(command)
+            .env("RUST_BACKTRACE", "full");
+        if tree.build_dir_is_explicit {
+            cmd = cmd
+                .arg("--build-dir")
+                .arg(tree.build_dir.display().to_string());
+        }
+        cmd
+    }
+
+    /// Adds build paths (`rustdoc`, `cargo`) to the build.
+    pub fn with_paths(mut self, paths: &[&str]) -> Bootstrap {
+        self.cmd = self.cmd.args(paths.iter().copied());
+        self
+    }
+
+    /// Builds `component` instrumented, writing raw profiles below `dir`.
+    pub fn pgo_generate(mut self, component: Component, dir: &Path) -> Result<Bootstrap> {
+        self.cmd = match (self.interface, component) {
+            (Interface::PgoTable, _) => self.cmd.args(table_setting(component, "generate", dir)),
+            (Interface::Legacy, Component::Rustc) => self
+                .cmd
+                .arg("--rust-profile-generate")
+                .arg(dir.display().to_string()),
+            // Legacy bootstrap takes the LLVM profile directory from the environment; it
+            // becomes LLVM's LLVM_PROFILE_DATA_DIR.
+            (Interface::Legacy, Component::Llvm) => self
+                .cmd
+                .arg("--llvm-profile-generate")
+                .env("LLVM_PROFILE_DIR", dir.display().to_string()),
+            (Interface::Legacy, other) => bail!(
+                "bootstrap's legacy interface cannot instrument {other:?}; only the [pgo] table can"
+            ),
+        };
+        Ok(self)
+    }
+
+    /// Builds `component` optimized with the merged profile `profile`.
+    pub fn pgo_use(mut self, component: Component, profile: &Path) -> Result<Bootstrap> {
+        let path = profile.display().to_string();
+        self.cmd = match (self.interface, component) {
+            (Interface::PgoTable, _) => self.cmd.args(table_setting(component, "use", profile)),
+            (Interface::Legacy, Component::Rustc) => self.cmd.arg("--rust-profile-use").arg(path),
+            (Interface::Legacy, Component::Llvm) => self.cmd.arg("--llvm-profile-use").arg(path),
+            (Interface::Legacy, other) => bail!(
+                "bootstrap's legacy interface cannot use a profile for {other:?}; only the [pgo] table can"
+            ),
+        };
+        Ok(self)
+    }
+
+    /// The LLVM built alongside the instrumented rustc is thrown away after stage 1, so it is
+    /// built without ThinLTO (minutes instead of tens of minutes), as a shared library.
+    pub fn without_llvm_lto(mut self) -> Bootstrap {
+        self.cmd = self.cmd.args([
+            "--set",
+            "llvm.thin-lto=false",
+            "--set",
+            "llvm.link-shared=true",
+        ]);
+        self
+    }
+
+    /// Links librustc_driver with relocations kept (`-Wl,-q`) so BOLT can rewrite it later.
+    pub fn with_rustc_bolt_settings(mut self) -> Bootstrap {
+        self.cmd = self.cmd.arg("--enable-bolt-settings");
+        self
+    }
+
+    pub fn into_cmd(self) -> Cmd {
+        self.cmd
+    }
+}
+
+/// `--set pgo.<component>.<key>="<path>"`: forward slashes inside TOML double quotes, because
+/// backslashes are escape characters in TOML strings (they broke upstream on Windows).
+fn table_setting(component: Component, key: &str, path: &Path) -> [String; 2] {
+    let path = path
+        .display()
+        .to_string()
+        .replace('\\', "/")
+        .replace('"', "\\\"");
+    [
+        "--set".to_string(),
+        format!("pgo.{}.{key}=\"{path}\"", component.table_key()),
+    ]
+}
+
+/// Asks the tree's bootstrap, with a `--dry-run` that builds nothing, whether it accepts the
+/// `[pgo]` table. Legacy bootstrap rejects the key with "unknown field `pgo`"; any other
+/// failure is reported as it is, since guessing would emit flags the tree rejects hours later.
+pub fn detect_interface(tree: &Tree, sh: &xshell::Shell) -> Result<Interface> {
+    let probe_dir = tree.artifacts_root().join("interface-probe");
+    let probe = Bootstrap::x_py(tree, "build")
+        .args(table_setting(Component::Rustc, "generate", &probe_dir))
+        .args(["--dry-run", "library/std"]);
+    eprintln!("opt-dist: asking the tree's bootstrap which PGO interface it has (x.py --dry-run)");
+    let (ok, _stdout, stderr) = probe.probe(sh).with_context(|| {
+        format!(
+            "could not run the tree's bootstrap: is `{}` a python interpreter? (--python)",
+            tree.python
+        )
+    })?;
+    if ok {
+        return Ok(Interface::PgoTable);
+    }
+    if stderr.contains("unknown field `pgo`") {
+        return Ok(Interface::Legacy);
+    }
+    let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    bail!(
+        "could not tell which PGO interface the tree's bootstrap has: `{}` failed without \
+         naming the [pgo] table:\n{}\nfix the tree's bootstrap configuration, or pass \
+         --interface legacy|pgo-table",
+        probe.shell_line(),
+        tail.join("\n")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn tree() -> Tree {
+        Tree {
+            src: PathBuf::from("/src"),
+            python: "python3".to_string(),
+            build_dir: PathBuf::from("/src/build"),
+            build_dir_is_explicit: false,
+            host: "x86_64-unknown-linux-gnu".to_string(),
+            version: "1.95.0".to_string(),
+            commit: None,
+            config: Default::default(),
+        }
+    }
+
+    fn line(b: Result<Bootstrap>) -> String {
+        b.unwrap().into_cmd().shell_line()
+    }
+
+    #[test]
+    fn legacy_flags_for_rustc_and_llvm() {
+        let t = tree();
+        let raw = Path::new("/a/rustc-pgo/raw");
+        assert_eq!(
+            line(Bootstrap::build(&t, Interface::Legacy).pgo_generate(Component::Rustc, raw)),
+            "RUST_BACKTRACE=full python3 /src/x.py build --target x86_64-unknown-linux-gnu \
+             --host x86_64-unknown-linux-gnu --stage 2 library/std --rust-profile-generate \
+             /a/rustc-pgo/raw"
+        );
+        let llvm = Bootstrap::build(&t, Interface::Legacy)
+            .pgo_generate(Component::Llvm, Path::new("/a/llvm-pgo/prof-%p"))
+            .unwrap()
+            .into_cmd();
+        assert_eq!(llvm.env["LLVM_PROFILE_DIR"], "/a/llvm-pgo/prof-%p");
+        assert!(llvm.argv.contains(&"--llvm-profile-generate".to_string()));
+        let used =
+            line(Bootstrap::build(&t, Interface::Legacy).pgo_use(Component::Llvm, Path::new("/p")));
+        assert!(used.ends_with("--llvm-profile-use /p"), "{used}");
+    }
+
+    #[test]
+    fn legacy_cannot_express_rustdoc_or_cargo() {
+        let b = Bootstrap::build(&tree(), Interface::Legacy);
+        assert!(b.pgo_generate(Component::Rustdoc, Path::new("/r")).is_err());
+    }
+
+    #[test]
+    fn table_settings_are_quoted_toml_with_forward_slashes() {
+        let t = tree();
+        let cmd = Bootstrap::build(&t, Interface::PgoTable)
+            .pgo_use(Component::Cargo, Path::new(r"C:\a\rustc-pgo.profdata"))
+            .unwrap()
+            .pgo_generate(Component::Llvm, Path::new("/a/llvm-pgo/prof-%p"))
+            .unwrap()
+            .into_cmd();
+        let tail: Vec<&str> = cmd
+            .argv
+            .iter()
+            .rev()
+            .take(4)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "--set",
+                r#"pgo.cargo.use="C:/a/rustc-pgo.profdata""#,
+                "--set",
+                r#"pgo.llvm.generate="/a/llvm-pgo/prof-%p""#
+            ]
+        );
+        assert!(!cmd.env.contains_key("LLVM_PROFILE_DIR"));
+    }
+
+    #[test]
+    fn explicit_build_dir_is_passed_on() {
+        let mut t = tree();
+        t.build_dir = PathBuf::from("/elsewhere");
+        t.build_dir_is_explicit = true;
+        let l = Bootstrap::build(&t, Interface::Legacy)
+            .into_cmd()
+            .shell_line();
+        assert!(
+            l.contains("/src/x.py build --build-dir /elsewhere --target"),
+            "{l}"
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! The pipeline as data: which stages exist, in which order, what each consumes and produces,
+//! and the steps a stage is made of.
+//!
+//! A stage is defined once, by a function that turns the resolved context into a [`StagePlan`].
+//! `opt-dist <stage>` runs that plan, `plan` prints it, and `all` runs the plans in [`STAGES`]
+//! order: there is no second copy of any stage.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::cmd::Cmd;
+use super::Ctx;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageId {
+    RustcPgo,
+    LlvmPgo,
+    LlvmBolt,
+    RustcBolt,
+    Dist,
+    Test,
+}
+
+impl StageId {
+    pub fn from_name(name: &str) -> Option<StageId> {
+        STAGES.iter().find(|s| s.id.name() == name).map(|s| s.id)
+    }
+
+    /// The command name and the directory name under `<build-dir>/opt-dist/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageId::RustcPgo => "rustc-pgo",
+            StageId::LlvmPgo => "llvm-pgo",
+            StageId::LlvmBolt => "llvm-bolt",
+            StageId::RustcBolt => "rustc-bolt",
+            StageId::Dist => "dist",
+            StageId::Test => "test",
+        }
+    }
+
+    pub fn def(self) -> &'static StageDef {
+        STAGES
+            .iter()
+            .find(|s| s.id == self)
+            .expect("every stage id has a definition")
+    }
+}
+
+/// One stage of the pipeline.
+pub struct StageDef {
+    pub id: StageId,
+    /// Upstream's name for it, kept so logs can be compared with upstream opt-dist's.
+    pub title: &'static str,
+    /// Turns the context into the stage's steps; `None` while the stage is not built yet.
+    pub plan: Option<fn(&Ctx) -> Result<StagePlan>>,
+}
+
+/// Every stage, in the order `all` runs them.
+pub const STAGES: &[StageDef] = &[
+    StageDef {
+        id: StageId::RustcPgo,
+        title: "Stage 1 (rustc PGO)",
+        plan: Some(super::rustc_pgo::plan),
+    },
+    StageDef {
+        id: StageId::LlvmPgo,
+        title: "Stage 2 (LLVM PGO)",
+        plan: None,
+    },
+    StageDef {
+        id: StageId::LlvmBolt,
+        title: "Stage 3 (LLVM BOLT)",
+        plan: None,
+    },
+    StageDef {
+        id: StageId::RustcBolt,
+        title: "Stage 3 (rustc BOLT)",
+        plan: None,
+    },
+    StageDef {
+        id: StageId::Dist,
+        title: "Stage 5 (dist)",
+        plan: None,
+    },
+    StageDef {
+        id: StageId::Test,
+        title: "Tests",
+        plan: None,
+    },
+];
+
+/// What a stage will do, resolved for one tree and one set of options.
+#[derive(Debug, Serialize)]
+pub struct StagePlan {
+    pub stage: StageId,
+    pub dir: PathBuf,
+    /// Files from earlier stages this one reads.
+    pub inputs: Vec<Artifact>,
+    /// Files this stage leaves in its directory, each written only once it is complete.
+    pub outputs: Vec<Artifact>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    /// What it is, e.g. `rustc-pgo-profile`.
+    pub kind: &'static str,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Step {
+    pub title: String,
+    pub action: Action,
+    /// What the user should do when this step fails.
+    pub hint: String,
+}
+
+/// The kinds of work a step can do. External work is always [`Action::Run`]; the others are
+/// the checks and file moves the xtask does itself, each with a shell equivalent for `plan`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    Run {
+        cmd: Cmd,
+    },
+    /// Start training with an empty raw-profile directory: leftovers of an unfinished run were
+    /// made by another compiler build and would spoil the merge.
+    ResetScratchDir {
+        dir: PathBuf,
+    },
+    /// Training must have written raw profiles; a run that wrote none is an error, not an
+    /// empty profile.
+    ExpectRawProfiles {
+        dir: PathBuf,
+        extension: &'static str,
+    },
+    /// llvm-profdata must be of the compiler's LLVM major version, or it cannot read (or
+    /// mis-reads) the compiler's raw profiles.
+    CheckProfdataMatchesCompiler {
+        profdata: PathBuf,
+        compiler: PathBuf,
+    },
+    /// rustc silently ignores a bad profile, so we check it ourselves: `llvm-profdata show`
+    /// must read it and report functions with non-zero counts.
+    ValidateProfile {
+        profdata: PathBuf,
+        profile: PathBuf,
+    },
+    /// Moves a complete, validated output into place with one rename.
+    Publish {
+        from: PathBuf,
+        to: PathBuf,
+    },
+    /// Deletes raw profiles once their merged profile is published.
+    RemoveRawProfiles {
+        dir: PathBuf,
+    },
+    /// Moves raw profiles aside for the user (`--keep-raw`), replacing those of an earlier run,
+    /// so the next training starts empty without losing them.
+    KeepRawProfiles {
+        dir: PathBuf,
+        to: PathBuf,
+    },
+}

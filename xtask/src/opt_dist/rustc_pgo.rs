@@ -1,0 +1,129 @@
+//! Stage 1, rustc PGO: the same bootstrap calls as upstream's Stage 1 for the tree's interface.
+//!
+//! 1. build an instrumented compiler (with the `[pgo]` table also rustdoc and cargo, all
+//!    writing into one raw-profile directory); the LLVM built alongside it is thrown away by
+//!    stage 2, so it is built without ThinLTO;
+//! 2. build the tree's rustc-perf collector and train the compiler with it;
+//! 3. merge, validate and publish `rustc-pgo-<version>-<host>.profdata` (and with the table,
+//!    a separate rustdoc profile trained on `Doc` builds);
+//! 4. rebuild the compiler with the profile, with BOLT link settings when BOLT follows.
+
+use anyhow::Result;
+
+use super::bootstrap::{Bootstrap, Component, Interface};
+use super::pipeline::{Action, Artifact, StageId, StagePlan, Step};
+use super::training::{build_collector, Benchmarks, PgoGathering};
+use super::Ctx;
+
+pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
+    let tree = &ctx.tree;
+    let dir = ctx.stage_dir(StageId::RustcPgo);
+    let raw = dir.join("raw");
+    let rustc_profile = dir.join(tree.artifact_name("rustc-pgo", "profdata"));
+    let rustdoc_profile = dir.join(tree.artifact_name("rustdoc-pgo", "profdata"));
+    let with_table = ctx.interface == Interface::PgoTable;
+    let profdata = ctx.profdata_for_built_compiler();
+    let compiler = tree.stage2_rustc();
+
+    let mut instrumented = Bootstrap::build(tree, ctx.interface);
+    if with_table {
+        instrumented = instrumented
+            .with_paths(&["rustdoc", "cargo"])
+            .pgo_generate(Component::Rustc, &raw)?
+            .pgo_generate(Component::Cargo, &raw)?
+            .pgo_generate(Component::Rustdoc, &raw)?;
+    } else {
+        instrumented = instrumented.pgo_generate(Component::Rustc, &raw)?;
+    }
+    if ctx.options.llvm_shared {
+        instrumented = instrumented.without_llvm_lto();
+    }
+
+    let mut steps = vec![
+        Step {
+            title: "Build the PGO-instrumented compiler".to_string(),
+            action: Action::Run {
+                cmd: instrumented.into_cmd(),
+            },
+            hint: "bootstrap failed building the instrumented compiler: its error is above; \
+                   fix it and rerun this stage"
+                .to_string(),
+        },
+        Step {
+            title: "Build the rustc-perf collector".to_string(),
+            action: Action::Run {
+                cmd: build_collector(ctx),
+            },
+            hint: format!(
+                "the collector did not build: {} must be complete (a git checkout needs \
+                 `git submodule update --init src/tools/rustc-perf`) and its crates vendored \
+                 or reachable",
+                tree.rustc_perf_dir().display()
+            ),
+        },
+    ];
+    steps.extend(
+        PgoGathering {
+            what: "rustc",
+            benchmarks: Benchmarks::rustc(ctx),
+            raw_dir: &raw,
+            profdata: &profdata,
+            compiler: &compiler,
+            output: &rustc_profile,
+        }
+        .steps(ctx),
+    );
+    let mut outputs = vec![Artifact {
+        kind: "rustc-pgo-profile",
+        path: rustc_profile.clone(),
+    }];
+    if with_table {
+        steps.extend(
+            PgoGathering {
+                what: "rustdoc",
+                benchmarks: Benchmarks::rustdoc(ctx),
+                raw_dir: &raw,
+                profdata: &profdata,
+                compiler: &compiler,
+                output: &rustdoc_profile,
+            }
+            .steps(ctx),
+        );
+        outputs.push(Artifact {
+            kind: "rustdoc-pgo-profile",
+            path: rustdoc_profile.clone(),
+        });
+    }
+
+    let mut optimized = Bootstrap::build(tree, ctx.interface);
+    if with_table {
+        // cargo ran during rustc's training, so its counts are in rustc's profile.
+        optimized = optimized
+            .with_paths(&["rustdoc", "cargo"])
+            .pgo_use(Component::Rustc, &rustc_profile)?
+            .pgo_use(Component::Cargo, &rustc_profile)?
+            .pgo_use(Component::Rustdoc, &rustdoc_profile)?;
+    } else {
+        optimized = optimized.pgo_use(Component::Rustc, &rustc_profile)?;
+    }
+    if ctx.use_bolt {
+        optimized = optimized.with_rustc_bolt_settings();
+    }
+    steps.push(Step {
+        title: "Build the PGO-optimized compiler".to_string(),
+        action: Action::Run {
+            cmd: optimized.into_cmd(),
+        },
+        hint: "bootstrap failed building the optimized compiler: its error is above; the \
+               profile is kept, so fixing it and rerunning this stage is enough"
+            .to_string(),
+    });
+
+    Ok(StagePlan {
+        stage: StageId::RustcPgo,
+        dir,
+        inputs: Vec::new(),
+        outputs,
+        steps,
+    })
+}

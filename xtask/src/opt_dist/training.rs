@@ -1,0 +1,227 @@
+//! Training: running the instrumented compiler over rustc-perf's benchmarks.
+//!
+//! The collector is the tree's own `src/tools/rustc-perf`, built with the stage0 toolchain. It
+//! is built and run in place with its target dir under `<build-dir>/opt-dist/rustc-perf`, so
+//! a read-only source tree works, nothing is copied, and cargo finds the tarball's vendored
+//! crates through the tree's `.cargo/config.toml` with no download.
+
+use std::path::Path;
+
+use super::bootstrap::Interface;
+use super::cmd::Cmd;
+use super::pipeline::{Action, Step};
+use super::Ctx;
+
+/// The benchmarks that train rustc (src/build_helper's RUSTC_PGO_CRATES at 1.95.0): stress
+/// tests that put the frontend under pressure, plus real crates.
+pub const RUSTC_PGO_CRATES: &[&str] = &[
+    "externs",
+    "ctfe-stress-5",
+    "cargo-0.87.1",
+    "token-stream-stress",
+    "match-stress",
+    "tuple-stress",
+    "diesel-2.2.10",
+    "bitmaps-3.2.1",
+    "serde-1.0.219-new-solver",
+];
+
+/// What one collector run exercises.
+pub struct Benchmarks<'a> {
+    pub profiles: &'a [&'a str],
+    pub scenarios: &'a [&'a str],
+    pub crates: Vec<String>,
+}
+
+impl Benchmarks<'_> {
+    /// The frontend is what rustc PGO is for, so `Check` builds are included.
+    pub fn rustc(ctx: &Ctx) -> Benchmarks<'static> {
+        Benchmarks {
+            profiles: &["Check", "Debug", "Opt"],
+            scenarios: &["All"],
+            crates: ctx
+                .options
+                .rustc_crates
+                .clone()
+                .unwrap_or_else(|| owned(RUSTC_PGO_CRATES)),
+        }
+    }
+
+    /// rustdoc's own profile (the `[pgo]` interface instruments rustdoc too).
+    pub fn rustdoc(ctx: &Ctx) -> Benchmarks<'static> {
+        Benchmarks {
+            profiles: &["Doc"],
+            scenarios: &["Full"],
+            ..Benchmarks::rustc(ctx)
+        }
+    }
+}
+
+fn owned(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// Environment shared by building and running the collector: it is built with the stage0
+/// compiler, which needs nightly features.
+fn collector_cargo(ctx: &Ctx, subcommand: &str) -> Cmd {
+    let tree = &ctx.tree;
+    Cmd::new(
+        tree.stage0_cargo().display().to_string(),
+        &tree.rustc_perf_dir(),
+    )
+    .args([subcommand, "-p", "collector"])
+    .env("RUSTC", tree.stage0_rustc().display().to_string())
+    .env("RUSTC_BOOTSTRAP", "1")
+    .env(
+        "CARGO_TARGET_DIR",
+        tree.artifacts_root()
+            .join("rustc-perf")
+            .display()
+            .to_string(),
+    )
+}
+
+pub fn build_collector(ctx: &Ctx) -> Cmd {
+    collector_cargo(ctx, "build")
+}
+
+/// `collector profile_local eprintln`: runs the compiler over the benchmarks without measuring,
+/// with the raw profiles going to `profile_file` (an `LLVM_PROFILE_FILE` pattern).
+pub fn run_collector(ctx: &Ctx, benchmarks: &Benchmarks, profile_file: &Path) -> Cmd {
+    let tree = &ctx.tree;
+    // With the [pgo] interface cargo is instrumented too, and its profile joins rustc's: the
+    // collector must drive the freshly built cargo for that.
+    let cargo = match ctx.interface {
+        Interface::Legacy => tree.stage0_cargo(),
+        Interface::PgoTable => tree.host_build().join("stage1-tools-bin/cargo"),
+    };
+    let mut cmd = collector_cargo(ctx, "run")
+        .args(["--bin", "collector", "--", "profile_local", "eprintln"])
+        .arg(tree.stage2_rustc().display().to_string())
+        .args(["--id", "Test", "--cargo"])
+        .arg(cargo.display().to_string())
+        .args(["--profiles", &benchmarks.profiles.join(",")])
+        .args(["--scenarios", &benchmarks.scenarios.join(",")])
+        .args(["--exact-match", &benchmarks.crates.join(",")])
+        .env("LLVM_PROFILE_FILE", profile_file.display().to_string());
+    for config in &ctx.options.benchmark_cargo_config {
+        cmd = cmd.arg("--cargo-config").arg(config.display().to_string());
+    }
+    cmd
+}
+
+/// Everything from an empty raw-profile directory to a validated, published `.profdata`:
+/// train, check that raw profiles appeared, merge with an `llvm-profdata` of the compiler's
+/// LLVM major, validate, move into place, and drop (or keep) the raw files.
+pub struct PgoGathering<'a> {
+    pub what: &'a str,
+    pub benchmarks: Benchmarks<'a>,
+    pub raw_dir: &'a Path,
+    pub profdata: &'a Path,
+    /// The instrumented binary whose LLVM version the profiles carry.
+    pub compiler: &'a Path,
+    pub output: &'a Path,
+}
+
+impl PgoGathering<'_> {
+    pub fn steps(&self, ctx: &Ctx) -> Vec<Step> {
+        let what = self.what;
+        let raw = self.raw_dir.to_path_buf();
+        let unpublished = self.output.with_extension("profdata.partial");
+        let mut steps = vec![
+            Step {
+                title: format!("Start {what} training with an empty raw-profile directory"),
+                action: Action::ResetScratchDir { dir: raw.clone() },
+                hint: format!("make {} writable", raw.display()),
+            },
+            Step {
+                title: format!("Train the instrumented {what} with rustc-perf"),
+                action: Action::Run {
+                    cmd: run_collector(ctx, &self.benchmarks, &raw.join("default_%m_%p.profraw")),
+                },
+                hint: "the collector failed while training: its output above names the \
+                       benchmark; --rustc-crates picks other benchmarks, \
+                       --benchmark-cargo-config lets offline builds use vendored crates"
+                    .to_string(),
+            },
+            Step {
+                title: format!("Check that training wrote {what} raw profiles"),
+                action: Action::ExpectRawProfiles {
+                    dir: raw.clone(),
+                    extension: "profraw",
+                },
+                hint: format!(
+                    "was {} built instrumented, and did the collector run it? rerun the \
+                     stage: it rebuilds the instrumented compiler first",
+                    self.compiler.display()
+                ),
+            },
+            Step {
+                title: "Check that llvm-profdata matches the compiler's LLVM".to_string(),
+                action: Action::CheckProfdataMatchesCompiler {
+                    profdata: self.profdata.to_path_buf(),
+                    compiler: self.compiler.to_path_buf(),
+                },
+                hint: "install the llvm-profdata of the compiler's LLVM major version (Debian: \
+                       apt-get install llvm-<major>) and pass --llvm-dir /usr/lib/llvm-<major> \
+                       (with --build-llvm false; an in-tree LLVM build brings its own)"
+                    .to_string(),
+            },
+            Step {
+                title: format!("Merge the {what} raw profiles"),
+                action: Action::Run {
+                    cmd: Cmd::new(self.profdata.display().to_string(), &ctx.tree.src)
+                        .args(["merge", "-o"])
+                        .arg(unpublished.display().to_string())
+                        .arg(raw.display().to_string()),
+                },
+                hint: "llvm-profdata could not merge the raw profiles: its message is above"
+                    .to_string(),
+            },
+            Step {
+                title: format!("Validate the merged {what} profile"),
+                action: Action::ValidateProfile {
+                    profdata: self.profdata.to_path_buf(),
+                    profile: unpublished.clone(),
+                },
+                hint: "rustc would silently ignore this profile; rerun the stage to train again"
+                    .to_string(),
+            },
+            Step {
+                title: format!("Publish {}", file_name(self.output)),
+                action: Action::Publish {
+                    from: unpublished,
+                    to: self.output.to_path_buf(),
+                },
+                hint: "check free space and permissions in the stage directory".to_string(),
+            },
+        ];
+        steps.push(if ctx.options.keep_raw {
+            let kept = raw.with_file_name(format!("raw-{}", file_stem(self.output)));
+            Step {
+                title: format!("Keep the {what} raw profiles (--keep-raw)"),
+                action: Action::KeepRawProfiles { dir: raw, to: kept },
+                hint: "check permissions in the stage directory".to_string(),
+            }
+        } else {
+            Step {
+                title: format!("Delete the merged {what} raw profiles"),
+                action: Action::RemoveRawProfiles { dir: raw },
+                hint: "check permissions in the stage directory".to_string(),
+            }
+        });
+        steps
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
