@@ -54,6 +54,8 @@ pub struct PipelineOptions {
     pub keep_raw: bool,
     pub rustc_crates: Option<Vec<String>>,
     pub benchmark_cargo_config: Vec<PathBuf>,
+    pub no_preflight: bool,
+    pub ignore_disk_space: bool,
 }
 
 impl Default for PipelineOptions {
@@ -65,6 +67,8 @@ impl Default for PipelineOptions {
             keep_raw: false,
             rustc_crates: None,
             benchmark_cargo_config: Vec::new(),
+            no_preflight: false,
+            ignore_disk_space: false,
         }
     }
 }
@@ -126,11 +130,11 @@ COMMANDS:
     plan [<stage>|all]   print the exact commands a run would issue, running nothing
     status               what each stage has produced                        (not built yet)
     clean [<stage>]      delete a stage's outputs                            (not built yet)
-    doctor               check tools and tree, with fixes                    (not built yet)
+    doctor               check tools and tree for a full run, with fixes
 ";
 
 const STAGE_OPTIONS: &str = "\
-OPTIONS (shared by every stage, `all` and `plan`):
+OPTIONS (shared by every stage, `all`, `plan` and `doctor`):
     --use-bolt <true|false>          build for BOLT and run the BOLT stages (default: true
                                      on x86_64 Linux, as upstream)
     --build-llvm <true|false>        LLVM is built in the tree (default: true); with false,
@@ -140,6 +144,8 @@ OPTIONS (shared by every stage, `all` and `plan`):
     --rustc-crates <A,B,...>         rustc training crates (default: upstream's list)
     --benchmark-cargo-config <FILE>  passed to the collector as --cargo-config (repeatable),
                                      e.g. to train offline on the tarball's vendored crates
+    --no-preflight                   skip the checks and bootstrap dry runs before the run
+    --ignore-disk-space              run even when free disk is below the estimate
     -h, --help                       this help
 ";
 
@@ -169,7 +175,14 @@ fn command_help(command: &str) -> String {
         ),
         "status" => ("cargo xtask opt-dist [GLOBAL] status [--json]", "Not built yet."),
         "clean" => ("cargo xtask opt-dist [GLOBAL] clean [<stage>]", "Not built yet."),
-        "doctor" => ("cargo xtask opt-dist [GLOBAL] doctor", "Not built yet."),
+        "doctor" => (
+            "cargo xtask opt-dist [GLOBAL] doctor [OPTIONS]",
+            "Checks the tree and the machine for a full run, as a table with a fix for each\n\
+             problem: python, rustc-perf, the stage0 toolchain, llvm-profdata / llvm-bolt /\n\
+             merge-fdata and their LLVM major version, free disk, bootstrap's PGO interface.\n\
+             Exits with 1 when a check fails. The same checks run before every stage\n\
+             (preflight).",
+        ),
         _ => return USAGE.to_string(),
     };
     let options = if matches!(command, "rustc-pgo" | "plan") {
@@ -338,6 +351,8 @@ fn parse_pipeline_options(p: &mut pico_args::Arguments) -> Result<PipelineOption
                 .collect()
         }),
         benchmark_cargo_config,
+        no_preflight: p.contains("--no-preflight"),
+        ignore_disk_space: p.contains("--ignore-disk-space"),
     })
 }
 

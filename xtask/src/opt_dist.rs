@@ -12,6 +12,7 @@ mod llvm_tools;
 mod manifest;
 pub mod pipeline;
 mod plan;
+mod preflight;
 mod runner;
 mod rustc_pgo;
 mod training;
@@ -48,6 +49,15 @@ impl Ctx {
             Some(interface) => interface,
             None => bootstrap::detect_interface(&tree, sh)?,
         };
+        Ctx::new(invocation, tree, interface, sh)
+    }
+
+    fn new(
+        invocation: &Invocation,
+        tree: Tree,
+        interface: Interface,
+        sh: &xshell::Shell,
+    ) -> Result<Ctx> {
         let mut options = invocation.options.clone();
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         // The collector runs in rustc-perf's directory: make the user's paths absolute first.
@@ -122,6 +132,9 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Stage(stage) => {
             let ctx = Ctx::resolve(&invocation, &sh)?;
             let plan = ctx.stage_plan(stage)?;
+            if !ctx.options.no_preflight {
+                preflight::preflight(&ctx, std::slice::from_ref(&plan), None, &sh)?;
+            }
             runner::run_stage(&ctx, &plan, &sh)
         }
         Command::Plan { target, format } => {
@@ -142,8 +155,53 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Status { json: true } => not_built_yet("status --json"),
         Command::Clean { stage: None } => not_built_yet("clean"),
         Command::Clean { stage: Some(stage) } => not_built_yet(&format!("clean {}", stage.name())),
-        Command::Doctor => not_built_yet("doctor"),
+        Command::Doctor => doctor(&invocation, &sh),
     }
+}
+
+/// `doctor`: every check for a full run, as a table; bootstrap's interface is one of them, so
+/// a tree whose bootstrap cannot answer still gets the rest of the table.
+fn doctor(invocation: &Invocation, sh: &xshell::Shell) -> Result<()> {
+    let tree = Tree::locate(&invocation.global, sh)?;
+    let (interface, interface_check) = match invocation.global.interface {
+        Some(interface) => (
+            interface,
+            preflight::Check::ok("interface", format!("{} (--interface)", interface.name())),
+        ),
+        None => match bootstrap::detect_interface(&tree, sh) {
+            Ok(interface) => (
+                interface,
+                preflight::Check::ok(
+                    "interface",
+                    format!("{} (asked bootstrap)", interface.name()),
+                ),
+            ),
+            Err(err) => (
+                Interface::Legacy,
+                preflight::Check::fail(
+                    "interface",
+                    format!("{err:#}"),
+                    "fix the tree's bootstrap configuration or pass --interface",
+                ),
+            ),
+        },
+    };
+    let ctx = Ctx::new(invocation, tree, interface, sh)?;
+    let stages: Vec<StageId> = pipeline::STAGES.iter().map(|s| s.id).collect();
+    let mut checks = vec![interface_check];
+    checks.extend(preflight::checks(&ctx, &stages, sh));
+    println!(
+        "opt-dist doctor: rust {} at {}, host {}, build dir {}\n",
+        ctx.tree.version,
+        ctx.tree.src.display(),
+        ctx.tree.host,
+        ctx.tree.build_dir.display()
+    );
+    print!("{}", preflight::render_table(&checks));
+    if checks.iter().any(|c| c.outcome == preflight::Outcome::Fail) {
+        bail!("doctor found problems: see the FAIL lines and their fixes above");
+    }
+    Ok(())
 }
 
 fn not_built_yet(command: &str) -> Result<()> {

@@ -1,0 +1,368 @@
+//! Fail in seconds, not hours: checks that run before any real work.
+//!
+//! [`checks`] looks at the machine and the tree (python, rustc-perf, the stage0 toolchain, the
+//! LLVM tools and their major version, free disk); `doctor` prints them as a table. [`preflight`]
+//! runs the failing ones as errors, then puts every `x.py` command the run will issue through
+//! the tree's own bootstrap with `--dry-run` (a fraction of a second each), the final dist
+//! command first since it carries the user's arguments.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use super::cmd::Cmd;
+use super::fsutil::{human_bytes, human_duration};
+use super::llvm_tools::{llvm_major, profdata_llvm_version};
+use super::pipeline::{Action, StageId, StagePlan};
+use super::Ctx;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Worth knowing, not in the way of this run.
+    Note,
+    /// This run cannot succeed.
+    Fail,
+}
+
+#[derive(Debug)]
+pub struct Check {
+    pub name: &'static str,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+impl Check {
+    pub fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            outcome: Outcome::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn note(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name,
+            outcome: Outcome::Note,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    pub fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name,
+            outcome: Outcome::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    /// A problem is only fatal for runs that need the thing checked.
+    fn needed_by_this_run(self, needed: bool) -> Check {
+        match (self.outcome, needed) {
+            (Outcome::Fail, false) => Check {
+                outcome: Outcome::Note,
+                ..self
+            },
+            _ => self,
+        }
+    }
+}
+
+/// Free space needed below the build dir per stage, for a tree the size of rustc 1.95.0
+/// (upstream reports 6-20 GiB of raw profiles per PGO stage on top of the build itself).
+/// Smaller trees (the miniature one) need proportionally less.
+const GIB: u64 = 1 << 30;
+fn full_size_estimate(stage: StageId) -> u64 {
+    match stage {
+        StageId::RustcPgo => 40 * GIB,
+        StageId::LlvmPgo => 25 * GIB,
+        StageId::LlvmBolt | StageId::RustcBolt => 5 * GIB,
+        StageId::Dist => 10 * GIB,
+        StageId::Test => 5 * GIB,
+    }
+}
+
+/// rustc 1.95.0's `compiler/` holds about 35 MB of sources.
+const FULL_SIZE_COMPILER_SOURCES: u64 = 35_000_000;
+
+pub fn checks(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Vec<Check> {
+    let tree = &ctx.tree;
+    let mut checks = Vec::new();
+
+    let python = Cmd::new(tree.python.clone(), &tree.src).arg("--version");
+    checks.push(match python.probe(sh) {
+        Ok((true, out, err)) => Check::ok(
+            "python",
+            format!("{} ({})", tree.python, (out + &err).trim()),
+        ),
+        _ => Check::fail(
+            "python",
+            format!("`{} --version` failed", tree.python),
+            "install python3, or pass --python <PATH>",
+        ),
+    });
+    checks.push(Check::ok("x.py", tree.x_py().display().to_string()));
+
+    let perf = tree.rustc_perf_dir();
+    checks.push(
+        if perf.join("collector").is_dir() && perf.join("Cargo.toml").is_file() {
+            Check::ok("rustc-perf", perf.display().to_string())
+        } else {
+            Check::fail(
+                "rustc-perf",
+                format!("{} is missing or incomplete", perf.display()),
+                "in a git checkout: git submodule update --init src/tools/rustc-perf; the \
+             rustc-src tarball ships it",
+            )
+        },
+    );
+
+    let cargo = tree.stage0_cargo();
+    checks.push(match (&tree.config.cargo, cargo.is_file()) {
+        (_, true) => Check::ok("stage0 cargo", cargo.display().to_string()),
+        (Some(_), false) => Check::fail(
+            "stage0 cargo",
+            format!("build.cargo = {} does not exist", cargo.display()),
+            "fix build.cargo in bootstrap.toml",
+        ),
+        (None, false) => Check::note(
+            "stage0 cargo",
+            format!("{} appears with bootstrap's first build", cargo.display()),
+            "bootstrap downloads stage0; offline, set build.rustc and build.cargo in bootstrap.toml",
+        ),
+    });
+
+    checks.push(profdata_check(ctx, sh));
+    for tool in ["llvm-bolt", "merge-fdata"] {
+        let path = ctx.host_llvm.tool(tool);
+        let needed = ctx.use_bolt
+            && stages
+                .iter()
+                .any(|s| matches!(s, StageId::LlvmBolt | StageId::RustcBolt));
+        let check = if path.is_file() {
+            Check::ok(tool, path.display().to_string())
+        } else {
+            Check::fail(
+                tool,
+                format!(
+                    "not found ({} looked up via {})",
+                    path.display(),
+                    ctx.host_llvm.found_by
+                ),
+                bolt_fix(ctx),
+            )
+        };
+        checks.push(check.needed_by_this_run(needed));
+    }
+
+    checks.push(disk_check(ctx, stages, sh));
+    checks.push(if ctx.tree.build_dir.join("metrics.json").is_file() {
+        Check::ok(
+            "build.metrics",
+            "bootstrap's metrics.json is used for step timings",
+        )
+    } else {
+        Check::ok(
+            "build.metrics",
+            "not required; with build.metrics = true bootstrap's step timings are shown too",
+        )
+    });
+    checks
+}
+
+fn profdata_fix(ctx: &Ctx) -> String {
+    match ctx.host_llvm.expected_major {
+        Some(major) => format!(
+            "install LLVM {major}'s tools (Debian: apt-get install llvm-{major}) or pass --llvm-dir"
+        ),
+        None => "install the LLVM tools of the compiler's LLVM version, or pass --llvm-dir".into(),
+    }
+}
+
+fn bolt_fix(ctx: &Ctx) -> String {
+    match ctx.host_llvm.expected_major {
+        Some(major) => format!("Debian: apt-get install bolt-{major}; or pass --use-bolt false"),
+        None => "install BOLT of the compiler's LLVM version, or pass --use-bolt false".into(),
+    }
+}
+
+fn profdata_check(ctx: &Ctx, sh: &xshell::Shell) -> Check {
+    const NAME: &str = "llvm-profdata";
+    if ctx.llvm_built_in_tree() {
+        return Check::ok(
+            NAME,
+            "built with the in-tree LLVM (same version as the compiler's)",
+        );
+    }
+    let path = ctx.host_llvm.tool(NAME);
+    let version = match profdata_llvm_version(&path, sh) {
+        Ok(version) => version,
+        Err(_) => {
+            return Check::fail(
+                NAME,
+                format!(
+                    "not found ({} looked up via {})",
+                    path.display(),
+                    ctx.host_llvm.found_by
+                ),
+                profdata_fix(ctx),
+            )
+        }
+    };
+    match ctx.host_llvm.expected_major {
+        Some(major) if llvm_major(&version) != Some(major) => Check::fail(
+            NAME,
+            format!(
+                "{} is LLVM {version}, the compiler's LLVM is {major}",
+                path.display()
+            ),
+            profdata_fix(ctx),
+        ),
+        _ => Check::ok(NAME, format!("{} (LLVM {version})", path.display())),
+    }
+}
+
+/// Bytes of the files below `dir` (0 when it does not exist).
+fn source_bytes(dir: &Path) -> u64 {
+    super::fsutil::dir_size(dir)
+        .map(|(_, bytes)| bytes)
+        .unwrap_or(0)
+}
+
+fn disk_check(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Check {
+    const NAME: &str = "free disk";
+    let full: u64 = stages.iter().map(|s| full_size_estimate(*s)).sum();
+    let compiler = source_bytes(&ctx.tree.src.join("compiler"));
+    let needed =
+        (full as f64 * (compiler as f64 / FULL_SIZE_COMPILER_SOURCES as f64).min(1.0)) as u64;
+    let Some(free) = free_bytes(&ctx.tree.build_dir, sh) else {
+        return Check::note(
+            NAME,
+            "could not be measured (`df` failed)",
+            "check it by hand",
+        );
+    };
+    let detail = format!(
+        "{} free below {}, about {} needed",
+        human_bytes(free),
+        ctx.tree.build_dir.display(),
+        human_bytes(needed)
+    );
+    if free >= needed || ctx.options.ignore_disk_space {
+        Check::ok(NAME, detail)
+    } else {
+        Check::fail(
+            NAME,
+            detail,
+            "free some space, use another --build-dir, or pass --ignore-disk-space",
+        )
+    }
+}
+
+/// Free bytes on the file system that holds `dir` (or its nearest existing ancestor).
+fn free_bytes(dir: &Path, sh: &xshell::Shell) -> Option<u64> {
+    let existing = dir.ancestors().find(|d| d.exists())?;
+    let df = Cmd::new("df", Path::new("/"))
+        .args(["-Pk"])
+        .arg(existing.display().to_string());
+    let (ok, out, _) = df.probe(sh).ok()?;
+    if !ok {
+        return None;
+    }
+    let kib: u64 = out
+        .lines()
+        .nth(1)?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The checks as a table, for `doctor`.
+pub fn render_table(checks: &[Check]) -> String {
+    let mut out = String::new();
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for check in checks {
+        let mark = match check.outcome {
+            Outcome::Ok => "ok  ",
+            Outcome::Note => "note",
+            Outcome::Fail => "FAIL",
+        };
+        let _ = writeln!(out, "{mark}  {:<width$}  {}", check.name, check.detail);
+        if let (Some(fix), false) = (&check.fix, check.outcome == Outcome::Ok) {
+            let _ = writeln!(out, "      {:<width$}  fix: {fix}", "");
+        }
+    }
+    out
+}
+
+/// Runs the checks and the bootstrap dry runs; any failure stops the run before it starts.
+pub fn preflight(
+    ctx: &Ctx,
+    plans: &[StagePlan],
+    final_dist: Option<&Cmd>,
+    sh: &xshell::Shell,
+) -> Result<()> {
+    let started = Instant::now();
+    let stages: Vec<StageId> = plans.iter().map(|p| p.stage).collect();
+    let failed: Vec<Check> = checks(ctx, &stages, sh)
+        .into_iter()
+        .filter(|c| c.outcome == Outcome::Fail)
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "preflight: this run cannot succeed, nothing was started:\n{}(--no-preflight skips \
+             these checks)",
+            render_table(&failed)
+        );
+    }
+
+    let mut planned: Vec<(String, &Cmd)> = Vec::new();
+    if let Some(dist) = final_dist {
+        planned.push(("the final dist (with your arguments)".to_string(), dist));
+    }
+    for plan in plans {
+        for (i, step) in plan.steps.iter().enumerate() {
+            if let Action::Run { cmd } = &step.action {
+                if is_x_py(cmd) {
+                    planned.push((
+                        format!("{} step {}: {}", plan.stage.name(), i + 1, step.title),
+                        cmd,
+                    ));
+                }
+            }
+        }
+    }
+    for (what, cmd) in &planned {
+        let dry = (*cmd).clone().arg("--dry-run");
+        let (ok, _stdout, stderr) = dry.probe(sh)?;
+        if !ok {
+            let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            let tail = tail[tail.len().saturating_sub(15)..].join("\n");
+            bail!(
+                "preflight: bootstrap rejects the command for {what}; nothing was started\n\
+                 command: {}\nbootstrap said:\n{tail}",
+                cmd.shell_line()
+            );
+        }
+    }
+    eprintln!(
+        "opt-dist: preflight passed in {}: tools and tree checked, {} x.py command(s) accepted by \
+         bootstrap's --dry-run",
+        human_duration(started.elapsed().as_secs_f64()),
+        planned.len()
+    );
+    Ok(())
+}
+
+fn is_x_py(cmd: &Cmd) -> bool {
+    cmd.argv.get(1).is_some_and(|a| a.ends_with("x.py"))
+}

@@ -1,0 +1,141 @@
+//! Shared by the integration tests: running the built xtask, and private copies of the
+//! miniature rust tree (each test builds in its own, so tests can run in parallel).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the xtask binary as `cargo xtask` would, with `args` after `xtask`.
+pub fn xtask(args: &[&str]) -> Output {
+    xtask_with_env(args, &[])
+}
+
+pub fn xtask_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args).env_remove("OPT_DIST_SRC");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the xtask binary runs")
+}
+
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed with {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A private copy of `tests/mini-rust-tree`, removed when dropped unless the test failed.
+pub struct MiniTree {
+    pub root: PathBuf,
+}
+
+impl MiniTree {
+    /// `interface`: "legacy" (like rustc 1.95.0) or "pgo-table" (like upstream master).
+    pub fn new(name: &str, interface: &str) -> MiniTree {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mini-rust-tree");
+        let root = std::env::temp_dir()
+            .join("opt-dist-tests")
+            .join(format!("{name}-{}", std::process::id()));
+        if root.exists() {
+            std::fs::remove_dir_all(&root).unwrap();
+        }
+        for entry in walkdir::WalkDir::new(&fixture)
+            .into_iter()
+            .filter_entry(|e| {
+                !matches!(
+                    e.file_name().to_str(),
+                    Some("build" | "target" | ".mini-tree")
+                )
+            })
+        {
+            let entry = entry.unwrap();
+            let dest = root.join(entry.path().strip_prefix(&fixture).unwrap());
+            if entry.file_type().is_dir() {
+                std::fs::create_dir_all(&dest).unwrap();
+            } else {
+                std::fs::copy(entry.path(), &dest).unwrap();
+            }
+        }
+        std::fs::write(
+            root.join("src/bootstrap/interface"),
+            format!("{interface}\n"),
+        )
+        .unwrap();
+        MiniTree { root }
+    }
+
+    pub fn src(&self) -> &str {
+        self.root.to_str().unwrap()
+    }
+
+    /// `cargo xtask opt-dist --src <this tree> <args>`.
+    pub fn opt_dist(&self, args: &[&str]) -> Output {
+        self.opt_dist_with_env(args, &[])
+    }
+
+    pub fn opt_dist_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        xtask_with_env(&[&["opt-dist", "--src", self.src()], args].concat(), env)
+    }
+
+    pub fn stage_dir(&self, stage: &str) -> PathBuf {
+        self.root.join("build/opt-dist").join(stage)
+    }
+
+    pub fn host(&self) -> String {
+        let out = Command::new("rustc").arg("-vV").output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("host: ").map(String::from))
+            .unwrap()
+    }
+
+    pub fn version(&self) -> String {
+        let text = std::fs::read_to_string(self.root.join("version")).unwrap();
+        text.split_whitespace().next().unwrap().to_string()
+    }
+
+    /// What the tree's x.py and collector were asked to do, one JSON object per call.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        let path = self.root.join(".mini-tree/record.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn records_of(&self, tool: &str) -> Vec<serde_json::Value> {
+        self.records()
+            .into_iter()
+            .filter(|r| r["tool"] == tool)
+            .collect()
+    }
+}
+
+impl Drop for MiniTree {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// Args of a record as strings.
+pub fn argv(record: &serde_json::Value) -> Vec<String> {
+    record["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}

@@ -1,0 +1,456 @@
+//! `opt-dist rustc-pgo` end to end on the miniature rust tree: a real instrumented build, real
+//! training, a real merge with LLVM 22's llvm-profdata, and the optimized rebuild.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{argv, assert_success, stderr, MiniTree};
+
+const PROFDATA_22: &str = "/usr/lib/llvm-22/bin/llvm-profdata";
+/// A short training run for the tests that stop before or at the merge.
+const ONE_BENCHMARK: &[&str] = &["--rustc-crates", "match-stress"];
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).expect("manifest.json exists");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Function names and counts from `llvm-profdata show --all-functions`.
+fn profile_functions(profile: &Path) -> Vec<(String, u64)> {
+    let out = Command::new(PROFDATA_22)
+        .args(["show", "--all-functions"])
+        .arg(profile)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut functions = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if line.starts_with("  ") && !line.starts_with("    ") && trimmed.ends_with(':') {
+            current = Some(trimmed.trim_end_matches(':').to_string());
+        } else if let (Some(name), Some(count)) =
+            (&current, trimmed.strip_prefix("Function count: "))
+        {
+            functions.push((name.clone(), count.trim().parse().unwrap_or(0)));
+            current = None;
+        }
+    }
+    functions
+}
+
+fn x_py_builds(tree: &MiniTree) -> Vec<Vec<String>> {
+    tree.records_of("x.py")
+        .iter()
+        .map(argv)
+        .filter(|a| {
+            a.first().map(String::as_str) == Some("build") && !a.contains(&"--dry-run".into())
+        })
+        .collect()
+}
+
+#[test]
+fn rustc_pgo_makes_a_valid_profile_that_the_optimized_build_uses() {
+    let tree = MiniTree::new("rustc-pgo-legacy", "legacy");
+    let out = tree.opt_dist(&["rustc-pgo"]);
+    assert_success(&out, "rustc-pgo");
+
+    let dir = tree.stage_dir("rustc-pgo");
+    let name = format!("rustc-pgo-{}-{}.profdata", tree.version(), tree.host());
+    let profile = dir.join(&name);
+    assert!(profile.is_file(), "{} missing", profile.display());
+
+    // The profile is real and covers the driver's hot functions.
+    let functions = profile_functions(&profile);
+    for hot in ["lex_token", "parse_expr", "check_expr"] {
+        assert!(
+            functions
+                .iter()
+                .any(|(f, count)| f.contains(hot) && *count > 0),
+            "no counts for {hot} in the profile"
+        );
+    }
+
+    // Raw profiles are gone after a good merge.
+    assert!(!dir.join("raw").exists(), "raw profiles should be deleted");
+
+    // The instrumented build wrote into our raw dir; the optimized build used our profile,
+    // with BOLT link settings (the default on x86_64 Linux).
+    let builds = x_py_builds(&tree);
+    assert_eq!(
+        builds.len(),
+        2,
+        "one instrumented and one optimized build: {builds:?}"
+    );
+    let raw = dir.join("raw").display().to_string();
+    assert!(builds[0]
+        .windows(2)
+        .any(|w| w == ["--rust-profile-generate", raw.as_str()]));
+    assert!(builds[0]
+        .windows(2)
+        .any(|w| w == ["--set", "llvm.thin-lto=false"]));
+    let used = profile.display().to_string();
+    assert!(builds[1]
+        .windows(2)
+        .any(|w| w == ["--rust-profile-use", used.as_str()]));
+    assert!(builds[1].contains(&"--enable-bolt-settings".to_string()));
+    let stamp: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            tree.root
+                .join("build")
+                .join(tree.host())
+                .join("stage2/mini-build.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stamp["rustc_driver"]["profile_use"],
+        used.as_str(),
+        "{stamp}"
+    );
+    assert_eq!(stamp["rustc_driver"]["bolt_link_flags"], true);
+
+    // The collector trained the stage-2 compiler with upstream's rustc benchmarks, writing
+    // raw profiles into our directory.
+    let collector = tree.records_of("collector");
+    assert_eq!(collector.len(), 1);
+    let args = argv(&collector[0]);
+    assert!(
+        args.starts_with(&["profile_local".into(), "eprintln".into()]),
+        "{args:?}"
+    );
+    assert!(args
+        .windows(2)
+        .any(|w| w[0] == "--exact-match" && w[1].contains("ctfe-stress-5")));
+    assert!(args
+        .windows(2)
+        .any(|w| w == ["--profiles", "Check,Debug,Opt"]));
+    assert_eq!(
+        collector[0]["env"]["LLVM_PROFILE_FILE"],
+        format!("{raw}/default_%m_%p.profraw").as_str()
+    );
+
+    // The manifest says how the profile was made.
+    let m = manifest(&dir);
+    assert_eq!(m["stage"], "rustc-pgo");
+    assert_eq!(m["tree"]["version"], tree.version().as_str());
+    let commit = std::fs::read_to_string(tree.root.join("git-commit-hash")).unwrap();
+    assert_eq!(m["tree"]["commit"], commit.trim());
+    assert_eq!(m["tree"]["host"], tree.host().as_str());
+    assert_eq!(m["interface"], "legacy");
+    assert!(m["started_at"].as_str().unwrap() <= m["finished_at"].as_str().unwrap());
+    let commands = m["commands"].as_array().unwrap();
+    assert_eq!(
+        commands.len(),
+        5,
+        "2 builds, collector build and run, merge: {commands:#?}"
+    );
+    for c in commands {
+        assert_eq!(c["exit_code"], 0);
+        assert!(c["duration_secs"].as_f64().unwrap() >= 0.0);
+        assert!(c["cwd"].is_string() && c["argv"].is_array() && c["env"].is_object());
+    }
+    assert_eq!(
+        commands[3]["env"]["LLVM_PROFILE_FILE"],
+        collector[0]["env"]["LLVM_PROFILE_FILE"]
+    );
+    let tools = m["tools"].as_array().unwrap();
+    let profdata = tools.iter().find(|t| t["name"] == "llvm-profdata").unwrap();
+    assert!(profdata["llvm_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("22."));
+    let raw_record = &m["raw_profiles"][0];
+    assert!(raw_record["count"].as_u64().unwrap() > 0);
+    assert!(raw_record["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(raw_record["kept"], false);
+    let output = &m["outputs"][0];
+    assert_eq!(output["name"], name.as_str());
+    assert_eq!(output["size"], std::fs::metadata(&profile).unwrap().len());
+    assert_eq!(output["sha256"], sha256sum(&profile).as_str());
+
+    // A failing rerun loses nothing: the published profile and its manifest stay as they were.
+    let before = (
+        sha256sum(&profile),
+        std::fs::read(dir.join("manifest.json")).unwrap(),
+    );
+    let bad = tree.opt_dist(
+        &[
+            &[
+                "rustc-pgo",
+                "--build-llvm",
+                "false",
+                "--llvm-dir",
+                "/nonexistent",
+            ][..],
+            ONE_BENCHMARK,
+        ]
+        .concat(),
+    );
+    assert!(!bad.status.success());
+    let after = (
+        sha256sum(&profile),
+        std::fs::read(dir.join("manifest.json")).unwrap(),
+    );
+    assert_eq!(
+        before, after,
+        "a failed rerun must not touch the published profile or manifest"
+    );
+}
+
+#[test]
+fn pgo_table_tree_instruments_rustc_cargo_and_rustdoc_and_keeps_raw_on_request() {
+    let tree = MiniTree::new("rustc-pgo-table", "pgo-table");
+    let out = tree.opt_dist(&["rustc-pgo", "--keep-raw", "--use-bolt", "false"]);
+    assert_success(&out, "rustc-pgo on a [pgo] table tree");
+
+    let dir = tree.stage_dir("rustc-pgo");
+    let (version, host) = (tree.version(), tree.host());
+    let rustc_profile = dir.join(format!("rustc-pgo-{version}-{host}.profdata"));
+    let rustdoc_profile = dir.join(format!("rustdoc-pgo-{version}-{host}.profdata"));
+    assert!(rustc_profile.is_file() && rustdoc_profile.is_file());
+
+    let builds = x_py_builds(&tree);
+    assert_eq!(builds.len(), 2, "{builds:?}");
+    let raw = dir.join("raw").display().to_string();
+    for component in ["rustc", "cargo", "rustdoc"] {
+        let setting = format!("pgo.{component}.generate=\"{raw}\"");
+        assert!(
+            builds[0]
+                .windows(2)
+                .any(|w| w == ["--set", setting.as_str()]),
+            "{:?}",
+            builds[0]
+        );
+    }
+    assert!(
+        builds[0].iter().all(|a| !a.starts_with("--rust-profile")),
+        "no legacy flags"
+    );
+    for (component, profile) in [
+        ("rustc", &rustc_profile),
+        ("cargo", &rustc_profile),
+        ("rustdoc", &rustdoc_profile),
+    ] {
+        let setting = format!("pgo.{component}.use=\"{}\"", profile.display());
+        assert!(
+            builds[1]
+                .windows(2)
+                .any(|w| w == ["--set", setting.as_str()]),
+            "{:?}",
+            builds[1]
+        );
+    }
+    assert!(
+        !builds[1].contains(&"--enable-bolt-settings".to_string()),
+        "--use-bolt false"
+    );
+
+    // rustdoc is trained on its own, with documentation builds.
+    let collector = tree.records_of("collector");
+    assert_eq!(collector.len(), 2);
+    assert!(argv(&collector[1])
+        .windows(2)
+        .any(|w| w == ["--profiles", "Doc"]));
+
+    // --keep-raw: each training's raw profiles are kept beside its merged profile.
+    for kept in [
+        format!("raw-rustc-pgo-{version}-{host}"),
+        format!("raw-rustdoc-pgo-{version}-{host}"),
+    ] {
+        let kept = dir.join(kept);
+        let profraws = std::fs::read_dir(&kept)
+            .unwrap_or_else(|_| panic!("{} missing", kept.display()))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "profraw")
+            })
+            .count();
+        assert!(profraws > 0, "no raw profiles kept in {}", kept.display());
+    }
+    let m = manifest(&dir);
+    assert_eq!(m["interface"], "pgo-table");
+    assert!(m["raw_profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["kept"] == true));
+    assert_eq!(m["outputs"].as_array().unwrap().len(), 2);
+}
+
+/// Asserts a failed run: non-zero exit, the failing step named with advice, and no manifest.
+fn assert_failed_at(tree: &MiniTree, out: &std::process::Output, step: &str, detail: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: stage rustc-pgo failed at step"),
+        "{err}"
+    );
+    assert!(
+        err.contains(step),
+        "expected the step `{step}` named in:\n{err}"
+    );
+    assert!(err.contains(detail), "expected `{detail}` in:\n{err}");
+    assert!(err.contains("what to do:"), "{err}");
+    assert!(
+        !tree.stage_dir("rustc-pgo").join("manifest.json").exists(),
+        "no manifest on failure"
+    );
+}
+
+#[test]
+fn llvm_profdata_of_another_major_version_is_refused() {
+    let tree = MiniTree::new("rustc-pgo-llvm14", "legacy");
+    let out = tree.opt_dist(
+        &[
+            &[
+                "rustc-pgo",
+                "--build-llvm",
+                "false",
+                "--llvm-dir",
+                "/usr/lib/llvm-14",
+            ][..],
+            ONE_BENCHMARK,
+        ]
+        .concat(),
+    );
+    assert_failed_at(
+        &tree,
+        &out,
+        "Check that llvm-profdata matches the compiler's LLVM",
+        "LLVM 14",
+    );
+    assert!(stderr(&out).contains("cannot read raw profiles of another LLVM major version"));
+}
+
+#[test]
+fn missing_llvm_profdata_is_named() {
+    let tree = MiniTree::new("rustc-pgo-no-profdata", "legacy");
+    let out = tree.opt_dist(
+        &[
+            &[
+                "rustc-pgo",
+                "--build-llvm",
+                "false",
+                "--llvm-dir",
+                "/nonexistent",
+            ][..],
+            ONE_BENCHMARK,
+        ]
+        .concat(),
+    );
+    assert_failed_at(
+        &tree,
+        &out,
+        "Check that llvm-profdata matches",
+        "llvm-profdata not found at /nonexistent/bin/llvm-profdata",
+    );
+}
+
+#[test]
+fn training_without_raw_profiles_is_an_error() {
+    let tree = MiniTree::new("rustc-pgo-no-raw", "legacy");
+    // The fixture's bootstrap drops the instrumentation flag, as a misconfigured one would.
+    let out = tree.opt_dist_with_env(
+        &[&["rustc-pgo"][..], ONE_BENCHMARK].concat(),
+        &[("MINI_TREE_FAULT", "uninstrumented")],
+    );
+    assert_failed_at(
+        &tree,
+        &out,
+        "Check that training wrote rustc raw profiles",
+        "no .profraw files",
+    );
+}
+
+#[test]
+fn a_merged_profile_that_does_not_validate_is_not_published() {
+    let tree = MiniTree::new("rustc-pgo-bad-merge", "legacy");
+    // An llvm-profdata whose merge "succeeds" with an empty file: validation must catch it.
+    let llvm = tree.root.join("broken-llvm");
+    std::fs::create_dir_all(llvm.join("bin")).unwrap();
+    let wrapper = llvm.join("bin/llvm-profdata");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = merge ] && [ \"$2\" = -o ]; then : > \"$3\"; exit 0; fi\n\
+             exec {PROFDATA_22} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    let out = tree.opt_dist(
+        &[
+            &[
+                "rustc-pgo",
+                "--build-llvm",
+                "false",
+                "--llvm-dir",
+                llvm.to_str().unwrap(),
+            ][..],
+            ONE_BENCHMARK,
+        ]
+        .concat(),
+    );
+    assert_failed_at(
+        &tree,
+        &out,
+        "Validate the merged rustc profile",
+        "cannot read the merged profile",
+    );
+    let published: Vec<PathBuf> = std::fs::read_dir(tree.stage_dir("rustc-pgo"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "profdata"))
+        .collect();
+    assert!(published.is_empty(), "nothing published: {published:?}");
+}
+
+#[test]
+fn a_failing_collector_stops_the_stage() {
+    let tree = MiniTree::new("rustc-pgo-bad-collector", "legacy");
+    let out = tree.opt_dist(&["rustc-pgo", "--rustc-crates", "no-such-benchmark"]);
+    assert_failed_at(
+        &tree,
+        &out,
+        "Train the instrumented rustc with rustc-perf",
+        "collector",
+    );
+}
+
+#[test]
+fn a_failing_x_py_stops_the_stage_at_its_step() {
+    let tree = MiniTree::new("rustc-pgo-bad-config", "legacy");
+    std::fs::write(
+        tree.root.join("bootstrap.toml"),
+        "[rust]\nno-such-option = true\n",
+    )
+    .unwrap();
+    let out = tree.opt_dist(&["--interface", "legacy", "rustc-pgo"]);
+    assert_failed_at(&tree, &out, "Build the PGO-instrumented compiler", "x.py");
+}
