@@ -1,0 +1,8 @@
+//! The `rustdoc` binary.
+
+#[path = "../../librustdoc/lib.rs"]
+mod librustdoc;
+
+fn main() {
+    librustdoc::main()
+}
