@@ -56,6 +56,8 @@ pub struct PipelineOptions {
     pub benchmark_cargo_config: Vec<PathBuf>,
     pub no_preflight: bool,
     pub ignore_disk_space: bool,
+    /// Upstream's fast try build (`DIST_TRY_BUILD`).
+    pub try_build: bool,
 }
 
 impl Default for PipelineOptions {
@@ -69,6 +71,7 @@ impl Default for PipelineOptions {
             benchmark_cargo_config: Vec::new(),
             no_preflight: false,
             ignore_disk_space: false,
+            try_build: false,
         }
     }
 }
@@ -146,6 +149,8 @@ OPTIONS (shared by every stage, `all`, `plan` and `doctor`):
                                      e.g. to train offline on the tarball's vendored crates
     --no-preflight                   skip the checks and bootstrap dry runs before the run
     --ignore-disk-space              run even when free disk is below the estimate
+    --try-build                      upstream's fast try build (DIST_TRY_BUILD): a minimal
+                                     toolchain, no tests
     -h, --help                       this help
 ";
 
@@ -353,6 +358,7 @@ fn parse_pipeline_options(p: &mut pico_args::Arguments) -> Result<PipelineOption
         benchmark_cargo_config,
         no_preflight: p.contains("--no-preflight"),
         ignore_disk_space: p.contains("--ignore-disk-space"),
+        try_build: p.contains("--try-build"),
     })
 }
 

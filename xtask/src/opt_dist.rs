@@ -8,6 +8,7 @@
 pub mod bootstrap;
 mod cmd;
 mod fsutil;
+mod llvm_pgo;
 mod llvm_tools;
 mod manifest;
 pub mod pipeline;
@@ -90,6 +91,13 @@ impl Ctx {
         self.options.build_llvm && self.tree.config.llvm_config.is_none()
     }
 
+    /// `x.py build --target H --host H --stage 2 library/std`, with the try-build settings when
+    /// asked: the start of every build command of every stage.
+    pub fn x_build(&self) -> bootstrap::Bootstrap {
+        bootstrap::Bootstrap::build(&self.tree, self.interface)
+            .for_try_build(self.options.try_build)
+    }
+
     /// The llvm-profdata for profiles of the freshly built compiler: the one built with the
     /// in-tree LLVM when there is one (same LLVM, by construction), else the host's.
     pub fn profdata_for_built_compiler(&self) -> PathBuf {
@@ -107,6 +115,7 @@ impl Ctx {
             "build_llvm": self.options.build_llvm,
             "llvm_shared": self.options.llvm_shared,
             "keep_raw": self.options.keep_raw,
+            "try_build": self.options.try_build,
             "rustc_crates": self.options.rustc_crates,
             "benchmark_cargo_config": self.options.benchmark_cargo_config,
             "host_llvm": self.host_llvm,
@@ -132,6 +141,7 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Stage(stage) => {
             let ctx = Ctx::resolve(&invocation, &sh)?;
             let plan = ctx.stage_plan(stage)?;
+            pipeline::check_inputs(std::slice::from_ref(&plan))?;
             if !ctx.options.no_preflight {
                 preflight::preflight(&ctx, std::slice::from_ref(&plan), None, &sh)?;
             }

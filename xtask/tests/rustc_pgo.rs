@@ -27,10 +27,11 @@ fn sha256sum(path: &Path) -> String {
         .to_string()
 }
 
-/// Function names and counts from `llvm-profdata show --all-functions`.
+/// Function names and the sum of their block counts, from
+/// `llvm-profdata show --all-functions --counts`.
 fn profile_functions(profile: &Path) -> Vec<(String, u64)> {
     let out = Command::new(PROFDATA_22)
-        .args(["show", "--all-functions"])
+        .args(["show", "--all-functions", "--counts"])
         .arg(profile)
         .output()
         .unwrap();
@@ -46,10 +47,15 @@ fn profile_functions(profile: &Path) -> Vec<(String, u64)> {
         let trimmed = line.trim();
         if line.starts_with("  ") && !line.starts_with("    ") && trimmed.ends_with(':') {
             current = Some(trimmed.trim_end_matches(':').to_string());
-        } else if let (Some(name), Some(count)) =
-            (&current, trimmed.strip_prefix("Function count: "))
+        } else if let (Some(name), Some(counts)) =
+            (&current, trimmed.strip_prefix("Block counts: "))
         {
-            functions.push((name.clone(), count.trim().parse().unwrap_or(0)));
+            let total = counts
+                .trim_matches(|c| c == '[' || c == ']')
+                .split(',')
+                .filter_map(|c| c.trim().parse::<u64>().ok())
+                .sum();
+            functions.push((name.clone(), total));
             current = None;
         }
     }
@@ -122,11 +128,11 @@ fn rustc_pgo_makes_a_valid_profile_that_the_optimized_build_uses() {
     )
     .unwrap();
     assert_eq!(
-        stamp["rustc_driver"]["profile_use"],
+        stamp["components"]["rustc_driver"]["profile_use"],
         used.as_str(),
         "{stamp}"
     );
-    assert_eq!(stamp["rustc_driver"]["bolt_link_flags"], true);
+    assert_eq!(stamp["components"]["rustc_driver"]["bolt_link_flags"], true);
 
     // The collector trained the stage-2 compiler with upstream's rustc benchmarks, writing
     // raw profiles into our directory.
@@ -169,7 +175,7 @@ fn rustc_pgo_makes_a_valid_profile_that_the_optimized_build_uses() {
         assert!(c["cwd"].is_string() && c["argv"].is_array() && c["env"].is_object());
     }
     assert_eq!(
-        commands[3]["env"]["LLVM_PROFILE_FILE"],
+        commands[2]["env"]["LLVM_PROFILE_FILE"],
         collector[0]["env"]["LLVM_PROFILE_FILE"]
     );
     let tools = m["tools"].as_array().unwrap();
@@ -319,47 +325,63 @@ fn assert_failed_at(tree: &MiniTree, out: &std::process::Output, step: &str, det
     );
 }
 
+/// Asserts a run stopped by preflight: non-zero exit, the check named, nothing built.
+fn assert_stopped_by_preflight(tree: &MiniTree, out: &std::process::Output, detail: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("preflight:"), "{err}");
+    assert!(err.contains(detail), "expected `{detail}` in:\n{err}");
+    assert!(
+        x_py_builds(tree).is_empty(),
+        "preflight must stop the run before any build"
+    );
+    assert!(!tree.stage_dir("rustc-pgo").join("manifest.json").exists());
+}
+
 #[test]
 fn llvm_profdata_of_another_major_version_is_refused() {
+    // Preflight catches it in seconds...
     let tree = MiniTree::new("rustc-pgo-llvm14", "legacy");
-    let out = tree.opt_dist(
-        &[
-            &[
-                "rustc-pgo",
-                "--build-llvm",
-                "false",
-                "--llvm-dir",
-                "/usr/lib/llvm-14",
-            ][..],
-            ONE_BENCHMARK,
-        ]
-        .concat(),
+    let llvm14 = [
+        "rustc-pgo",
+        "--build-llvm",
+        "false",
+        "--llvm-dir",
+        "/usr/lib/llvm-14",
+    ];
+    let out = tree.opt_dist(&llvm14);
+    assert_stopped_by_preflight(&tree, &out, "is LLVM 14.");
+    assert!(
+        stderr(&out).contains("apt-get install llvm-22"),
+        "{}",
+        stderr(&out)
     );
+
+    // ...and the stage itself still refuses it against the compiler it just built.
+    let out = tree.opt_dist(&[&llvm14[..], &["--no-preflight"], ONE_BENCHMARK].concat());
     assert_failed_at(
         &tree,
         &out,
         "Check that llvm-profdata matches the compiler's LLVM",
-        "LLVM 14",
+        "cannot read raw profiles of another LLVM major version",
     );
-    assert!(stderr(&out).contains("cannot read raw profiles of another LLVM major version"));
+    assert!(stderr(&out).contains("LLVM 14"), "{}", stderr(&out));
 }
 
 #[test]
 fn missing_llvm_profdata_is_named() {
     let tree = MiniTree::new("rustc-pgo-no-profdata", "legacy");
-    let out = tree.opt_dist(
-        &[
-            &[
-                "rustc-pgo",
-                "--build-llvm",
-                "false",
-                "--llvm-dir",
-                "/nonexistent",
-            ][..],
-            ONE_BENCHMARK,
-        ]
-        .concat(),
-    );
+    let missing = [
+        "rustc-pgo",
+        "--build-llvm",
+        "false",
+        "--llvm-dir",
+        "/nonexistent",
+    ];
+    let out = tree.opt_dist(&missing);
+    assert_stopped_by_preflight(&tree, &out, "/nonexistent/bin/llvm-profdata");
+
+    let out = tree.opt_dist(&[&missing[..], &["--no-preflight"], ONE_BENCHMARK].concat());
     assert_failed_at(
         &tree,
         &out,
@@ -451,6 +473,12 @@ fn a_failing_x_py_stops_the_stage_at_its_step() {
         "[rust]\nno-such-option = true\n",
     )
     .unwrap();
+    // Preflight shows bootstrap's own complaint before anything is built...
     let out = tree.opt_dist(&["--interface", "legacy", "rustc-pgo"]);
+    assert_stopped_by_preflight(&tree, &out, "unknown field `no-such-option`");
+    assert!(stderr(&out).contains("rustc-pgo step 2: Build the PGO-instrumented compiler"));
+
+    // ...and without preflight the step that ran x.py is the one named.
+    let out = tree.opt_dist(&["--interface", "legacy", "rustc-pgo", "--no-preflight"]);
     assert_failed_at(&tree, &out, "Build the PGO-instrumented compiler", "x.py");
 }

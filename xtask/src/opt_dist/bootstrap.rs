@@ -151,6 +151,39 @@ impl Bootstrap {
         self
     }
 
+    /// Reuses the stage 0 and 1 compilers already in the build dir instead of rebuilding them
+    /// (the PGO-optimized rustc of stage 1 stays what it is while LLVM is rebuilt).
+    pub fn keep_stages(mut self, stages: &[u32]) -> Bootstrap {
+        for stage in stages {
+            self.cmd = self.cmd.arg("--keep-stage").arg(stage.to_string());
+        }
+        self
+    }
+
+    /// Links LLVM with relocations kept (`-Wl,-q`) so BOLT can rewrite libLLVM later.
+    #[allow(dead_code)] // for the llvm-bolt stage, next
+    pub fn with_llvm_bolt_ldflags(mut self) -> Bootstrap {
+        self.cmd = self.cmd.args(["--set", "llvm.ldflags=-Wl,-q"]);
+        self
+    }
+
+    /// Upstream's fast try build (`DIST_TRY_BUILD`): skip what `--skip` cannot.
+    pub fn for_try_build(mut self, try_build: bool) -> Bootstrap {
+        if try_build {
+            self.cmd = self.cmd.args([
+                "--set",
+                "rust.llvm-bitcode-linker=false",
+                "--set",
+                "build.extended=false",
+                "--set",
+                "rust.codegen-backends=['llvm']",
+                "--set",
+                "rust.deny-warnings=false",
+            ]);
+        }
+        self
+    }
+
     /// Links librustc_driver with relocations kept (`-Wl,-q`) so BOLT can rewrite it later.
     pub fn with_rustc_bolt_settings(mut self) -> Bootstrap {
         self.cmd = self.cmd.arg("--enable-bolt-settings");

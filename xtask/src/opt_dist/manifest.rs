@@ -20,6 +20,9 @@ pub struct Manifest {
     pub schema: u32,
     pub stage: String,
     pub title: String,
+    /// `done`, or `skipped` with `skip_reason` when the options leave the stage nothing to do.
+    pub status: String,
+    pub skip_reason: Option<String>,
     pub xtask_version: String,
     pub tree: TreeRecord,
     pub interface: String,

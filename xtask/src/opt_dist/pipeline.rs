@@ -68,7 +68,7 @@ pub const STAGES: &[StageDef] = &[
     StageDef {
         id: StageId::LlvmPgo,
         title: "Stage 2 (LLVM PGO)",
-        plan: None,
+        plan: Some(super::llvm_pgo::plan),
     },
     StageDef {
         id: StageId::LlvmBolt,
@@ -102,6 +102,22 @@ pub struct StagePlan {
     /// Files this stage leaves in its directory, each written only once it is complete.
     pub outputs: Vec<Artifact>,
     pub steps: Vec<Step>,
+    /// Why this stage does nothing with these options (e.g. LLVM PGO without an in-tree LLVM);
+    /// it is then recorded as skipped, and later stages do without its outputs.
+    pub skipped: Option<String>,
+}
+
+impl StagePlan {
+    pub fn skipped(stage: StageId, dir: PathBuf, reason: impl Into<String>) -> StagePlan {
+        StagePlan {
+            stage,
+            dir,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            steps: Vec::new(),
+            skipped: Some(reason.into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,6 +125,30 @@ pub struct Artifact {
     /// What it is, e.g. `rustc-pgo-profile`.
     pub kind: &'static str,
     pub path: PathBuf,
+    /// The stage that makes it.
+    pub made_by: StageId,
+}
+
+/// Fails unless every input of `plans` exists or is made by an earlier plan of the same run;
+/// the error names the stage to run first.
+pub fn check_inputs(plans: &[StagePlan]) -> anyhow::Result<()> {
+    for (i, plan) in plans.iter().enumerate() {
+        for input in &plan.inputs {
+            let made_in_this_run = plans[..i].iter().any(|p| p.stage == input.made_by);
+            if !made_in_this_run && !input.path.is_file() {
+                anyhow::bail!(
+                    "the {} stage needs {} ({}), which the {} stage makes: run `cargo xtask \
+                     opt-dist {}` first",
+                    plan.stage.name(),
+                    input.kind,
+                    input.path.display(),
+                    input.made_by.name(),
+                    input.made_by.name()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +166,10 @@ pub struct Step {
 pub enum Action {
     Run {
         cmd: Cmd,
+    },
+    /// Deletes part of bootstrap's build output that bootstrap would wrongly reuse.
+    RemoveBuildOutput {
+        dir: PathBuf,
     },
     /// Start training with an empty raw-profile directory: leftovers of an unfinished run were
     /// made by another compiler build and would spoil the merge.

@@ -142,7 +142,9 @@ fn shell_equivalent(action: &Action) -> String {
             quote_path(profile)
         ),
         Action::Publish { from, to } => format!("mv -f {} {}", quote_path(from), quote_path(to)),
-        Action::RemoveRawProfiles { dir } => format!("rm -rf {}", quote_path(dir)),
+        Action::RemoveRawProfiles { dir } | Action::RemoveBuildOutput { dir } => {
+            format!("rm -rf {}", quote_path(dir))
+        }
         Action::KeepRawProfiles { dir, to } => {
             format!("rm -rf {1} && mv {0} {1}", quote_path(dir), quote_path(to))
         }

@@ -58,7 +58,10 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
     let started = Instant::now();
     std::fs::create_dir_all(&plan.dir)
         .with_context(|| format!("cannot create the stage directory {}", plan.dir.display()))?;
-    eprintln!(
+    if let Some(reason) = &plan.skipped {
+        eprintln!("opt-dist: {stage}: {title} skipped: {reason}");
+    } else {
+        eprintln!(
         "opt-dist: {stage}: {title}, {count} steps; tree {} {} for {}, {} interface; artifacts in {}",
         ctx.tree.version,
         ctx.tree.commit.as_deref().map(|c| &c[..c.len().min(9)]).unwrap_or("(no commit)"),
@@ -66,6 +69,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         ctx.interface.name(),
         plan.dir.display()
     );
+    }
 
     let mut record = Record::default();
     let mut timings = Vec::new();
@@ -102,6 +106,13 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         schema: SCHEMA_VERSION,
         stage: stage.to_string(),
         title: title.to_string(),
+        status: if plan.skipped.is_some() {
+            "skipped"
+        } else {
+            "done"
+        }
+        .to_string(),
+        skip_reason: plan.skipped.clone(),
         xtask_version: env!("CARGO_PKG_VERSION").to_string(),
         tree: TreeRecord {
             src: ctx.tree.src.clone(),
@@ -161,6 +172,16 @@ fn execute(step: &Step, record: &mut Record, sh: &xshell::Shell) -> Result<()> {
                 exit_code: 0,
                 duration_secs: started.elapsed().as_secs_f64(),
             });
+        }
+        Action::RemoveBuildOutput { dir } => {
+            if dir.exists() {
+                let (_, bytes) = fsutil::dir_size(dir)?;
+                eprintln!("    deleting {} ({})", dir.display(), human_bytes(bytes));
+                std::fs::remove_dir_all(dir)
+                    .with_context(|| format!("cannot delete {}", dir.display()))?;
+            } else {
+                eprintln!("    {} is not there", dir.display());
+            }
         }
         Action::ResetScratchDir { dir } => {
             if dir.exists() {

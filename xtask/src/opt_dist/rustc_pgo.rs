@@ -10,7 +10,7 @@
 
 use anyhow::Result;
 
-use super::bootstrap::{Bootstrap, Component, Interface};
+use super::bootstrap::{Component, Interface};
 use super::pipeline::{Action, Artifact, StageId, StagePlan, Step};
 use super::training::{build_collector, Benchmarks, PgoGathering};
 use super::Ctx;
@@ -24,8 +24,11 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let with_table = ctx.interface == Interface::PgoTable;
     let profdata = ctx.profdata_for_built_compiler();
     let compiler = tree.stage2_rustc();
+    // One file per process and binary, as upstream: merging many small files loses nothing,
+    // while processes appending to one shared file can.
+    let raw_profile_file = raw.join("default_%m_%p.profraw");
 
-    let mut instrumented = Bootstrap::build(tree, ctx.interface);
+    let mut instrumented = ctx.x_build();
     if with_table {
         instrumented = instrumented
             .with_paths(&["rustdoc", "cargo"])
@@ -40,6 +43,11 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     }
 
     let mut steps = vec![
+        Step {
+            title: "Start with an empty raw-profile directory".to_string(),
+            action: Action::ResetScratchDir { dir: raw.clone() },
+            hint: format!("make {} writable", raw.display()),
+        },
         Step {
             title: "Build the PGO-instrumented compiler".to_string(),
             action: Action::Run {
@@ -67,6 +75,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             what: "rustc",
             benchmarks: Benchmarks::rustc(ctx),
             raw_dir: &raw,
+            profile_file: Some(raw_profile_file.clone()),
             profdata: &profdata,
             compiler: &compiler,
             output: &rustc_profile,
@@ -76,6 +85,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let mut outputs = vec![Artifact {
         kind: "rustc-pgo-profile",
         path: rustc_profile.clone(),
+        made_by: StageId::RustcPgo,
     }];
     if with_table {
         steps.extend(
@@ -83,6 +93,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
                 what: "rustdoc",
                 benchmarks: Benchmarks::rustdoc(ctx),
                 raw_dir: &raw,
+                profile_file: Some(raw_profile_file.clone()),
                 profdata: &profdata,
                 compiler: &compiler,
                 output: &rustdoc_profile,
@@ -92,10 +103,11 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         outputs.push(Artifact {
             kind: "rustdoc-pgo-profile",
             path: rustdoc_profile.clone(),
+            made_by: StageId::RustcPgo,
         });
     }
 
-    let mut optimized = Bootstrap::build(tree, ctx.interface);
+    let mut optimized = ctx.x_build();
     if with_table {
         // cargo ran during rustc's training, so its counts are in rustc's profile.
         optimized = optimized
@@ -115,7 +127,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             cmd: optimized.into_cmd(),
         },
         hint: "bootstrap failed building the optimized compiler: its error is above; the \
-               profile is kept, so fixing it and rerunning this stage is enough"
+               validated profile stays in the stage directory"
             .to_string(),
     });
 
@@ -125,5 +137,6 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         inputs: Vec::new(),
         outputs,
         steps,
+        skipped: None,
     })
 }

@@ -5,7 +5,7 @@
 //! a read-only source tree works, nothing is copied, and cargo finds the tarball's vendored
 //! crates through the tree's `.cargo/config.toml` with no download.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::bootstrap::Interface;
 use super::cmd::Cmd;
@@ -26,6 +26,18 @@ pub const RUSTC_PGO_CRATES: &[&str] = &[
     "serde-1.0.219-new-solver",
 ];
 
+/// The benchmarks that train LLVM (src/build_helper's LLVM_PGO_CRATES at 1.95.0): real
+/// crates whose code generation keeps LLVM busy.
+pub const LLVM_PGO_CRATES: &[&str] = &[
+    "syn-2.0.101",
+    "cargo-0.87.1",
+    "serde-1.0.219",
+    "ripgrep-14.1.1",
+    "regex-automata-0.4.8",
+    "clap_derive-4.5.32",
+    "hyper-1.6.0",
+];
+
 /// What one collector run exercises.
 pub struct Benchmarks<'a> {
     pub profiles: &'a [&'a str],
@@ -44,6 +56,15 @@ impl Benchmarks<'_> {
                 .rustc_crates
                 .clone()
                 .unwrap_or_else(|| owned(RUSTC_PGO_CRATES)),
+        }
+    }
+
+    /// LLVM only works when code is generated, so no `Check` builds.
+    pub fn llvm() -> Benchmarks<'static> {
+        Benchmarks {
+            profiles: &["Debug", "Opt"],
+            scenarios: &["Full"],
+            crates: owned(LLVM_PGO_CRATES),
         }
     }
 
@@ -86,8 +107,8 @@ pub fn build_collector(ctx: &Ctx) -> Cmd {
 }
 
 /// `collector profile_local eprintln`: runs the compiler over the benchmarks without measuring,
-/// with the raw profiles going to `profile_file` (an `LLVM_PROFILE_FILE` pattern).
-pub fn run_collector(ctx: &Ctx, benchmarks: &Benchmarks, profile_file: &Path) -> Cmd {
+/// with rustc's raw profiles going to `profile_file` (an `LLVM_PROFILE_FILE` pattern).
+pub fn run_collector(ctx: &Ctx, benchmarks: &Benchmarks, profile_file: Option<&Path>) -> Cmd {
     let tree = &ctx.tree;
     // With the [pgo] interface cargo is instrumented too, and its profile joins rustc's: the
     // collector must drive the freshly built cargo for that.
@@ -102,21 +123,28 @@ pub fn run_collector(ctx: &Ctx, benchmarks: &Benchmarks, profile_file: &Path) ->
         .arg(cargo.display().to_string())
         .args(["--profiles", &benchmarks.profiles.join(",")])
         .args(["--scenarios", &benchmarks.scenarios.join(",")])
-        .args(["--exact-match", &benchmarks.crates.join(",")])
-        .env("LLVM_PROFILE_FILE", profile_file.display().to_string());
+        .args(["--exact-match", &benchmarks.crates.join(",")]);
+    if let Some(profile_file) = profile_file {
+        cmd = cmd.env("LLVM_PROFILE_FILE", profile_file.display().to_string());
+    }
     for config in &ctx.options.benchmark_cargo_config {
         cmd = cmd.arg("--cargo-config").arg(config.display().to_string());
     }
     cmd
 }
 
-/// Everything from an empty raw-profile directory to a validated, published `.profdata`:
+/// Everything from training to a validated, published `.profdata` (the stage empties the raw
+/// directory before its instrumented build, since build-time runs of the instrumented
+/// binaries count too, as upstream's):
 /// train, check that raw profiles appeared, merge with an `llvm-profdata` of the compiler's
 /// LLVM major, validate, move into place, and drop (or keep) the raw files.
 pub struct PgoGathering<'a> {
     pub what: &'a str,
     pub benchmarks: Benchmarks<'a>,
     pub raw_dir: &'a Path,
+    /// The `LLVM_PROFILE_FILE` pattern for rustc's own instrumentation; LLVM's build has its
+    /// profile directory compiled in, and the variable would override it.
+    pub profile_file: Option<PathBuf>,
     pub profdata: &'a Path,
     /// The instrumented binary whose LLVM version the profiles carry.
     pub compiler: &'a Path,
@@ -130,14 +158,9 @@ impl PgoGathering<'_> {
         let unpublished = self.output.with_extension("profdata.partial");
         let mut steps = vec![
             Step {
-                title: format!("Start {what} training with an empty raw-profile directory"),
-                action: Action::ResetScratchDir { dir: raw.clone() },
-                hint: format!("make {} writable", raw.display()),
-            },
-            Step {
                 title: format!("Train the instrumented {what} with rustc-perf"),
                 action: Action::Run {
-                    cmd: run_collector(ctx, &self.benchmarks, &raw.join("default_%m_%p.profraw")),
+                    cmd: run_collector(ctx, &self.benchmarks, self.profile_file.as_deref()),
                 },
                 hint: "the collector failed while training: its output above names the \
                        benchmark; --rustc-crates picks other benchmarks, \
