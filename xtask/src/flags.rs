@@ -14,7 +14,7 @@ use crate::opt_dist::pipeline::StageId;
 #[derive(Debug)]
 pub enum Parsed {
     Help(String),
-    Run(Invocation),
+    Run(Box<Invocation>),
 }
 
 #[derive(Debug)]
@@ -58,6 +58,9 @@ pub struct PipelineOptions {
     pub ignore_disk_space: bool,
     /// Upstream's fast try build (`DIST_TRY_BUILD`).
     pub try_build: bool,
+    /// `all` ends with the test stage (never in a try build, as upstream).
+    pub run_tests: bool,
+    pub skipped_tests: Vec<String>,
 }
 
 impl Default for PipelineOptions {
@@ -72,6 +75,8 @@ impl Default for PipelineOptions {
             no_preflight: false,
             ignore_disk_space: false,
             try_build: false,
+            run_tests: false,
+            skipped_tests: Vec::new(),
         }
     }
 }
@@ -124,12 +129,12 @@ GLOBAL:
 COMMANDS:
     rustc-pgo            Stage 1: instrument rustc, train it, merge and validate the
                          profile, rebuild rustc with it
-    llvm-pgo             Stage 2: PGO profile for LLVM                       (not built yet)
-    llvm-bolt            Stage 3a: BOLT profile for libLLVM                  (not built yet)
-    rustc-bolt           Stage 3b: BOLT profile for librustc_driver          (not built yet)
-    dist                 final x.py dist with every profile                  (not built yet)
-    test                 test the dist toolchain                             (not built yet)
-    all                  every stage in order                                (not built yet)
+    llvm-pgo             Stage 2: instrument the in-tree LLVM, train it, merge its profile
+    llvm-bolt            Stage 3: PGO-optimized LLVM for BOLT; BOLT profile for libLLVM
+    rustc-bolt           Stage 3: BOLT profile for librustc_driver
+    dist                 BOLT-optimize both libraries, then x.py dist with every profile
+    test                 run upstream's test subset on the dist toolchain
+    all                  every stage in order (test only with --run-tests)
     plan [<stage>|all]   print the exact commands a run would issue, running nothing
     status               what each stage has produced                        (not built yet)
     clean [<stage>]      delete a stage's outputs                            (not built yet)
@@ -151,6 +156,8 @@ OPTIONS (shared by every stage, `all`, `plan` and `doctor`):
     --ignore-disk-space              run even when free disk is below the estimate
     --try-build                      upstream's fast try build (DIST_TRY_BUILD): a minimal
                                      toolchain, no tests
+    --run-tests                      `all` ends with the test stage
+    --skipped-tests <PATH>           a test to skip in the test stage (repeatable)
     -h, --help                       this help
 ";
 
@@ -164,12 +171,45 @@ fn command_help(command: &str) -> String {
              the compiler with it. Leaves <build-dir>/opt-dist/rustc-pgo/\n\
              rustc-pgo-<version>-<host>.profdata and manifest.json (how it was made).",
         ),
-        "llvm-pgo" | "llvm-bolt" | "rustc-bolt" | "dist" | "test" | "all" => {
-            return format!(
-                "cargo xtask opt-dist [GLOBAL] {command} [OPTIONS]\n\n\
-                 `{command}` is not built yet: today only the rustc-pgo stage runs.\n\n{STAGE_OPTIONS}"
-            )
-        }
+        "llvm-pgo" => (
+            "cargo xtask opt-dist [GLOBAL] llvm-pgo [OPTIONS]",
+            "Stage 2 (LLVM PGO). Deletes the in-tree LLVM build (bootstrap would not rebuild it for\n\
+             new PGO options), builds it instrumented while keeping stage 1's rustc\n\
+             (--keep-stage 0 --keep-stage 1), trains it with the LLVM benchmarks, merges and\n\
+             validates llvm-pgo-<version>-<host>.profdata, and deletes the instrumented LLVM.\n\
+             Skipped, with the reason recorded, when LLVM is not built in the tree.",
+        ),
+        "llvm-bolt" => (
+            "cargo xtask opt-dist [GLOBAL] llvm-bolt [OPTIONS]",
+            "Stage 3 (LLVM BOLT). Builds the PGO-optimized LLVM linked with -Wl,-q, BOLT-instruments\n\
+             the sysroot's libLLVM.so* in place (the original is backed up and always put back),\n\
+             trains it, and merges llvm-bolt-<version>-<host>.fdata with merge-fdata.",
+        ),
+        "rustc-bolt" => (
+            "cargo xtask opt-dist [GLOBAL] rustc-bolt [OPTIONS]",
+            "Stage 3 (rustc BOLT). BOLT-instruments the sysroot's librustc_driver*.so in place (the\n\
+             original is backed up and always put back), trains it, and merges\n\
+             rustc-bolt-<version>-<host>.fdata.",
+        ),
+        "dist" => (
+            "cargo xtask opt-dist [GLOBAL] dist [OPTIONS] [-- <extra args for x.py dist>]",
+            "Stage 5 (dist). BOLT-optimizes libLLVM and librustc_driver in place (once: a library\n\
+             already optimized with the same profile is left alone), runs `x.py dist <your args>`\n\
+             with every profile, --keep-stage as upstream and the BOLT profiles as reproducible\n\
+             artifacts, records the dist files and checks that the packaged libraries are the\n\
+             optimized ones.",
+        ),
+        "test" => (
+            "cargo xtask opt-dist [GLOBAL] test [OPTIONS]",
+            "Unpacks the dist toolchain into one sysroot and runs upstream's test subset with it\n\
+             as stage 0, under a temporary bootstrap.toml (the tree's own is always put back).",
+        ),
+        "all" => (
+            "cargo xtask opt-dist [GLOBAL] all [OPTIONS] [-- <extra args for x.py dist>]",
+            "Every stage in order, with upstream's bootstrap calls: rustc-pgo, llvm-pgo, llvm-bolt,\n\
+             rustc-bolt, dist, and test with --run-tests. Preflight checks every x.py command\n\
+             first, the dist command with your arguments before all others.",
+        ),
         "plan" => (
             "cargo xtask opt-dist [GLOBAL] plan [<stage>|all] [--format text|sh|json] [OPTIONS]",
             "Prints the exact commands that `opt-dist <stage>` would run with the same options, in\n\
@@ -297,19 +337,19 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
         return Err(local(message));
     }
     if !dist_args.is_empty() && !matches!(command, Command::All | Command::Plan { .. }) {
-        let takes_dist_args = matches!(command, Command::Stage(StageId::Dist));
+        let takes_dist_args = matches!(command, Command::Stage(StageId::Dist | StageId::Test));
         if !takes_dist_args {
             return Err(local(format!(
                 "`{name}` takes no arguments after `--` (they are for the final x.py dist)"
             )));
         }
     }
-    Ok(Parsed::Run(Invocation {
+    Ok(Parsed::Run(Box::new(Invocation {
         global,
         options,
         command,
         dist_args,
-    }))
+    })))
 }
 
 fn is_command(name: &str) -> bool {
@@ -359,6 +399,10 @@ fn parse_pipeline_options(p: &mut pico_args::Arguments) -> Result<PipelineOption
         no_preflight: p.contains("--no-preflight"),
         ignore_disk_space: p.contains("--ignore-disk-space"),
         try_build: p.contains("--try-build"),
+        run_tests: p.contains("--run-tests"),
+        skipped_tests: p
+            .values_from_str("--skipped-tests")
+            .map_err(|e| e.to_string())?,
     })
 }
 

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match opt_dist::run(invocation) {
+    match opt_dist::run(*invocation) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             report_error(&err);

@@ -5,9 +5,16 @@
 //! that [`runner`] executes and [`plan`] prints. Profiles and manifests live in
 //! `<build-dir>/opt-dist/<stage>/`.
 
+mod backup;
+mod bolt;
 pub mod bootstrap;
 mod cmd;
+mod dist;
+mod dist_tests;
+mod elf;
 mod fsutil;
+mod interrupt;
+mod llvm_bolt;
 mod llvm_pgo;
 mod llvm_tools;
 mod manifest;
@@ -15,6 +22,7 @@ pub mod pipeline;
 mod plan;
 mod preflight;
 mod runner;
+mod rustc_bolt;
 mod rustc_pgo;
 mod training;
 mod tree;
@@ -116,6 +124,8 @@ impl Ctx {
             "llvm_shared": self.options.llvm_shared,
             "keep_raw": self.options.keep_raw,
             "try_build": self.options.try_build,
+            "run_tests": self.options.run_tests,
+            "skipped_tests": self.options.skipped_tests,
             "rustc_crates": self.options.rustc_crates,
             "benchmark_cargo_config": self.options.benchmark_cargo_config,
             "host_llvm": self.host_llvm,
@@ -123,15 +133,20 @@ impl Ctx {
         })
     }
 
+    /// Every stage of a full run, in order; the test stage only with `--run-tests` and never
+    /// in a try build, as upstream.
+    fn all_plans(&self) -> Result<Vec<StagePlan>> {
+        pipeline::STAGES
+            .iter()
+            .filter(|s| {
+                s.id != StageId::Test || (self.options.run_tests && !self.options.try_build)
+            })
+            .map(|s| self.stage_plan(s.id))
+            .collect()
+    }
+
     fn stage_plan(&self, stage: StageId) -> Result<StagePlan> {
-        match stage.def().plan {
-            Some(plan) => plan(self),
-            None => bail!(
-                "stage `{}` is not built yet: today only rustc-pgo runs (see `cargo xtask \
-                 opt-dist --help`)",
-                stage.name()
-            ),
-        }
+        (stage.def().plan)(self)
     }
 }
 
@@ -140,33 +155,62 @@ pub fn run(invocation: Invocation) -> Result<()> {
     match invocation.command {
         Command::Stage(stage) => {
             let ctx = Ctx::resolve(&invocation, &sh)?;
-            let plan = ctx.stage_plan(stage)?;
-            pipeline::check_inputs(std::slice::from_ref(&plan))?;
-            if !ctx.options.no_preflight {
-                preflight::preflight(&ctx, std::slice::from_ref(&plan), None, &sh)?;
-            }
-            runner::run_stage(&ctx, &plan, &sh)
+            run_plans(&ctx, vec![ctx.stage_plan(stage)?], &sh)
+        }
+        Command::All => {
+            let ctx = Ctx::resolve(&invocation, &sh)?;
+            run_plans(&ctx, ctx.all_plans()?, &sh)
         }
         Command::Plan { target, format } => {
-            let stage = match target {
-                Some(stage) => stage,
-                None => bail!(
-                    "`plan all` is not built yet: `all` comes with the remaining stages; \
-                     `plan rustc-pgo` shows the stage that runs today"
-                ),
-            };
             let ctx = Ctx::resolve(&invocation, &sh)?;
-            let plans = vec![ctx.stage_plan(stage)?];
+            let plans = match target {
+                Some(stage) => vec![ctx.stage_plan(stage)?],
+                None => ctx.all_plans()?,
+            };
             print!("{}", plan::render(&ctx, &plans, format)?);
             Ok(())
         }
-        Command::All => not_built_yet("all"),
         Command::Status { json: false } => not_built_yet("status"),
         Command::Status { json: true } => not_built_yet("status --json"),
         Command::Clean { stage: None } => not_built_yet("clean"),
         Command::Clean { stage: Some(stage) } => not_built_yet(&format!("clean {}", stage.name())),
         Command::Doctor => doctor(&invocation, &sh),
     }
+}
+
+/// Runs stage plans in order, after checking that their inputs exist and, unless told not to,
+/// after preflight; ends with the time each stage took.
+fn run_plans(ctx: &Ctx, plans: Vec<StagePlan>, sh: &xshell::Shell) -> Result<()> {
+    pipeline::check_inputs(&plans)?;
+    if !ctx.options.no_preflight {
+        preflight::preflight(ctx, &plans, sh)?;
+    }
+    let started = std::time::Instant::now();
+    let mut timings = Vec::new();
+    for plan in &plans {
+        let stage_started = std::time::Instant::now();
+        runner::run_stage(ctx, plan, sh)?;
+        timings.push((
+            plan.stage,
+            plan.skipped.is_some(),
+            stage_started.elapsed().as_secs_f64(),
+        ));
+    }
+    if plans.len() > 1 {
+        eprintln!(
+            "\nopt-dist: all stages finished in {}",
+            fsutil::human_duration(started.elapsed().as_secs_f64())
+        );
+        for (stage, skipped, secs) in timings {
+            let what = if skipped {
+                "skipped".to_string()
+            } else {
+                fsutil::human_duration(secs)
+            };
+            eprintln!("  {:<12} {:<22} {what:>9}", stage.name(), stage.def().title);
+        }
+    }
+    Ok(())
 }
 
 /// `doctor`: every check for a full run, as a table; bootstrap's interface is one of them, so
@@ -215,5 +259,5 @@ fn doctor(invocation: &Invocation, sh: &xshell::Shell) -> Result<()> {
 }
 
 fn not_built_yet(command: &str) -> Result<()> {
-    bail!("`opt-dist {command}` is not built yet: today only the rustc-pgo stage and `plan` run")
+    bail!("`opt-dist {command}` is not built yet: the stages, `all`, `plan` and `doctor` run today")
 }

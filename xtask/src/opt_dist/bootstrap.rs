@@ -41,14 +41,30 @@ impl Interface {
     }
 }
 
+/// Dist components a fast try build skips (upstream opt-dist's list at 1.95.0).
+const TRY_BUILD_SKIPPED: &[&str] = &[
+    "rust-docs",
+    "rustc-docs",
+    "rustc-dev",
+    "rust-docs-json",
+    "rust-analyzer",
+    "rustc-src",
+    "rustc-src-gpl",
+    "extended",
+    "clippy",
+    "miri",
+    "rustfmt",
+    "generate-copyright",
+    "bootstrap",
+    "rustc_codegen_gcc",
+];
+
 /// The parts of the toolchain bootstrap can build with PGO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Component {
     Rustc,
     Rustdoc,
     Cargo,
-    // Instrumented and optimized by the llvm-pgo and llvm-bolt stages, not built yet.
-    #[cfg_attr(not(test), allow(dead_code))]
     Llvm,
 }
 
@@ -83,6 +99,21 @@ impl Bootstrap {
             "library/std",
         ]);
         Bootstrap { interface, cmd }
+    }
+
+    /// `x.py dist <the user's arguments>`: the final build that packages everything.
+    pub fn dist(tree: &Tree, interface: Interface, user_args: &[String]) -> Bootstrap {
+        let cmd = Bootstrap::x_py(tree, "dist").args(user_args.iter().cloned());
+        Bootstrap { interface, cmd }
+    }
+
+    /// Adds `--reproducible-artifact`: dist ships the file in reproducible-artifacts-*.tar.xz.
+    pub fn with_reproducible_artifact(mut self, path: &Path) -> Bootstrap {
+        self.cmd = self
+            .cmd
+            .arg("--reproducible-artifact")
+            .arg(path.display().to_string());
+        self
     }
 
     fn x_py(tree: &Tree, command: &str) -> Cmd {
@@ -161,9 +192,22 @@ impl Bootstrap {
     }
 
     /// Links LLVM with relocations kept (`-Wl,-q`) so BOLT can rewrite libLLVM later.
-    #[allow(dead_code)] // for the llvm-bolt stage, next
     pub fn with_llvm_bolt_ldflags(mut self) -> Bootstrap {
         self.cmd = self.cmd.args(["--set", "llvm.ldflags=-Wl,-q"]);
+        self
+    }
+
+    /// Upstream's fast try build (`DIST_TRY_BUILD`) for dist: skip the components a minimal
+    /// toolchain does without, then the settings every try-build command gets, and cargo,
+    /// which `build.extended=false` would drop.
+    pub fn for_try_dist(mut self, try_build: bool) -> Bootstrap {
+        if try_build {
+            for component in TRY_BUILD_SKIPPED {
+                self.cmd = self.cmd.args(["--skip", component]);
+            }
+            self = self.for_try_build(true);
+            self.cmd = self.cmd.arg("cargo");
+        }
         self
     }
 

@@ -11,11 +11,14 @@ use anyhow::{bail, Context, Result};
 /// The section names of a 64-bit little-endian ELF file.
 pub fn section_names(path: &Path) -> Result<Vec<String>> {
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse_section_names(&data).with_context(|| format!("{} is not a 64-bit ELF file", path.display()))
+    parse_section_names(&data)
+        .with_context(|| format!("{} is not a 64-bit ELF file", path.display()))
 }
 
 pub fn is_bolt_optimized(path: &Path) -> Result<bool> {
-    Ok(section_names(path)?.iter().any(|name| name == ".bolt.org.text"))
+    Ok(section_names(path)?
+        .iter()
+        .any(|name| name == ".bolt.org.text"))
 }
 
 fn parse_section_names(data: &[u8]) -> Result<Vec<String>> {
@@ -23,10 +26,14 @@ fn parse_section_names(data: &[u8]) -> Result<Vec<String>> {
         bail!("no ELF64 little-endian header");
     }
     let u16_at = |at: usize| -> Result<u16> {
-        Ok(u16::from_le_bytes(data.get(at..at + 2).context("truncated")?.try_into()?))
+        Ok(u16::from_le_bytes(
+            data.get(at..at + 2).context("truncated")?.try_into()?,
+        ))
     };
     let u32_at = |at: usize| -> Result<u32> {
-        Ok(u32::from_le_bytes(data.get(at..at + 4).context("truncated")?.try_into()?))
+        Ok(u32::from_le_bytes(
+            data.get(at..at + 4).context("truncated")?.try_into()?,
+        ))
     };
     let u64_at = |at: usize| -> Result<usize> {
         Ok(u64::from_le_bytes(data.get(at..at + 8).context("truncated")?.try_into()?) as usize)
@@ -38,7 +45,9 @@ fn parse_section_names(data: &[u8]) -> Result<Vec<String>> {
     let header = |i: usize| section_headers + i * entry_size;
     let names_offset = u64_at(header(names_index) + 0x18)?;
     let names_size = u64_at(header(names_index) + 0x20)?;
-    let names = data.get(names_offset..names_offset + names_size).context("truncated")?;
+    let names = data
+        .get(names_offset..names_offset + names_size)
+        .context("truncated")?;
     (0..count)
         .map(|i| {
             let start = u32_at(header(i))? as usize;

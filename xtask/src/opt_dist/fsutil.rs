@@ -53,6 +53,26 @@ pub fn dir_size(dir: &Path) -> Result<(u64, u64)> {
     Ok((count, bytes))
 }
 
+/// Copies the files below `from` into `to`, creating directories, replacing same-named files.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.with_context(|| format!("cannot list {}", from.display()))?;
+        let dest = to.join(entry.path().strip_prefix(from)?);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest)?;
+        } else {
+            std::fs::copy(entry.path(), &dest).with_context(|| {
+                format!(
+                    "cannot copy {} to {}",
+                    entry.path().display(),
+                    dest.display()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::bolt::LibraryPattern;
 use super::cmd::Cmd;
 use super::Ctx;
 
@@ -54,8 +55,8 @@ pub struct StageDef {
     pub id: StageId,
     /// Upstream's name for it, kept so logs can be compared with upstream opt-dist's.
     pub title: &'static str,
-    /// Turns the context into the stage's steps; `None` while the stage is not built yet.
-    pub plan: Option<fn(&Ctx) -> Result<StagePlan>>,
+    /// Turns the context into the stage's steps.
+    pub plan: fn(&Ctx) -> Result<StagePlan>,
 }
 
 /// Every stage, in the order `all` runs them.
@@ -63,32 +64,32 @@ pub const STAGES: &[StageDef] = &[
     StageDef {
         id: StageId::RustcPgo,
         title: "Stage 1 (rustc PGO)",
-        plan: Some(super::rustc_pgo::plan),
+        plan: super::rustc_pgo::plan,
     },
     StageDef {
         id: StageId::LlvmPgo,
         title: "Stage 2 (LLVM PGO)",
-        plan: Some(super::llvm_pgo::plan),
+        plan: super::llvm_pgo::plan,
     },
     StageDef {
         id: StageId::LlvmBolt,
         title: "Stage 3 (LLVM BOLT)",
-        plan: None,
+        plan: super::llvm_bolt::plan,
     },
     StageDef {
         id: StageId::RustcBolt,
         title: "Stage 3 (rustc BOLT)",
-        plan: None,
+        plan: super::rustc_bolt::plan,
     },
     StageDef {
         id: StageId::Dist,
         title: "Stage 5 (dist)",
-        plan: None,
+        plan: super::dist::plan,
     },
     StageDef {
         id: StageId::Test,
         title: "Tests",
-        plan: None,
+        plan: super::dist_tests::plan,
     },
 ];
 
@@ -202,6 +203,65 @@ pub enum Action {
     /// Deletes raw profiles once their merged profile is published.
     RemoveRawProfiles {
         dir: PathBuf,
+    },
+    /// Backs a sysroot library up, then puts its BOLT-instrumented build in its place.
+    BoltInstrument {
+        library: LibraryPattern,
+        bolt: PathBuf,
+        /// Each trained process writes `<prefix>.<pid>.fdata`.
+        profile_prefix: PathBuf,
+        /// Where llvm-bolt writes the instrumented library before it is swapped in.
+        scratch: PathBuf,
+        backups: PathBuf,
+        /// What to do when the library is already BOLT-optimized.
+        rebuild_hint: String,
+    },
+    /// Puts the original of every BOLT-instrumented library back (also done on any failure).
+    RestoreBackups {
+        backups: PathBuf,
+    },
+    /// `merge-fdata -o <output> <raw>/*.fdata`: one BOLT profile from all trained processes.
+    MergeFdata {
+        merge_fdata: PathBuf,
+        raw_dir: PathBuf,
+        output: PathBuf,
+    },
+    /// A merged BOLT profile must hold branch records, or BOLT would optimize blind.
+    ValidateFdata {
+        profile: PathBuf,
+    },
+    /// BOLT-optimizes a sysroot library in place, unless it already is with this profile.
+    BoltOptimize {
+        library: LibraryPattern,
+        bolt: PathBuf,
+        profile: PathBuf,
+        scratch: PathBuf,
+        /// Records which library was optimized with which profile.
+        record: PathBuf,
+    },
+    /// Records every file bootstrap's dist wrote (name, size, SHA-256) as a stage output.
+    RecordDistFiles {
+        dist_dir: PathBuf,
+    },
+    /// Unpacks the rustc dist tarball and checks that each library in it is byte for byte the
+    /// BOLT-optimized one in the sysroot.
+    CheckPackagedLibraries {
+        dist_dir: PathBuf,
+        libraries: Vec<LibraryPattern>,
+        scratch: PathBuf,
+    },
+    /// Unpacks the rustc, rust-std, cargo and rust-src dist tarballs and assembles one sysroot.
+    UnpackDist {
+        dist_dir: PathBuf,
+        unpacked: PathBuf,
+    },
+    /// Runs `cmd` with a temporary `config` that makes the unpacked toolchain bootstrap's
+    /// stage 0; the tree's own file is put back afterwards, whatever happens.
+    RunWithTestConfig {
+        cmd: Cmd,
+        config: PathBuf,
+        unpacked: PathBuf,
+        llvm_config: PathBuf,
     },
     /// Moves raw profiles aside for the user (`--keep-raw`), replacing those of an earlier run,
     /// so the next training starts empty without losing them.

@@ -65,7 +65,7 @@ fn text(ctx: &Ctx, plans: &[StagePlan]) -> String {
             let _ = writeln!(out, "  {:>2}. {}", i + 1, step.title);
             let line = match &step.action {
                 Action::Run { cmd } => format!("cd {} && {}", cmd.cwd.display(), cmd.shell_line()),
-                other => shell_equivalent(other),
+                other => shell_equivalent(other, &ctx.tree.host),
             };
             let _ = writeln!(out, "      $ {line}");
         }
@@ -107,7 +107,7 @@ fn sh(ctx: &Ctx, plans: &[StagePlan]) -> String {
                     let _ = writeln!(out, "{}", cmd.shell_line());
                 }
                 other => {
-                    let _ = writeln!(out, "{}", shell_equivalent(other));
+                    let _ = writeln!(out, "{}", shell_equivalent(other, &ctx.tree.host));
                 }
             }
         }
@@ -120,7 +120,7 @@ fn quote_path(path: &Path) -> String {
 }
 
 /// The shell command that does what the xtask does itself for a non-`Run` step.
-fn shell_equivalent(action: &Action) -> String {
+fn shell_equivalent(action: &Action, host: &str) -> String {
     match action {
         Action::Run { cmd } => cmd.shell_line(),
         Action::ResetScratchDir { dir } => {
@@ -142,6 +142,94 @@ fn shell_equivalent(action: &Action) -> String {
             quote_path(profile)
         ),
         Action::Publish { from, to } => format!("mv -f {} {}", quote_path(from), quote_path(to)),
+        Action::BoltInstrument {
+            library,
+            bolt,
+            profile_prefix,
+            scratch,
+            backups,
+            ..
+        } => {
+            let backup = format!("{}/\"$(basename \"$lib\")\"", quote_path(backups));
+            let instrument =
+                super::bolt::instrument_cmd(bolt, Path::new("LIB"), profile_prefix, scratch);
+            format!(
+                "lib={}\nmkdir -p {} && cp \"$lib\" {backup} && trap 'cp {backup} \"$lib\"' EXIT\n{} && cp {} \"$lib\"",
+                library.shell(),
+                quote_path(backups),
+                instrument.shell_line().replace(" LIB ", " \"$lib\" "),
+                quote_path(scratch)
+            )
+        }
+        Action::RestoreBackups { backups } => format!(
+            "cp {}/\"$(basename \"$lib\")\" \"$lib\" && trap - EXIT",
+            quote_path(backups)
+        ),
+        Action::MergeFdata {
+            merge_fdata,
+            raw_dir,
+            output,
+        } => format!(
+            "{} -o {} {}/*.fdata",
+            quote_path(merge_fdata),
+            quote_path(output),
+            quote_path(raw_dir)
+        ),
+        Action::ValidateFdata { profile } => format!("grep -q '^1 ' {}", quote_path(profile)),
+        Action::BoltOptimize {
+            library,
+            bolt,
+            profile,
+            scratch,
+            ..
+        } => {
+            let input = scratch.with_extension("original");
+            let optimize = super::bolt::optimize_cmd(bolt, &input, profile, scratch, host);
+            format!(
+                "lib={}\ncp \"$lib\" {} && {} && cp {} \"$lib\"",
+                library.shell(),
+                quote_path(&input),
+                optimize.shell_line(),
+                quote_path(scratch)
+            )
+        }
+        Action::RecordDistFiles { dist_dir } => format!("ls -l {}", quote_path(dist_dir)),
+        Action::CheckPackagedLibraries {
+            dist_dir,
+            libraries,
+            scratch,
+        } => {
+            let mut lines = vec![format!(
+                "rm -rf {0} && mkdir -p {0} && tar -xf {1}/rustc-*-{host}.tar.* -C {0}",
+                quote_path(scratch),
+                quote_path(dist_dir)
+            )];
+            for library in libraries {
+                lines.push(format!(
+                    "cmp $(find {} -path '*/rustc/lib/{}' -type f) {}",
+                    quote_path(scratch),
+                    library.shown(),
+                    library.shell()
+                ));
+            }
+            lines.push(format!("rm -rf {}", quote_path(scratch)));
+            lines.join("\n")
+        }
+        Action::UnpackDist { dist_dir, unpacked } => format!(
+            "rm -rf {0} && mkdir -p {0} && for t in {1}/rustc-*-{host}.tar.* {1}/rust-std-*-{host}.tar.* \
+             {1}/cargo-*-{host}.tar.* {1}/rust-src-*.tar.*; do tar -xf \"$t\" -C {0}; done\n\
+             # then copy rust-std-*/rust-std-{host}/lib/rustlib/{host}/lib and rust-src-*/rust-src/lib/rustlib/src\n\
+             # into rustc-*-{host}/rustc/lib/rustlib/",
+            quote_path(unpacked),
+            quote_path(dist_dir)
+        ),
+        Action::RunWithTestConfig { cmd, config, .. } => format!(
+            "cp {0} {0}.orig  # then write the test configuration (see the manifest) into {0}\n\
+             cd {1}\n{2}\nmv {0}.orig {0}",
+            quote_path(config),
+            quote_path(&cmd.cwd),
+            cmd.shell_line()
+        ),
         Action::RemoveRawProfiles { dir } | Action::RemoveBuildOutput { dir } => {
             format!("rm -rf {}", quote_path(dir))
         }

@@ -6,11 +6,13 @@
 //! and no manifest claims a stage that did not finish.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 
+use super::bolt::{self, LibraryPattern};
+use super::cmd::Cmd;
 use super::fsutil::{self, human_bytes, human_duration};
 use super::llvm_tools::{llvm_major, profdata_llvm_version};
 use super::manifest::{
@@ -20,6 +22,7 @@ use super::manifest::{
 use super::pipeline::{Action, StagePlan, Step};
 use super::tree::llvm_version_of_rustc;
 use super::Ctx;
+use super::{backup, elf, interrupt};
 
 /// The error of a failed step: which stage, which step, and the advice that goes with it.
 #[derive(Debug)]
@@ -48,6 +51,7 @@ struct Record {
     tools: Vec<ToolRecord>,
     raw_profiles: Vec<RawProfilesRecord>,
     validations: Vec<ValidationRecord>,
+    dist_files: Vec<FileRecord>,
 }
 
 pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> {
@@ -71,15 +75,26 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
     );
     }
 
+    interrupt::install();
+    let backups = backup::backups_dir(&ctx.tree.artifacts_root());
+    restore_backups(&backups, "an earlier run was killed before it could")?;
+
     let mut record = Record::default();
     let mut timings = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
         eprintln!("\n==> [{stage} {}/{count}] {}", i + 1, step.title);
         let step_started = Instant::now();
-        let result = execute(step, &mut record, sh);
+        let mut result = execute(ctx, step, &mut record, sh);
+        if interrupt::interrupted() {
+            result = Err(anyhow::anyhow!("interrupted by a signal (Ctrl-C?)"));
+        }
         let secs = step_started.elapsed().as_secs_f64();
         timings.push((step.title.as_str(), secs));
         if let Err(err) = result {
+            let err = match restore_backups(&backups, "the stage stopped before it could") {
+                Ok(()) => err,
+                Err(restore) => err.context(format!("{restore:#}")),
+            };
             print_timings(stage, &timings, started.elapsed().as_secs_f64(), false);
             return Err(err.context(StepFailed {
                 stage,
@@ -92,11 +107,12 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         eprintln!("    ({} for this step)", human_duration(secs));
     }
 
-    let outputs = plan
+    let mut outputs = plan
         .outputs
         .iter()
         .map(|a| FileRecord::of(a.kind, &a.path))
         .collect::<Result<Vec<_>>>()?;
+    outputs.append(&mut record.dist_files);
     let inputs = plan
         .inputs
         .iter()
@@ -158,21 +174,9 @@ fn print_timings(stage: &str, timings: &[(&str, f64)], total: f64, done: bool) {
     }
 }
 
-fn execute(step: &Step, record: &mut Record, sh: &xshell::Shell) -> Result<()> {
+fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> Result<()> {
     match &step.action {
-        Action::Run { cmd } => {
-            eprintln!("    $ cd {} && {}", cmd.cwd.display(), cmd.shell_line());
-            let started = Instant::now();
-            cmd.run(sh)?;
-            record.commands.push(CommandRecord {
-                step: step.title.clone(),
-                argv: cmd.argv.clone(),
-                cwd: cmd.cwd.clone(),
-                env: cmd.env.clone(),
-                exit_code: 0,
-                duration_secs: started.elapsed().as_secs_f64(),
-            });
-        }
+        Action::Run { cmd } => run_recorded(&step.title, cmd, record, sh)?,
         Action::RemoveBuildOutput { dir } => {
             if dir.exists() {
                 let (_, bytes) = fsutil::dir_size(dir)?;
@@ -182,6 +186,238 @@ fn execute(step: &Step, record: &mut Record, sh: &xshell::Shell) -> Result<()> {
             } else {
                 eprintln!("    {} is not there", dir.display());
             }
+        }
+        Action::BoltInstrument {
+            library,
+            bolt,
+            profile_prefix,
+            scratch,
+            backups,
+            rebuild_hint,
+        } => {
+            let library = library.resolve()?;
+            bolt::ensure_not_optimized(&library, rebuild_hint)?;
+            let cmd = bolt::instrument_cmd(bolt, &library, profile_prefix, scratch);
+            run_recorded(&step.title, &cmd, record, sh)?;
+            bolt::swap_in_instrumented(&library, scratch, backups)?;
+            eprintln!(
+                "    {} is instrumented; its original is in {}",
+                library.display(),
+                backups.display()
+            );
+        }
+        Action::RestoreBackups { backups } => {
+            for library in backup::restore_leftovers(backups)? {
+                eprintln!("    restored {}", library.display());
+            }
+        }
+        Action::MergeFdata {
+            merge_fdata,
+            raw_dir,
+            output,
+        } => {
+            let mut inputs: Vec<String> = std::fs::read_dir(raw_dir)
+                .with_context(|| format!("cannot list {}", raw_dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "fdata"))
+                .map(|p| p.display().to_string())
+                .collect();
+            inputs.sort();
+            let cmd = Cmd::new(merge_fdata.display().to_string(), raw_dir)
+                .arg("-o")
+                .arg(output.display().to_string())
+                .args(inputs);
+            run_recorded(&step.title, &cmd, record, sh)?;
+        }
+        Action::ValidateFdata { profile } => {
+            let validation = validate_fdata(profile)?;
+            eprintln!(
+                "    {} branch records, {} functions",
+                validation.total_count, validation.functions
+            );
+            record.validations.push(validation);
+        }
+        Action::BoltOptimize {
+            library,
+            bolt,
+            profile,
+            scratch,
+            record: record_file,
+        } => {
+            let library = library.resolve()?;
+            let mut done: Vec<bolt::Optimized> = match std::fs::read(record_file) {
+                Ok(bytes) => serde_json::from_slice(&bytes)
+                    .with_context(|| format!("unreadable {}", record_file.display()))?,
+                Err(_) => Vec::new(),
+            };
+            let previous = done.iter().find(|o| o.library == library);
+            match bolt::optimize_state(&library, profile, previous)? {
+                bolt::OptimizeState::Done => {
+                    eprintln!(
+                        "    {} is already optimized with this profile",
+                        library.display()
+                    );
+                }
+                bolt::OptimizeState::Pending => {
+                    // BOLT reads a copy, so its output can be copied over the library in place.
+                    let input = scratch.with_extension("original");
+                    std::fs::copy(&library, &input)
+                        .with_context(|| format!("cannot copy {}", library.display()))?;
+                    let cmd = bolt::optimize_cmd(bolt, &input, profile, scratch, &ctx.tree.host);
+                    run_recorded(&step.title, &cmd, record, sh)?;
+                    std::fs::copy(scratch, &library)
+                        .with_context(|| format!("cannot write {}", library.display()))?;
+                    std::fs::remove_file(scratch)?;
+                    std::fs::remove_file(&input)?;
+                    done.retain(|o| o.library != library);
+                    done.push(bolt::Optimized {
+                        library: library.clone(),
+                        profile_sha256: fsutil::sha256_file(profile)?,
+                        result_sha256: fsutil::sha256_file(&library)?,
+                    });
+                    fsutil::write_atomically(record_file, &serde_json::to_vec_pretty(&done)?)?;
+                    eprintln!("    {} is BOLT-optimized", library.display());
+                }
+            }
+        }
+        Action::RecordDistFiles { dist_dir } => {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dist_dir)
+                .with_context(|| format!("cannot list {}", dist_dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                bail!("{} holds no dist files", dist_dir.display());
+            }
+            for file in files {
+                let output = FileRecord::of("dist-file", &file)?;
+                eprintln!("    {} ({})", output.name, human_bytes(output.size));
+                record.dist_files.push(output);
+            }
+        }
+        Action::CheckPackagedLibraries {
+            dist_dir,
+            libraries,
+            scratch,
+        } => {
+            let tarball = rustc_tarball(dist_dir, &ctx.tree.host)?;
+            if scratch.exists() {
+                std::fs::remove_dir_all(scratch)?;
+            }
+            std::fs::create_dir_all(scratch)?;
+            let untar = Cmd::new("tar", scratch)
+                .arg("-xf")
+                .arg(tarball.display().to_string());
+            run_recorded(&step.title, &untar, record, sh)?;
+            let unpacked = walkdir::WalkDir::new(scratch)
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .map(|e| e.into_path())
+                .find(|p| p.ends_with("rustc/lib"))
+                .with_context(|| format!("{} has no rustc/lib", tarball.display()))?;
+            for library in libraries {
+                let sysroot = library.resolve()?;
+                let packaged = LibraryPattern {
+                    dir: unpacked.clone(),
+                    ..library.clone()
+                }
+                .resolve()?;
+                if !elf::is_bolt_optimized(&packaged)? {
+                    bail!(
+                        "{} in {} is not BOLT-optimized",
+                        library.shown(),
+                        tarball.display()
+                    );
+                }
+                if fsutil::sha256_file(&packaged)? != fsutil::sha256_file(&sysroot)? {
+                    bail!(
+                        "{} in {} differs from the optimized {}",
+                        library.shown(),
+                        tarball.display(),
+                        sysroot.display()
+                    );
+                }
+                eprintln!(
+                    "    {} in the rustc tarball is the BOLT-optimized one",
+                    library.shown()
+                );
+            }
+            std::fs::remove_dir_all(scratch)?;
+        }
+        Action::UnpackDist { dist_dir, unpacked } => {
+            let dist = DistToolchain::find(dist_dir, unpacked, &ctx.tree.host)?;
+            if unpacked.exists() {
+                std::fs::remove_dir_all(unpacked)
+                    .with_context(|| format!("cannot empty {}", unpacked.display()))?;
+            }
+            std::fs::create_dir_all(unpacked)?;
+            for tarball in &dist.tarballs {
+                let untar = Cmd::new("tar", unpacked)
+                    .arg("-xf")
+                    .arg(tarball.display().to_string());
+                run_recorded(&step.title, &untar, record, sh)?;
+            }
+            let rustlib = format!("lib/rustlib/{}/lib", ctx.tree.host);
+            fsutil::copy_dir(&dist.std_dir.join(&rustlib), &dist.rustc_dir.join(&rustlib))?;
+            fsutil::copy_dir(
+                &dist.src_dir.join("lib/rustlib/src"),
+                &dist.rustc_dir.join("lib/rustlib/src"),
+            )?;
+            eprintln!("    sysroot: {}", dist.rustc_dir.display());
+        }
+        Action::RunWithTestConfig {
+            cmd,
+            config,
+            unpacked,
+            llvm_config,
+        } => {
+            let dist =
+                DistToolchain::find(&ctx.tree.build_dir.join("dist"), unpacked, &ctx.tree.host)?;
+            let rustc = dist.rustc_dir.join("bin/rustc");
+            let cargo = dist.cargo_dir.join("bin/cargo");
+            for tool in [&rustc, &cargo] {
+                if !tool.is_file() {
+                    bail!(
+                        "{} is missing: unpack the dist toolchain first",
+                        tool.display()
+                    );
+                }
+            }
+            let toml_path = |p: &Path| p.display().to_string().replace('\\', "/");
+            let mut content = format!(
+                "# Written by cargo xtask opt-dist for its test stage; the original comes back after.\n\
+                 profile = \"user\"\nchange-id = 115898\n\n[rust]\nchannel = \"{}\"\n\
+                 verbose-tests = true\n# rust-lld cannot be combined with an external LLVM\nlld = false\n\n\
+                 [build]\nrustc = \"{}\"\ncargo = \"{}\"\nlocal-rebuild = true\n\
+                 compiletest-allow-stage0 = true\n",
+                dist.channel(),
+                toml_path(&rustc),
+                toml_path(&cargo)
+            );
+            if ctx.tree.config.build_dir.is_some() {
+                content.push_str(&format!(
+                    "build-dir = \"{}\"\n",
+                    toml_path(&ctx.tree.build_dir)
+                ));
+            }
+            content.push_str(&format!(
+                "\n[target.{}]\nllvm-config = \"{}\"\n",
+                ctx.tree.host,
+                toml_path(llvm_config)
+            ));
+            let backups = backup::backups_dir(&ctx.tree.artifacts_root());
+            backup::back_up(config, &backups)?;
+            std::fs::write(config, &content)
+                .with_context(|| format!("cannot write {}", config.display()))?;
+            eprintln!(
+                "    {} is temporarily:\n{}",
+                config.display(),
+                indent(&content)
+            );
+            let result = run_recorded(&step.title, cmd, record, sh);
+            restore_backups(&backups, "the test stage is over")?;
+            result?;
         }
         Action::ResetScratchDir { dir } => {
             if dir.exists() {
@@ -248,6 +484,169 @@ fn execute(step: &Step, record: &mut Record, sh: &xshell::Shell) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("      {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The dist tarballs the test stage unpacks, and where their contents land.
+struct DistToolchain {
+    /// `1.95.0`, `beta` or `nightly`: the version part of the tarball names.
+    package_version: String,
+    tarballs: Vec<PathBuf>,
+    rustc_dir: PathBuf,
+    std_dir: PathBuf,
+    cargo_dir: PathBuf,
+    src_dir: PathBuf,
+}
+
+impl DistToolchain {
+    fn find(dist_dir: &Path, unpacked: &Path, host: &str) -> Result<DistToolchain> {
+        let rustc = rustc_tarball(dist_dir, host)
+            .context("run the dist stage first: it makes the tarballs")?;
+        let name = rustc
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let package_version = name
+            .strip_prefix("rustc-")
+            .and_then(|rest| rest.split_once(&format!("-{host}.tar")))
+            .map(|(v, _)| v.to_string())
+            .context("unexpected rustc tarball name")?;
+        let stem = |component: &str, with_host: bool| {
+            if with_host {
+                format!("{component}-{package_version}-{host}")
+            } else {
+                format!("{component}-{package_version}")
+            }
+        };
+        let mut tarballs = Vec::new();
+        for (component, with_host) in [
+            ("rustc", true),
+            ("rust-std", true),
+            ("cargo", true),
+            ("rust-src", false),
+        ] {
+            let prefix = format!("{}.tar.", stem(component, with_host));
+            let tarball = std::fs::read_dir(dist_dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .starts_with(&prefix)
+                })
+                .with_context(|| format!("no {prefix}* (.xz or .zst) in {}", dist_dir.display()))?;
+            tarballs.push(tarball);
+        }
+        Ok(DistToolchain {
+            rustc_dir: unpacked.join(stem("rustc", true)).join("rustc"),
+            std_dir: unpacked
+                .join(stem("rust-std", true))
+                .join(format!("rust-std-{host}")),
+            cargo_dir: unpacked.join(stem("cargo", true)).join("cargo"),
+            src_dir: unpacked.join(stem("rust-src", false)).join("rust-src"),
+            package_version,
+            tarballs,
+        })
+    }
+
+    /// Tarballs are named after the release for stable, after the channel otherwise.
+    fn channel(&self) -> &str {
+        match self.package_version.as_str() {
+            "beta" => "beta",
+            "nightly" => "nightly",
+            _ => "stable",
+        }
+    }
+}
+
+/// `rustc-<version>-<host>.tar.*` in the dist dir (not rustc-dev-… or rustc-docs-…).
+fn rustc_tarball(dist_dir: &Path, host: &str) -> Result<PathBuf> {
+    let suffix = format!("-{host}.tar");
+    std::fs::read_dir(dist_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            name.strip_prefix("rustc-")
+                .and_then(|rest| rest.split_once(&suffix))
+                .is_some_and(|(version, _)| !version.contains('-'))
+        })
+        .with_context(|| format!("no rustc-<version>{suffix}.* in {}", dist_dir.display()))
+}
+
+/// Puts back every library a BOLT step left instrumented, saying why it was left so.
+fn restore_backups(backups: &Path, why: &str) -> Result<()> {
+    for library in backup::restore_leftovers(backups)? {
+        eprintln!(
+            "opt-dist: restored the original {} ({why})",
+            library.display()
+        );
+    }
+    Ok(())
+}
+
+/// Runs a command with its line logged, and records it for the manifest.
+fn run_recorded(step: &str, cmd: &Cmd, record: &mut Record, sh: &xshell::Shell) -> Result<()> {
+    eprintln!("    $ cd {} && {}", cmd.cwd.display(), cmd.shell_line());
+    let started = Instant::now();
+    cmd.run(sh)?;
+    record.commands.push(CommandRecord {
+        step: step.to_string(),
+        argv: cmd.argv.clone(),
+        cwd: cmd.cwd.clone(),
+        env: cmd.env.clone(),
+        exit_code: 0,
+        duration_secs: started.elapsed().as_secs_f64(),
+    });
+    Ok(())
+}
+
+/// A merged `.fdata` is lines of `<branch record> <count>`: it must hold some, with counts.
+fn validate_fdata(profile: &Path) -> Result<ValidationRecord> {
+    let text = std::fs::read_to_string(profile)
+        .with_context(|| format!("cannot read the merged BOLT profile {}", profile.display()))?;
+    let mut records = 0u64;
+    let mut max_count = 0u64;
+    let mut total = 0u64;
+    let mut functions = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // `1 <from symbol> <offset> 1 <to symbol> <offset> <mispredicts> <count>`
+        if fields.len() == 8 && fields[0] == "1" {
+            records += 1;
+            functions.insert(fields[1].to_string());
+            let count: u64 = fields[7].parse().unwrap_or(0);
+            max_count = max_count.max(count);
+            total += count;
+        }
+    }
+    if records == 0 || max_count == 0 {
+        bail!(
+            "the merged BOLT profile {} holds no branch records with counts: the instrumented \
+             library was not exercised",
+            profile.display()
+        );
+    }
+    Ok(ValidationRecord {
+        profile: profile
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        functions: functions.len() as u64,
+        total_count: total,
+        max_function_count: max_count,
+        hottest_functions: Vec::new(),
+    })
 }
 
 fn check_profdata_matches(

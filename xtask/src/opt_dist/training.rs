@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::backup;
+use super::bolt::LibraryPattern;
 use super::bootstrap::Interface;
 use super::cmd::Cmd;
 use super::pipeline::{Action, Step};
@@ -219,20 +221,7 @@ impl PgoGathering<'_> {
                 hint: "check free space and permissions in the stage directory".to_string(),
             },
         ];
-        steps.push(if ctx.options.keep_raw {
-            let kept = raw.with_file_name(format!("raw-{}", file_stem(self.output)));
-            Step {
-                title: format!("Keep the {what} raw profiles (--keep-raw)"),
-                action: Action::KeepRawProfiles { dir: raw, to: kept },
-                hint: "check permissions in the stage directory".to_string(),
-            }
-        } else {
-            Step {
-                title: format!("Delete the merged {what} raw profiles"),
-                action: Action::RemoveRawProfiles { dir: raw },
-                hint: "check permissions in the stage directory".to_string(),
-            }
-        });
+        steps.push(raw_profiles_step(ctx, what, raw, self.output));
         steps
     }
 }
@@ -247,4 +236,117 @@ fn file_stem(path: &Path) -> String {
     path.file_stem()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Everything from a built library to a validated, published `.fdata` BOLT profile: instrument
+/// the library in place (original backed up), train, put the original back, merge the
+/// per-process profiles with `merge-fdata`, validate, publish, drop (or keep) the raw files.
+pub struct BoltGathering<'a> {
+    pub what: &'a str,
+    pub library: LibraryPattern,
+    pub benchmarks: Benchmarks<'a>,
+    pub stage_dir: &'a Path,
+    pub output: &'a Path,
+    pub rebuild_hint: &'a str,
+}
+
+impl BoltGathering<'_> {
+    pub fn steps(&self, ctx: &Ctx) -> Vec<Step> {
+        let what = self.what;
+        let raw = self.stage_dir.join("raw");
+        let backups = backup::backups_dir(&ctx.tree.artifacts_root());
+        let unpublished = self.output.with_extension("fdata.partial");
+        let mut steps = vec![
+            Step {
+                title: "Start with an empty raw-profile directory".to_string(),
+                action: Action::ResetScratchDir { dir: raw.clone() },
+                hint: format!("make {} writable", raw.display()),
+            },
+            Step {
+                title: format!("BOLT-instrument {} in place", self.library.shown()),
+                action: Action::BoltInstrument {
+                    library: self.library.clone(),
+                    bolt: ctx.host_llvm.tool("llvm-bolt"),
+                    profile_prefix: raw.join("prof.fdata"),
+                    scratch: self
+                        .stage_dir
+                        .join(format!("{}.instrumented", self.library.prefix)),
+                    backups: backups.clone(),
+                    rebuild_hint: self.rebuild_hint.to_string(),
+                },
+                hint: "llvm-bolt needs a library linked with relocations (-Wl,-q): was it \
+                       built with BOLT settings (--use-bolt true)?"
+                    .to_string(),
+            },
+            Step {
+                title: format!("Train the BOLT-instrumented {what} with rustc-perf"),
+                action: Action::Run {
+                    cmd: run_collector(ctx, &self.benchmarks, None),
+                },
+                hint: "the collector failed while training: its output above names the \
+                       benchmark; the original library was put back"
+                    .to_string(),
+            },
+            Step {
+                title: format!("Put the original {} back", self.library.shown()),
+                action: Action::RestoreBackups { backups },
+                hint: "copy the backup in <build-dir>/opt-dist/backups over the library"
+                    .to_string(),
+            },
+            Step {
+                title: format!("Check that training wrote {what} BOLT profiles"),
+                action: Action::ExpectRawProfiles {
+                    dir: raw.clone(),
+                    extension: "fdata",
+                },
+                hint: "the instrumented library did not run: did the collector use this \
+                       build's compiler?"
+                    .to_string(),
+            },
+            Step {
+                title: format!("Merge the {what} BOLT profiles"),
+                action: Action::MergeFdata {
+                    merge_fdata: ctx.host_llvm.tool("merge-fdata"),
+                    raw_dir: raw.clone(),
+                    output: unpublished.clone(),
+                },
+                hint: "merge-fdata failed: its message is above".to_string(),
+            },
+            Step {
+                title: format!("Validate the merged {what} BOLT profile"),
+                action: Action::ValidateFdata {
+                    profile: unpublished.clone(),
+                },
+                hint: "rerun the stage to train again".to_string(),
+            },
+            Step {
+                title: format!("Publish {}", file_name(self.output)),
+                action: Action::Publish {
+                    from: unpublished,
+                    to: self.output.to_path_buf(),
+                },
+                hint: "check free space and permissions in the stage directory".to_string(),
+            },
+        ];
+        steps.push(raw_profiles_step(ctx, what, raw, self.output));
+        steps
+    }
+}
+
+/// After a merge: delete the raw profiles, or with `--keep-raw` move them beside the profile.
+fn raw_profiles_step(ctx: &Ctx, what: &str, raw: PathBuf, output: &Path) -> Step {
+    if ctx.options.keep_raw {
+        let kept = raw.with_file_name(format!("raw-{}", file_stem(output)));
+        Step {
+            title: format!("Keep the {what} raw profiles (--keep-raw)"),
+            action: Action::KeepRawProfiles { dir: raw, to: kept },
+            hint: "check permissions in the stage directory".to_string(),
+        }
+    } else {
+        Step {
+            title: format!("Delete the merged {what} raw profiles"),
+            action: Action::RemoveRawProfiles { dir: raw },
+            hint: "check permissions in the stage directory".to_string(),
+        }
+    }
 }

@@ -38,6 +38,7 @@ TEST_SUITES = (
     "pretty",
     "crashes",
     "run-make",
+    "rustdoc-html",
 )
 DIST_DEFAULT = ("rustc", "rust-std", "cargo", "rust-src")
 DIST_ALL = ("rustc", "rust-std", "cargo", "rust-src", "build-manifest", "bootstrap")
@@ -1220,6 +1221,8 @@ SUITE_FLAGS = {
     "pretty": ["--emit=metadata"],
     "crashes": ["--emit=metadata"],
     "run-make": [],
+    # Checked like a crate being documented: the frontend, no code generation.
+    "rustdoc-html": ["--emit=metadata"],
 }
 
 

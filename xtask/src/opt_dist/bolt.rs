@@ -1,0 +1,180 @@
+//! BOLT on the sysroot libraries: instrumenting one for training while keeping the original
+//! safe, and optimizing one in place exactly once.
+//!
+//! The sysroot's `libLLVM.so*` and `librustc_driver-*.so` are hard links into bootstrap's own
+//! build output, refreshed by every later x.py build or dist. So a library is always rewritten
+//! in place (copied over, same inode), never replaced by a new file, which the next bootstrap
+//! run would undo.
+//!
+//! Before a library is instrumented its original is backed up ([`super::backup`]); it goes
+//! back after training, after any failure or signal, and, should the xtask have been killed
+//! outright, at the start of the next run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::backup::back_up;
+use super::cmd::Cmd;
+use super::elf::is_bolt_optimized;
+use super::fsutil::sha256_file;
+
+/// A library found by name in a directory: `<prefix>*<suffix>`, which must match exactly one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct LibraryPattern {
+    pub dir: PathBuf,
+    pub prefix: &'static str,
+    pub suffix: &'static str,
+}
+
+impl LibraryPattern {
+    pub fn resolve(&self) -> Result<PathBuf> {
+        let entries = std::fs::read_dir(&self.dir).with_context(|| {
+            format!(
+                "cannot list {}: was the compiler built?",
+                self.dir.display()
+            )
+        })?;
+        let mut found = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with(self.prefix) && name.ends_with(self.suffix) && path.is_file() {
+                found.push(path);
+            }
+        }
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => bail!("no {} in {}", self.shown(), self.dir.display()),
+            _ => {
+                bail!(
+                "more than one {} in {}: {}; remove the stale ones (or the build dir) and rebuild",
+                self.shown(),
+                self.dir.display(),
+                found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            )
+            }
+        }
+    }
+
+    /// `libLLVM.so*` / `librustc_driver*.so`, as a user would glob it.
+    pub fn shown(&self) -> String {
+        format!("{}*{}", self.prefix, self.suffix)
+    }
+
+    /// A shell expression for the one matching file.
+    pub fn shell(&self) -> String {
+        format!(
+            "\"$(find {} -maxdepth 1 -type f -name '{}' | head -n 1)\"",
+            super::cmd::shell_quote(&self.dir.display().to_string()),
+            self.shown()
+        )
+    }
+}
+
+/// `llvm-bolt -instrument`, with one profile file per process.
+pub fn instrument_cmd(bolt: &Path, library: &Path, profile_prefix: &Path, output: &Path) -> Cmd {
+    Cmd::new(bolt.display().to_string(), Path::new("/"))
+        .arg("-instrument")
+        .arg(library.display().to_string())
+        .arg(format!(
+            "--instrumentation-file={}",
+            profile_prefix.display()
+        ))
+        .arg("--instrumentation-file-append-pid")
+        .arg("-o")
+        .arg(output.display().to_string())
+}
+
+/// Upstream's optimization settings (cdsplit on x86_64; aarch64 uses profile2).
+pub fn optimize_cmd(bolt: &Path, input: &Path, profile: &Path, output: &Path, host: &str) -> Cmd {
+    let split = if host.starts_with("aarch64") {
+        "profile2"
+    } else {
+        "cdsplit"
+    };
+    Cmd::new(bolt.display().to_string(), Path::new("/"))
+        .arg(input.display().to_string())
+        .arg("-data")
+        .arg(profile.display().to_string())
+        .arg("-o")
+        .arg(output.display().to_string())
+        .args([
+            "-reorder-blocks=ext-tsp",
+            "-reorder-functions=cdsort",
+            "-split-functions",
+        ])
+        .arg(format!("-split-strategy={split}"))
+        .args([
+            "-split-all-cold",
+            "-jump-tables=move",
+            "-icf=all",
+            "-update-debug-sections",
+            "-dyno-stats",
+        ])
+}
+
+/// Swaps the instrumented build of `library` in, after backing the original up.
+pub fn swap_in_instrumented(library: &Path, instrumented: &Path, backups: &Path) -> Result<()> {
+    back_up(library, backups)?;
+    std::fs::copy(instrumented, library)
+        .with_context(|| format!("cannot put the instrumented {} in place", library.display()))?;
+    std::fs::remove_file(instrumented)?;
+    Ok(())
+}
+
+/// Refuses a library BOLT already rewrote: BOLT cannot process its own output again.
+pub fn ensure_not_optimized(library: &Path, how_to_rebuild: &str) -> Result<()> {
+    if is_bolt_optimized(library)? {
+        bail!(
+            "{} is already BOLT-optimized (it has a .bolt.org.text section), and BOLT cannot \
+             instrument its own output: {how_to_rebuild}",
+            library.display()
+        );
+    }
+    Ok(())
+}
+
+/// What `dist` did to a library, so that running it again leaves the library alone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Optimized {
+    pub library: PathBuf,
+    pub profile_sha256: String,
+    pub result_sha256: String,
+}
+
+pub enum OptimizeState {
+    /// Not BOLT-optimized yet.
+    Pending,
+    /// Optimized with this very profile: nothing to do.
+    Done,
+}
+
+/// Is `library` waiting for BOLT, or already optimized with `profile` (per `record`)?
+pub fn optimize_state(
+    library: &Path,
+    profile: &Path,
+    record: Option<&Optimized>,
+) -> Result<OptimizeState> {
+    if !is_bolt_optimized(library)? {
+        return Ok(OptimizeState::Pending);
+    }
+    let profile_sha256 = sha256_file(profile)?;
+    let current = sha256_file(library)?;
+    match record {
+        Some(r) if r.profile_sha256 == profile_sha256 && r.result_sha256 == current => {
+            Ok(OptimizeState::Done)
+        }
+        _ => bail!(
+            "{} is already BOLT-optimized, but not with {} as recorded here: rebuild it (rerun \
+             the rustc-pgo stage for librustc_driver, llvm-bolt for libLLVM) and run dist again",
+            library.display(),
+            profile.display()
+        ),
+    }
+}

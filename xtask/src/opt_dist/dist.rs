@@ -1,0 +1,141 @@
+//! Stage 5, dist: BOLT applied to the sysroot libraries that dist packages (once: a library
+//! already optimized with the same profile is left alone), then the user's `x.py dist` with
+//! every profile-use setting, the stages bootstrap must not rebuild, and the BOLT profiles as
+//! reproducible artifacts. The dist files are recorded, and the packaged libraries are checked
+//! to be the BOLT-optimized ones.
+
+use anyhow::Result;
+
+use super::bolt::LibraryPattern;
+use super::bootstrap::{Bootstrap, Component, Interface};
+use super::pipeline::{Action, Artifact, StageId, StagePlan, Step};
+use super::Ctx;
+
+pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
+    let tree = &ctx.tree;
+    let dir = ctx.stage_dir(StageId::Dist);
+    let input = |stage: StageId, kind: &'static str, ext: &str| Artifact {
+        kind,
+        path: ctx
+            .stage_dir(stage)
+            .join(tree.artifact_name(stage.name(), ext)),
+        made_by: stage,
+    };
+    let rustc_pgo = input(StageId::RustcPgo, "rustc-pgo-profile", "profdata");
+    let rustdoc_pgo = Artifact {
+        kind: "rustdoc-pgo-profile",
+        path: ctx
+            .stage_dir(StageId::RustcPgo)
+            .join(tree.artifact_name("rustdoc-pgo", "profdata")),
+        made_by: StageId::RustcPgo,
+    };
+    let llvm_pgo = ctx
+        .llvm_built_in_tree()
+        .then(|| input(StageId::LlvmPgo, "llvm-pgo-profile", "profdata"));
+    let sysroot_lib = tree.host_build().join("stage2/lib");
+    let llvm_lib = LibraryPattern {
+        dir: sysroot_lib.clone(),
+        prefix: "libLLVM.so",
+        suffix: "",
+    };
+    let rustc_lib = LibraryPattern {
+        dir: sysroot_lib,
+        prefix: "librustc_driver",
+        suffix: ".so",
+    };
+    // (profile, library it optimizes), in upstream's order: LLVM, then rustc.
+    let mut bolt = Vec::new();
+    if ctx.use_bolt {
+        if ctx.llvm_built_in_tree() {
+            bolt.push((
+                input(StageId::LlvmBolt, "llvm-bolt-profile", "fdata"),
+                llvm_lib,
+            ));
+        }
+        bolt.push((
+            input(StageId::RustcBolt, "rustc-bolt-profile", "fdata"),
+            rustc_lib,
+        ));
+    }
+
+    let mut steps = Vec::new();
+    for (profile, library) in &bolt {
+        steps.push(Step {
+            title: format!("BOLT-optimize {} in place", library.shown()),
+            action: Action::BoltOptimize {
+                library: library.clone(),
+                bolt: ctx.host_llvm.tool("llvm-bolt"),
+                profile: profile.path.clone(),
+                scratch: dir.join(format!("{}.bolt", library.prefix)),
+                record: dir.join("bolt-optimized.json"),
+            },
+            hint: "llvm-bolt failed: its message is above; the library was not changed".to_string(),
+        });
+    }
+
+    let mut dist =
+        Bootstrap::dist(tree, ctx.interface, &ctx.dist_args).for_try_dist(ctx.options.try_build);
+    if let Some(llvm_pgo) = &llvm_pgo {
+        dist = dist.pgo_use(Component::Llvm, &llvm_pgo.path)?;
+    }
+    dist = dist.pgo_use(Component::Rustc, &rustc_pgo.path)?;
+    if ctx.interface == Interface::PgoTable {
+        dist = dist
+            .pgo_use(Component::Cargo, &rustc_pgo.path)?
+            .pgo_use(Component::Rustdoc, &rustdoc_pgo.path)?;
+    }
+    // A statically linked LLVM lives inside rustc: only then must bootstrap relink rustc.
+    dist = if ctx.options.llvm_shared || !ctx.options.build_llvm {
+        dist.keep_stages(&[0, 1])
+    } else {
+        dist.keep_stages(&[0])
+    };
+    for (profile, _) in &bolt {
+        dist = dist.with_reproducible_artifact(&profile.path);
+    }
+    let dist_dir = tree.build_dir.join("dist");
+    steps.push(Step {
+        title: "Build the dist artifacts".to_string(),
+        action: Action::Run {
+            cmd: dist.into_cmd(),
+        },
+        hint: "bootstrap's dist failed: its error is above; the profiles and the optimized \
+               libraries are kept, so fixing the arguments and running dist again is enough"
+            .to_string(),
+    });
+    steps.push(Step {
+        title: "Record the dist files".to_string(),
+        action: Action::RecordDistFiles {
+            dist_dir: dist_dir.clone(),
+        },
+        hint: "bootstrap wrote no dist files: check the dist arguments".to_string(),
+    });
+    if !bolt.is_empty() {
+        steps.push(Step {
+            title: "Check that the packaged libraries are the BOLT-optimized ones".to_string(),
+            action: Action::CheckPackagedLibraries {
+                dist_dir,
+                libraries: bolt.iter().map(|(_, lib)| lib.clone()).collect(),
+                scratch: dir.join("unpacked-rustc"),
+            },
+            hint: "dist packaged other libraries than the sysroot's optimized ones: was the \
+                   compiler rebuilt (missing --keep-stage)?"
+                .to_string(),
+        });
+    }
+
+    let mut inputs = vec![rustc_pgo];
+    if ctx.interface == Interface::PgoTable {
+        inputs.push(rustdoc_pgo);
+    }
+    inputs.extend(llvm_pgo);
+    inputs.extend(bolt.into_iter().map(|(profile, _)| profile));
+    Ok(StagePlan {
+        stage: StageId::Dist,
+        dir,
+        inputs,
+        outputs: Vec::new(),
+        steps,
+        skipped: None,
+    })
+}
