@@ -75,9 +75,18 @@ impl Ctx {
             .iter()
             .map(|p| cwd.join(p))
             .collect();
-        // Upstream builds for BOLT by default where BOLT works well: x86_64 Linux.
+        // Upstream builds for BOLT by default where BOLT works well: x86_64 Linux, where LLVM
+        // is a shared library (static LLVM is upstream's Windows setup, without BOLT).
         let bolt_by_default = tree.host.starts_with("x86_64") && tree.host.contains("linux");
-        let use_bolt = options.use_bolt.unwrap_or(bolt_by_default);
+        let use_bolt = options
+            .use_bolt
+            .unwrap_or(bolt_by_default && options.llvm_shared);
+        if use_bolt && !options.llvm_shared {
+            bail!(
+                "--use-bolt true needs a shared LLVM: BOLT optimizes libLLVM.so, which a static \
+                 LLVM (--llvm-shared false) does not produce; pass --use-bolt false"
+            );
+        }
         let host_llvm = HostLlvm::locate(invocation.global.llvm_dir.as_deref(), &tree, sh);
         let dist_args = invocation.dist_args.clone();
         Ok(Ctx {

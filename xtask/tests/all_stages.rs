@@ -1,0 +1,592 @@
+//! `opt-dist all` on the miniature tree: every stage for real (PGO of the driver and of the
+//! LLVM analog, BOLT on both libraries, dist, tests), and the x.py calls it makes compared with
+//! the sequence upstream opt-dist issues for the same options (opt-dist-facts §2, §3).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{argv, assert_success, stderr, MiniTree};
+
+const LLVM_BIN: &str = "/usr/lib/llvm-22/bin";
+
+/// Upstream CI's dist arguments.
+fn dist_args(host: &str) -> Vec<String> {
+    [
+        "--host",
+        host,
+        "--target",
+        host,
+        "--include-default-paths",
+        "build-manifest",
+        "bootstrap",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The options of one run, as upstream's opt-dist knows them.
+#[derive(Clone, Copy)]
+struct Options {
+    bolt: bool,
+    build_llvm: bool,
+    shared_llvm: bool,
+    try_build: bool,
+    tests: bool,
+    pgo_table: bool,
+}
+
+const DEFAULT: Options = Options {
+    bolt: true,
+    build_llvm: true,
+    shared_llvm: true,
+    try_build: false,
+    tests: false,
+    pgo_table: false,
+};
+
+/// One expected x.py call: its arguments after `x.py`, and LLVM_PROFILE_DIR when it sets one.
+type Call = (Vec<String>, Option<String>);
+
+/// The x.py calls upstream opt-dist makes, in order, written from the reference (not from the
+/// xtask's code), with the xtask's artifact paths in place of upstream's.
+fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<Call> {
+    let host = tree.host();
+    let version = tree.version();
+    let art = tree.root.join("build/opt-dist");
+    let path = |stage: &str, file: String| art.join(stage).join(file).display().to_string();
+    let rustc_raw = path("rustc-pgo", "raw".into());
+    let rustc_profile = path("rustc-pgo", format!("rustc-pgo-{version}-{host}.profdata"));
+    let rustdoc_profile = path(
+        "rustc-pgo",
+        format!("rustdoc-pgo-{version}-{host}.profdata"),
+    );
+    let llvm_raw = path("llvm-pgo", "raw/prof-%p".into());
+    let llvm_profile = path("llvm-pgo", format!("llvm-pgo-{version}-{host}.profdata"));
+    let llvm_bolt = path("llvm-bolt", format!("llvm-bolt-{version}-{host}.fdata"));
+    let rustc_bolt = path("rustc-bolt", format!("rustc-bolt-{version}-{host}.fdata"));
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<String>>();
+    let set = |key: &str, value: &str| s(&["--set", &format!("{key}=\"{value}\"")]);
+    let try_sets = if o.try_build {
+        s(&[
+            "--set",
+            "rust.llvm-bitcode-linker=false",
+            "--set",
+            "build.extended=false",
+            "--set",
+            "rust.codegen-backends=['llvm']",
+            "--set",
+            "rust.deny-warnings=false",
+        ])
+    } else {
+        vec![]
+    };
+    let keep_0_1 = s(&["--keep-stage", "0", "--keep-stage", "1"]);
+    let build = || {
+        [
+            s(&[
+                "build",
+                "--target",
+                &host,
+                "--host",
+                &host,
+                "--stage",
+                "2",
+                "library/std",
+            ]),
+            try_sets.clone(),
+        ]
+        .concat()
+    };
+
+    let mut calls = Vec::new();
+    // Stage 1: instrumented rustc (with the table also rustdoc and cargo), then optimized.
+    let mut instrumented = build();
+    if o.pgo_table {
+        instrumented.extend(s(&["rustdoc", "cargo"]));
+        for c in ["rustc", "cargo", "rustdoc"] {
+            instrumented.extend(set(&format!("pgo.{c}.generate"), &rustc_raw));
+        }
+    } else {
+        instrumented.extend(s(&["--rust-profile-generate", &rustc_raw]));
+    }
+    if o.shared_llvm {
+        instrumented.extend(s(&[
+            "--set",
+            "llvm.thin-lto=false",
+            "--set",
+            "llvm.link-shared=true",
+        ]));
+    }
+    calls.push((instrumented, None));
+    let mut optimized = build();
+    if o.pgo_table {
+        optimized.extend(s(&["rustdoc", "cargo"]));
+        optimized.extend(set("pgo.rustc.use", &rustc_profile));
+        optimized.extend(set("pgo.cargo.use", &rustc_profile));
+        optimized.extend(set("pgo.rustdoc.use", &rustdoc_profile));
+    } else {
+        optimized.extend(s(&["--rust-profile-use", &rustc_profile]));
+    }
+    if o.bolt {
+        optimized.push("--enable-bolt-settings".into());
+    }
+    calls.push((optimized, None));
+    // Stage 2: instrumented LLVM under the kept rustc.
+    if o.build_llvm {
+        let mut llvm = build();
+        let env = if o.pgo_table {
+            llvm.extend(set("pgo.llvm.generate", &llvm_raw));
+            None
+        } else {
+            llvm.push("--llvm-profile-generate".into());
+            Some(llvm_raw.clone())
+        };
+        llvm.extend(keep_0_1.clone());
+        calls.push((llvm, env));
+    }
+    // Stage 3: the PGO-optimized LLVM, linked for BOLT.
+    if o.bolt && o.build_llvm {
+        let mut llvm = build();
+        llvm.extend(s(&["--set", "llvm.ldflags=-Wl,-q"]));
+        if o.pgo_table {
+            llvm.extend(set("pgo.llvm.use", &llvm_profile));
+        } else {
+            llvm.extend(s(&["--llvm-profile-use", &llvm_profile]));
+        }
+        llvm.extend(keep_0_1.clone());
+        calls.push((llvm, None));
+    }
+    // Stage 5: dist.
+    let mut dist = [s(&["dist"]), dist_args(&host)].concat();
+    if o.try_build {
+        for skipped in [
+            "rust-docs",
+            "rustc-docs",
+            "rustc-dev",
+            "rust-docs-json",
+            "rust-analyzer",
+            "rustc-src",
+            "rustc-src-gpl",
+            "extended",
+            "clippy",
+            "miri",
+            "rustfmt",
+            "generate-copyright",
+            "bootstrap",
+            "rustc_codegen_gcc",
+        ] {
+            dist.extend(s(&["--skip", skipped]));
+        }
+        dist.extend(try_sets.clone());
+        dist.push("cargo".into());
+    }
+    if o.build_llvm {
+        if o.pgo_table {
+            dist.extend(set("pgo.llvm.use", &llvm_profile));
+        } else {
+            dist.extend(s(&["--llvm-profile-use", &llvm_profile]));
+        }
+    }
+    if o.pgo_table {
+        dist.extend(set("pgo.rustc.use", &rustc_profile));
+        dist.extend(set("pgo.cargo.use", &rustc_profile));
+        dist.extend(set("pgo.rustdoc.use", &rustdoc_profile));
+    } else {
+        dist.extend(s(&["--rust-profile-use", &rustc_profile]));
+    }
+    if o.shared_llvm || !o.build_llvm {
+        dist.extend(keep_0_1.clone());
+    } else {
+        dist.extend(s(&["--keep-stage", "0"]));
+    }
+    if o.bolt {
+        if o.build_llvm {
+            dist.extend(s(&["--reproducible-artifact", &llvm_bolt]));
+        }
+        dist.extend(s(&["--reproducible-artifact", &rustc_bolt]));
+    }
+    calls.push((dist, None));
+    // Tests, never in a try build.
+    if o.tests && !o.try_build {
+        let mut test = s(&["test", "--build", &host, "--stage", "0"]);
+        test.extend(s(&[
+            "tests/assembly-llvm",
+            "tests/codegen-llvm",
+            "tests/codegen-units",
+            "tests/incremental",
+            "tests/mir-opt",
+            "tests/pretty",
+            "tests/run-make/glibc-symbols-x86_64-unknown-linux-gnu",
+            "tests/run-make/rust-lld-x86_64-unknown-linux-gnu-dist",
+            "tests/ui",
+            "tests/crashes",
+            "tests/rustdoc-html",
+        ]));
+        calls.push((test, None));
+    }
+    calls
+}
+
+/// The x.py calls that did real work (not preflight's dry runs or the interface probe).
+fn recorded_calls(tree: &MiniTree) -> Vec<Call> {
+    tree.records_of("x.py")
+        .iter()
+        .filter(|r| !argv(r).contains(&"--dry-run".to_string()))
+        .map(|r| {
+            (
+                argv(r),
+                r["env"]["LLVM_PROFILE_DIR"].as_str().map(String::from),
+            )
+        })
+        .collect()
+}
+
+fn run_all(tree: &MiniTree, options: &[&str]) -> std::process::Output {
+    let host = tree.host();
+    let dist = dist_args(&host);
+    let mut args: Vec<&str> = vec!["all"];
+    args.extend(options);
+    args.push("--");
+    args.extend(dist.iter().map(String::as_str));
+    let out = tree.opt_dist(&args);
+    assert_success(&out, &format!("all {options:?}"));
+    out
+}
+
+fn assert_upstream_sequence(tree: &MiniTree, o: Options) {
+    let expected = upstream_sequence(tree, o);
+    let recorded = recorded_calls(tree);
+    assert_eq!(
+        recorded.len(),
+        expected.len(),
+        "number of x.py calls differs\nrecorded: {recorded:#?}\nexpected: {expected:#?}"
+    );
+    for (i, (got, want)) in recorded.iter().zip(&expected).enumerate() {
+        assert_eq!(got, want, "x.py call {} differs from upstream's", i + 1);
+    }
+}
+
+fn sections(file: &Path) -> String {
+    let out = Command::new(format!("{LLVM_BIN}/llvm-readobj"))
+        .arg("--sections")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "llvm-readobj {}", file.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn is_bolt_optimized(file: &Path) -> bool {
+    sections(file).contains("Name: .bolt.org.text ")
+}
+
+/// PGO instrumentation leaves profile counters; BOLT instrumentation its own sections.
+fn is_instrumented(file: &Path) -> bool {
+    let s = sections(file);
+    s.contains("Name: __llvm_prf_cnts ") || s.contains("Name: .bolt.instr")
+}
+
+fn shared_libraries(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".so"))
+        .collect()
+}
+
+fn untar(tarball: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    let ok = Command::new("tar")
+        .arg("-xf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(into)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "untar {}", tarball.display());
+}
+
+fn profdata_max_count(profile: &Path) -> u64 {
+    let out = Command::new(format!("{LLVM_BIN}/llvm-profdata"))
+        .arg("show")
+        .arg(profile)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} does not validate",
+        profile.display()
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Maximum function count: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn all_builds_a_bolt_optimized_toolchain_from_our_profiles_with_upstreams_calls() {
+    let tree = MiniTree::new("all-default", "legacy");
+    run_all(&tree, &["--run-tests"]);
+    assert_upstream_sequence(
+        &tree,
+        Options {
+            tests: true,
+            ..DEFAULT
+        },
+    );
+
+    let (host, version) = (tree.host(), tree.version());
+    let art = tree.root.join("build/opt-dist");
+    for stage in [
+        "rustc-pgo",
+        "llvm-pgo",
+        "llvm-bolt",
+        "rustc-bolt",
+        "dist",
+        "test",
+    ] {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(art.join(stage).join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["status"], "done", "{stage}");
+    }
+
+    // Every profile validates.
+    let rustc_pgo = art.join(format!("rustc-pgo/rustc-pgo-{version}-{host}.profdata"));
+    let llvm_pgo = art.join(format!("llvm-pgo/llvm-pgo-{version}-{host}.profdata"));
+    assert!(profdata_max_count(&rustc_pgo) > 0);
+    assert!(profdata_max_count(&llvm_pgo) > 0);
+    let fdata: Vec<PathBuf> = ["llvm-bolt", "rustc-bolt"]
+        .iter()
+        .map(|s| art.join(format!("{s}/{s}-{version}-{host}.fdata")))
+        .collect();
+    for f in &fdata {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            text.lines().any(|l| l.starts_with("1 ")),
+            "{} has no branch records",
+            f.display()
+        );
+    }
+
+    // The toolchain was built with our PGO profiles (the tree's build stamp says so).
+    let stamp: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            tree.root
+                .join(format!("build/{host}/stage2/mini-build.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let components = &stamp["components"];
+    assert_eq!(
+        components["rustc_driver"]["profile_use"],
+        rustc_pgo.to_str().unwrap(),
+        "{stamp}"
+    );
+    assert_eq!(
+        components["llvm"]["profile_use"],
+        llvm_pgo.to_str().unwrap(),
+        "{stamp}"
+    );
+    assert_eq!(components["rustc_driver"]["bolt_link_flags"], true);
+    assert_eq!(components["llvm"]["bolt_link_flags"], true);
+
+    // The dist tarball's libraries are the BOLT-optimized ones, and nothing is instrumented.
+    let dist = tree.root.join("build/dist");
+    let unpacked = tree.root.join("check-unpacked");
+    untar(
+        &dist.join(format!("rustc-{version}-{host}.tar.xz")),
+        &unpacked,
+    );
+    let packaged = shared_libraries(&unpacked);
+    for prefix in ["libLLVM.so", "librustc_driver-"] {
+        let lib = packaged
+            .iter()
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}* in the rustc tarball"));
+        assert!(
+            is_bolt_optimized(lib),
+            "{} is not BOLT-optimized",
+            lib.display()
+        );
+    }
+    for lib in packaged
+        .iter()
+        .chain(&shared_libraries(&tree.root.join("build")))
+    {
+        assert!(
+            !is_instrumented(lib),
+            "{} is still instrumented",
+            lib.display()
+        );
+    }
+    let backups = art.join("backups");
+    assert!(!backups.exists() || std::fs::read_dir(&backups).unwrap().next().is_none());
+
+    // The BOLT profiles ship as reproducible artifacts.
+    let repro = tree.root.join("check-repro");
+    untar(
+        &dist.join(format!("reproducible-artifacts-{version}-{host}.tar.xz")),
+        &repro,
+    );
+    let shipped: Vec<String> = walkdir::WalkDir::new(&repro)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    for f in &fdata {
+        assert!(
+            shipped.contains(&f.file_name().unwrap().to_string_lossy().into_owned()),
+            "{shipped:?}"
+        );
+    }
+
+    // Running dist again leaves the optimized libraries alone.
+    let lib_dir = tree.root.join(format!("build/{host}/stage2/lib"));
+    let before: Vec<Vec<u8>> = shared_libraries(&lib_dir)
+        .iter()
+        .map(|l| std::fs::read(l).unwrap())
+        .collect();
+    let out = tree.opt_dist(
+        &[
+            &["dist", "--"][..],
+            &dist_args(&host)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ]
+        .concat(),
+    );
+    assert_success(&out, "dist again");
+    assert!(
+        stderr(&out).contains("already optimized with this profile"),
+        "{}",
+        stderr(&out)
+    );
+    let after: Vec<Vec<u8>> = shared_libraries(&lib_dir)
+        .iter()
+        .map(|l| std::fs::read(l).unwrap())
+        .collect();
+    assert!(
+        before == after,
+        "a second dist must not BOLT the libraries again"
+    );
+}
+
+#[test]
+fn all_without_bolt_matches_upstream() {
+    let tree = MiniTree::new("all-no-bolt", "legacy");
+    run_all(&tree, &["--use-bolt", "false"]);
+    assert_upstream_sequence(
+        &tree,
+        Options {
+            bolt: false,
+            ..DEFAULT
+        },
+    );
+    for stage in ["llvm-bolt", "rustc-bolt"] {
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(tree.stage_dir(stage).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(manifest["status"], "skipped");
+        assert!(manifest["skip_reason"]
+            .as_str()
+            .unwrap()
+            .contains("--use-bolt false"));
+    }
+}
+
+#[test]
+fn all_without_an_llvm_build_matches_upstream_and_records_the_skip() {
+    let tree = MiniTree::new("all-no-llvm", "legacy");
+    run_all(&tree, &["--build-llvm", "false"]);
+    assert_upstream_sequence(
+        &tree,
+        Options {
+            build_llvm: false,
+            ..DEFAULT
+        },
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(tree.stage_dir("llvm-pgo").join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["status"], "skipped");
+    assert!(
+        manifest["skip_reason"]
+            .as_str()
+            .unwrap()
+            .contains("--build-llvm false"),
+        "{manifest}"
+    );
+}
+
+#[test]
+fn all_with_static_llvm_matches_upstream() {
+    let tree = MiniTree::new("all-static-llvm", "legacy");
+    // Upstream's static-LLVM setup (Windows) runs without BOLT.
+    run_all(&tree, &["--llvm-shared", "false", "--use-bolt", "false"]);
+    assert_upstream_sequence(
+        &tree,
+        Options {
+            shared_llvm: false,
+            bolt: false,
+            ..DEFAULT
+        },
+    );
+}
+
+#[test]
+fn try_build_matches_upstream_and_skips_tests() {
+    let tree = MiniTree::new("all-try", "legacy");
+    run_all(&tree, &["--try-build", "--run-tests"]);
+    assert_upstream_sequence(
+        &tree,
+        Options {
+            try_build: true,
+            tests: true,
+            ..DEFAULT
+        },
+    );
+}
+
+#[test]
+fn all_on_a_pgo_table_tree_matches_upstream_master() {
+    let tree = MiniTree::new("all-table", "pgo-table");
+    run_all(&tree, &[]);
+    assert_upstream_sequence(
+        &tree,
+        Options {
+            pgo_table: true,
+            ..DEFAULT
+        },
+    );
+}
+
+#[test]
+fn bolt_with_a_static_llvm_is_refused_up_front() {
+    let tree = MiniTree::new("all-static-bolt", "legacy");
+    let out = tree.opt_dist(&[
+        "--interface",
+        "legacy",
+        "all",
+        "--llvm-shared",
+        "false",
+        "--use-bolt",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--use-bolt true needs a shared LLVM"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(recorded_calls(&tree).is_empty());
+}
