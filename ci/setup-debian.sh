@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what `cargo xtask opt-dist` and its tests need on Debian (bookworm or newer):
 # the LLVM 22 tools that match rustc 1.95's LLVM (llvm-profdata, llvm-bolt, merge-fdata),
-# clang-22 for the miniature tree's LLVM stand-in, and python3 for x.py.
+# clang-22 for the miniature tree's LLVM stand-in, and python3 for x.py. llvm-14 is only for a
+# test: its llvm-profdata is of the wrong LLVM major, which the xtask must refuse.
 # Idempotent: it installs only what is missing.
 set -euo pipefail
 
-packages=(llvm-22 bolt-22 clang-22 python3 xz-utils curl)
+packages=(llvm-22 bolt-22 clang-22 python3 xz-utils curl llvm-14)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -55,6 +55,9 @@ fn text(ctx: &Ctx, plans: &[StagePlan]) -> String {
     for plan in plans {
         let _ = writeln!(out, "\n{}: {}", plan.stage.name(), plan.stage.def().title);
         let _ = writeln!(out, "  directory: {}", plan.dir.display());
+        if let Some(reason) = &plan.skipped {
+            let _ = writeln!(out, "  skipped: {reason}");
+        }
         for input in &plan.inputs {
             let _ = writeln!(out, "  input:  {} ({})", input.path.display(), input.kind);
         }
@@ -95,6 +98,10 @@ fn sh(ctx: &Ctx, plans: &[StagePlan]) -> String {
             plan.stage.name(),
             plan.stage.def().title
         );
+        if let Some(reason) = &plan.skipped {
+            let _ = writeln!(out, "# skipped: {reason}");
+            continue;
+        }
         let _ = writeln!(out, "mkdir -p {}", quote_path(&plan.dir));
         for (i, step) in plan.steps.iter().enumerate() {
             let _ = writeln!(out, "# {}. {}", i + 1, step.title);

@@ -75,17 +75,18 @@ impl Check {
     }
 }
 
-/// Free space needed below the build dir per stage, for a tree the size of rustc 1.95.0
-/// (upstream reports 6-20 GiB of raw profiles per PGO stage on top of the build itself).
-/// Smaller trees (the miniature one) need proportionally less.
+/// Disk a stage needs below the build dir, for a tree the size of rustc 1.95.0, in GiB: what
+/// stays (build output, dist files) and what it needs only while it runs (raw profiles,
+/// upstream reports 6-20 GiB per PGO stage; unpacked tarballs). Smaller trees (the miniature
+/// one) need proportionally less. Rough by nature: it catches a disk that is clearly too small.
 const GIB: u64 = 1 << 30;
-fn full_size_estimate(stage: StageId) -> u64 {
+fn full_size_estimate(stage: StageId) -> (u64, u64) {
     match stage {
-        StageId::RustcPgo => 40 * GIB,
-        StageId::LlvmPgo => 25 * GIB,
-        StageId::LlvmBolt | StageId::RustcBolt => 5 * GIB,
-        StageId::Dist => 10 * GIB,
-        StageId::Test => 5 * GIB,
+        StageId::RustcPgo => (25 * GIB, 20 * GIB),
+        StageId::LlvmPgo => (2 * GIB, 20 * GIB),
+        StageId::LlvmBolt | StageId::RustcBolt => (GIB, 2 * GIB),
+        StageId::Dist => (8 * GIB, 2 * GIB),
+        StageId::Test => (5 * GIB, 0),
     }
 }
 
@@ -238,7 +239,13 @@ fn source_bytes(dir: &Path) -> u64 {
 
 fn disk_check(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Check {
     const NAME: &str = "free disk";
-    let full: u64 = stages.iter().map(|s| full_size_estimate(*s)).sum();
+    let kept: u64 = stages.iter().map(|s| full_size_estimate(*s).0).sum();
+    let transient = stages
+        .iter()
+        .map(|s| full_size_estimate(*s).1)
+        .max()
+        .unwrap_or(0);
+    let full = kept + transient;
     let compiler = source_bytes(&ctx.tree.src.join("compiler"));
     let needed =
         (full as f64 * (compiler as f64 / FULL_SIZE_COMPILER_SOURCES as f64).min(1.0)) as u64;
