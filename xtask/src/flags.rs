@@ -288,7 +288,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
     }
 
     let takes_stage_options =
-        StageId::from_name(&name).is_some() || name == "all" || name == "plan";
+        StageId::from_name(&name).is_some() || matches!(name.as_str(), "all" | "plan" | "doctor");
     let options = if takes_stage_options {
         parse_pipeline_options(&mut p).map_err(local)?
     } else {

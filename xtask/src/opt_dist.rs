@@ -18,6 +18,7 @@ mod llvm_bolt;
 mod llvm_pgo;
 mod llvm_tools;
 mod manifest;
+mod metrics;
 pub mod pipeline;
 mod plan;
 mod preflight;

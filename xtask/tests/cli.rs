@@ -125,3 +125,112 @@ fn plan_sh_replays_with_env_in_front_and_explicit_cd() {
     // Nothing ran: plan builds nothing.
     assert!(!tree.root.join("build/opt-dist/rustc-pgo").exists());
 }
+
+#[test]
+fn doctor_shows_every_check_and_a_fix_for_each_problem() {
+    let tree = MiniTree::new("cli-doctor", "legacy");
+    let out = tree.opt_dist(&["doctor"]);
+    common::assert_success(&out, "doctor");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    for row in [
+        "interface",
+        "python",
+        "x.py",
+        "rustc-perf",
+        "stage0 cargo",
+        "llvm-profdata",
+        "llvm-bolt",
+        "merge-fdata",
+        "free disk",
+        "build.metrics",
+    ] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == row.split_whitespace().next()),
+            "no {row} row:\n{table}"
+        );
+    }
+
+    let out = tree.opt_dist(&[
+        "doctor",
+        "--build-llvm",
+        "false",
+        "--llvm-dir",
+        "/nonexistent",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let fail = table
+        .lines()
+        .position(|l| l.starts_with("FAIL  llvm-profdata"))
+        .expect(&table);
+    let fix = table.lines().nth(fail + 1).unwrap();
+    assert!(
+        fix.contains("fix: install LLVM 22's tools (Debian: apt-get install llvm-22)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn preflight_rejects_a_bad_dist_argument_before_anything_runs() {
+    let tree = MiniTree::new("cli-dist-typo", "legacy");
+    let out = tree.opt_dist(&["all", "--", "--frobnicate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("preflight: bootstrap rejects the command for dist step"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unexpected argument '--frobnicate' found"),
+        "bootstrap's own words: {err}"
+    );
+    assert!(!err.contains("==> ["), "no step may run: {err}");
+    let real_runs = tree
+        .records_of("x.py")
+        .iter()
+        .filter(|r| !common::argv(r).contains(&"--dry-run".to_string()))
+        .count();
+    assert_eq!(real_runs, 0);
+    // The dist command, with the user's argument, was checked before the others.
+    let dry_runs: Vec<Vec<String>> = tree.records_of("x.py").iter().map(common::argv).collect();
+    let first_checked = dry_runs
+        .iter()
+        .find(|a| !a.iter().any(|x| x.starts_with("pgo.")))
+        .unwrap();
+    assert_eq!(first_checked[0], "dist", "{dry_runs:?}");
+}
+
+#[test]
+fn benchmark_cargo_configs_reach_the_collector_as_absolute_paths() {
+    let tree = MiniTree::new("cli-cargo-config", "legacy");
+    let out = tree.opt_dist(&[
+        "plan",
+        "rustc-pgo",
+        "--format",
+        "json",
+        "--benchmark-cargo-config",
+        "vendored.toml",
+    ]);
+    common::assert_success(&out, "plan");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let collector = plan["stages"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"].as_str().unwrap().starts_with("Train"))
+        .unwrap();
+    let argv: Vec<&str> = collector["action"]["cmd"]["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let expected = std::env::current_dir().unwrap().join("vendored.toml");
+    assert!(
+        argv.windows(2)
+            .any(|w| w == ["--cargo-config", expected.to_str().unwrap()]),
+        "{argv:?}"
+    );
+}

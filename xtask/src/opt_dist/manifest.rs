@@ -56,6 +56,9 @@ pub struct CommandRecord {
     pub env: BTreeMap<String, String>,
     pub exit_code: i32,
     pub duration_secs: f64,
+    /// Bootstrap's slowest steps in this call, from its metrics.json (`build.metrics = true`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bootstrap_steps: Vec<super::metrics::BootstrapStep>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -22,7 +22,7 @@ use super::manifest::{
 use super::pipeline::{Action, StagePlan, Step};
 use super::tree::llvm_version_of_rustc;
 use super::Ctx;
-use super::{backup, elf, interrupt};
+use super::{backup, elf, interrupt, metrics};
 
 /// The error of a failed step: which stage, which step, and the advice that goes with it.
 #[derive(Debug)]
@@ -176,7 +176,7 @@ fn print_timings(stage: &str, timings: &[(&str, f64)], total: f64, done: bool) {
 
 fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> Result<()> {
     match &step.action {
-        Action::Run { cmd } => run_recorded(&step.title, cmd, record, sh)?,
+        Action::Run { cmd } => run_recorded(ctx, &step.title, cmd, record, sh)?,
         Action::RemoveBuildOutput { dir } => {
             if dir.exists() {
                 let (_, bytes) = fsutil::dir_size(dir)?;
@@ -198,7 +198,7 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
             let library = library.resolve()?;
             bolt::ensure_not_optimized(&library, rebuild_hint)?;
             let cmd = bolt::instrument_cmd(bolt, &library, profile_prefix, scratch);
-            run_recorded(&step.title, &cmd, record, sh)?;
+            run_recorded(ctx, &step.title, &cmd, record, sh)?;
             bolt::swap_in_instrumented(&library, scratch, backups)?;
             eprintln!(
                 "    {} is instrumented; its original is in {}",
@@ -227,7 +227,7 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
                 .arg("-o")
                 .arg(output.display().to_string())
                 .args(inputs);
-            run_recorded(&step.title, &cmd, record, sh)?;
+            run_recorded(ctx, &step.title, &cmd, record, sh)?;
         }
         Action::ValidateFdata { profile } => {
             let validation = validate_fdata(profile)?;
@@ -264,7 +264,7 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
                     std::fs::copy(&library, &input)
                         .with_context(|| format!("cannot copy {}", library.display()))?;
                     let cmd = bolt::optimize_cmd(bolt, &input, profile, scratch, &ctx.tree.host);
-                    run_recorded(&step.title, &cmd, record, sh)?;
+                    run_recorded(ctx, &step.title, &cmd, record, sh)?;
                     std::fs::copy(scratch, &library)
                         .with_context(|| format!("cannot write {}", library.display()))?;
                     std::fs::remove_file(scratch)?;
@@ -309,7 +309,7 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
             let untar = Cmd::new("tar", scratch)
                 .arg("-xf")
                 .arg(tarball.display().to_string());
-            run_recorded(&step.title, &untar, record, sh)?;
+            run_recorded(ctx, &step.title, &untar, record, sh)?;
             let unpacked = walkdir::WalkDir::new(scratch)
                 .into_iter()
                 .filter_map(|e| e.ok())
@@ -356,7 +356,7 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
                 let untar = Cmd::new("tar", unpacked)
                     .arg("-xf")
                     .arg(tarball.display().to_string());
-                run_recorded(&step.title, &untar, record, sh)?;
+                run_recorded(ctx, &step.title, &untar, record, sh)?;
             }
             let rustlib = format!("lib/rustlib/{}/lib", ctx.tree.host);
             fsutil::copy_dir(&dist.std_dir.join(&rustlib), &dist.rustc_dir.join(&rustlib))?;
@@ -415,7 +415,7 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
                 config.display(),
                 indent(&content)
             );
-            let result = run_recorded(&step.title, cmd, record, sh);
+            let result = run_recorded(ctx, &step.title, cmd, record, sh);
             restore_backups(&backups, "the test stage is over")?;
             result?;
         }
@@ -595,11 +595,27 @@ fn restore_backups(backups: &Path, why: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs a command with its line logged, and records it for the manifest.
-fn run_recorded(step: &str, cmd: &Cmd, record: &mut Record, sh: &xshell::Shell) -> Result<()> {
+/// Runs a command with its line logged, and records it for the manifest, with bootstrap's
+/// own slowest steps when it wrote metrics for an x.py call.
+fn run_recorded(
+    ctx: &Ctx,
+    step: &str,
+    cmd: &Cmd,
+    record: &mut Record,
+    sh: &xshell::Shell,
+) -> Result<()> {
     eprintln!("    $ cd {} && {}", cmd.cwd.display(), cmd.shell_line());
+    let started_at = SystemTime::now();
     let started = Instant::now();
     cmd.run(sh)?;
+    let bootstrap_steps = metrics::slowest_steps(&ctx.tree.build_dir, started_at, 5);
+    if !bootstrap_steps.is_empty() {
+        let shown: Vec<String> = bootstrap_steps
+            .iter()
+            .map(|s| format!("{} {}", s.step, human_duration(s.secs)))
+            .collect();
+        eprintln!("    bootstrap's slowest steps: {}", shown.join(", "));
+    }
     record.commands.push(CommandRecord {
         step: step.to_string(),
         argv: cmd.argv.clone(),
@@ -607,6 +623,7 @@ fn run_recorded(step: &str, cmd: &Cmd, record: &mut Record, sh: &xshell::Shell) 
         env: cmd.env.clone(),
         exit_code: 0,
         duration_secs: started.elapsed().as_secs_f64(),
+        bootstrap_steps,
     });
     Ok(())
 }
