@@ -104,6 +104,16 @@ impl Ctx {
         self.tree.artifacts_root().join(stage.name())
     }
 
+    /// Where `profile` lives, as an input or output of a stage plan.
+    pub fn profile(&self, profile: pipeline::Profile) -> pipeline::Artifact {
+        let name = self.tree.artifact_name(profile.stem(), profile.extension());
+        pipeline::Artifact {
+            kind: profile.kind(),
+            path: self.stage_dir(profile.made_by()).join(name),
+            made_by: profile.made_by(),
+        }
+    }
+
     /// Bootstrap builds LLVM itself unless told not to or pointed at an external LLVM.
     pub fn llvm_built_in_tree(&self) -> bool {
         self.options.build_llvm && self.tree.config.llvm_config.is_none()

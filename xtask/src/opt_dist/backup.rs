@@ -53,6 +53,19 @@ fn record_path(backup: &Path) -> PathBuf {
     backup.with_file_name(name)
 }
 
+/// The originals waiting in `backups` to be put back (by the next stage that runs).
+pub fn pending(backups: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(backups) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".backup.json"))
+        .filter_map(|p| serde_json::from_slice::<BackupRecord>(&std::fs::read(p).ok()?).ok())
+        .map(|r| r.original)
+        .collect()
+}
+
 /// Puts every backed-up file back; returns what it restored. Safe to run any number of times:
 /// a record goes only once its original is back.
 pub fn restore_leftovers(backups: &Path) -> Result<Vec<PathBuf>> {

@@ -19,6 +19,7 @@ use super::backup::back_up;
 use super::cmd::Cmd;
 use super::elf::is_bolt_optimized;
 use super::fsutil::sha256_file;
+use super::tree::Tree;
 
 /// A library found by name in a directory: `<prefix>*<suffix>`, which must match exactly one file.
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +30,24 @@ pub struct LibraryPattern {
 }
 
 impl LibraryPattern {
+    /// The sysroot's `libLLVM.so*` (e.g. `libLLVM.so.22.1-rust-1.95.0-stable`).
+    pub fn llvm(tree: &Tree) -> LibraryPattern {
+        LibraryPattern {
+            dir: tree.host_build().join("stage2/lib"),
+            prefix: "libLLVM.so",
+            suffix: "",
+        }
+    }
+
+    /// The sysroot's `librustc_driver-<hash>.so`.
+    pub fn rustc_driver(tree: &Tree) -> LibraryPattern {
+        LibraryPattern {
+            dir: tree.host_build().join("stage2/lib"),
+            prefix: "librustc_driver",
+            suffix: ".so",
+        }
+    }
+
     pub fn resolve(&self) -> Result<PathBuf> {
         let entries = std::fs::read_dir(&self.dir).with_context(|| {
             format!(

@@ -8,53 +8,26 @@ use anyhow::Result;
 
 use super::bolt::LibraryPattern;
 use super::bootstrap::{Bootstrap, Component, Interface};
-use super::pipeline::{Action, Artifact, StageId, StagePlan, Step};
+use super::pipeline::{Action, Profile, StageId, StagePlan, Step};
 use super::Ctx;
 
 pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let tree = &ctx.tree;
     let dir = ctx.stage_dir(StageId::Dist);
-    let input = |stage: StageId, kind: &'static str, ext: &str| Artifact {
-        kind,
-        path: ctx
-            .stage_dir(stage)
-            .join(tree.artifact_name(stage.name(), ext)),
-        made_by: stage,
-    };
-    let rustc_pgo = input(StageId::RustcPgo, "rustc-pgo-profile", "profdata");
-    let rustdoc_pgo = Artifact {
-        kind: "rustdoc-pgo-profile",
-        path: ctx
-            .stage_dir(StageId::RustcPgo)
-            .join(tree.artifact_name("rustdoc-pgo", "profdata")),
-        made_by: StageId::RustcPgo,
-    };
+    let rustc_pgo = ctx.profile(Profile::RustcPgo);
+    let rustdoc_pgo = ctx.profile(Profile::RustdocPgo);
     let llvm_pgo = ctx
         .llvm_built_in_tree()
-        .then(|| input(StageId::LlvmPgo, "llvm-pgo-profile", "profdata"));
-    let sysroot_lib = tree.host_build().join("stage2/lib");
-    let llvm_lib = LibraryPattern {
-        dir: sysroot_lib.clone(),
-        prefix: "libLLVM.so",
-        suffix: "",
-    };
-    let rustc_lib = LibraryPattern {
-        dir: sysroot_lib,
-        prefix: "librustc_driver",
-        suffix: ".so",
-    };
+        .then(|| ctx.profile(Profile::LlvmPgo));
     // (profile, library it optimizes), in upstream's order: LLVM, then rustc.
     let mut bolt = Vec::new();
     if ctx.use_bolt {
         if ctx.llvm_built_in_tree() {
-            bolt.push((
-                input(StageId::LlvmBolt, "llvm-bolt-profile", "fdata"),
-                llvm_lib,
-            ));
+            bolt.push((ctx.profile(Profile::LlvmBolt), LibraryPattern::llvm(tree)));
         }
         bolt.push((
-            input(StageId::RustcBolt, "rustc-bolt-profile", "fdata"),
-            rustc_lib,
+            ctx.profile(Profile::RustcBolt),
+            LibraryPattern::rustc_driver(tree),
         ));
     }
 

@@ -2,14 +2,16 @@
 //! its final build, to catch miscompilations the profiles may have caused.
 //!
 //! The rustc, rust-std, cargo and rust-src tarballs are unpacked into `<build>/unpacked-dist`
-//! and assembled into one sysroot; a temporary `bootstrap.toml` makes that toolchain bootstrap's
-//! stage 0 (the tree's own file is backed up and always put back), and `x.py test --stage 0`
-//! runs the suites.
+//! and assembled into one sysroot; a configuration written into the stage directory makes that
+//! toolchain bootstrap's stage 0, and `x.py test --stage 0` runs the suites with
+//! `RUST_BOOTSTRAP_CONFIG` pointing at it. Upstream overwrites the tree's `bootstrap.toml` for
+//! this (and restores it after); the tree's own file is not touched here, and a
+//! `RUST_BOOTSTRAP_CONFIG` of the user's cannot shadow the test configuration.
 
 use anyhow::Result;
 
 use super::cmd::Cmd;
-use super::pipeline::{Action, StageId, StagePlan, Step};
+use super::pipeline::{Action, Artifact, StageId, StagePlan, Step};
 use super::Ctx;
 
 /// The suites upstream runs on the dist toolchain (opt-dist's list at 1.95.0).
@@ -33,12 +35,14 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let tree = &ctx.tree;
     let dir = ctx.stage_dir(StageId::Test);
     let unpacked = tree.build_dir.join("unpacked-dist");
+    let config = dir.join("bootstrap.toml");
     let mut test = Cmd::new(tree.python.clone(), &tree.src)
         .arg(tree.x_py().display().to_string())
         .args(["test", "--build", &tree.host, "--stage", "0"])
         .args(SUITES.iter().copied())
         // Also the tests that only make sense for a dist toolchain.
-        .env("COMPILETEST_ENABLE_DIST_TESTS", "1");
+        .env("COMPILETEST_ENABLE_DIST_TESTS", "1")
+        .env("RUST_BOOTSTRAP_CONFIG", config.display().to_string());
     if tree.build_dir_is_explicit {
         test = test
             .arg("--build-dir")
@@ -60,7 +64,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             title: "Test the dist toolchain".to_string(),
             action: Action::RunWithTestConfig {
                 cmd: test,
-                config: tree.src.join("bootstrap.toml"),
+                config: config.clone(),
                 unpacked,
                 // Only named so bootstrap does not build an LLVM; nothing is compiled with it.
                 llvm_config: tree
@@ -74,11 +78,16 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
                 .to_string(),
         },
     ];
+    let outputs = vec![Artifact {
+        kind: "test-bootstrap-config",
+        path: config,
+        made_by: StageId::Test,
+    }];
     Ok(StagePlan {
         stage: StageId::Test,
         dir,
         inputs: Vec::new(),
-        outputs: Vec::new(),
+        outputs,
         steps,
         skipped: None,
     })

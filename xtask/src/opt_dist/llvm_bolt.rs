@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::bolt::LibraryPattern;
 use super::bootstrap::Component;
-use super::pipeline::{Action, Artifact, StageId, StagePlan, Step};
+use super::pipeline::{Action, Profile, StageId, StagePlan, Step};
 use super::training::{Benchmarks, BoltGathering};
 use super::Ctx;
 
@@ -28,14 +28,8 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             "LLVM is not built in the tree: its library is not ours to optimize",
         ));
     }
-    let llvm_profile = Artifact {
-        kind: "llvm-pgo-profile",
-        path: ctx
-            .stage_dir(StageId::LlvmPgo)
-            .join(tree.artifact_name("llvm-pgo", "profdata")),
-        made_by: StageId::LlvmPgo,
-    };
-    let output = dir.join(tree.artifact_name("llvm-bolt", "fdata"));
+    let llvm_profile = ctx.profile(Profile::LlvmPgo);
+    let output = ctx.profile(Profile::LlvmBolt);
 
     let optimized = ctx
         .x_build()
@@ -52,14 +46,10 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     steps.extend(
         BoltGathering {
             what: "LLVM",
-            library: LibraryPattern {
-                dir: tree.host_build().join("stage2/lib"),
-                prefix: "libLLVM.so",
-                suffix: "",
-            },
+            library: LibraryPattern::llvm(tree),
             benchmarks: Benchmarks::llvm(),
             stage_dir: &dir,
-            output: &output,
+            output: &output.path,
             rebuild_hint: "rerun this stage after `cargo xtask opt-dist llvm-pgo`, which \
                            rebuilds LLVM",
         }
@@ -69,11 +59,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         stage: StageId::LlvmBolt,
         dir,
         inputs: vec![llvm_profile],
-        outputs: vec![Artifact {
-            kind: "llvm-bolt-profile",
-            path: output,
-            made_by: StageId::LlvmBolt,
-        }],
+        outputs: vec![output],
         steps,
         skipped: None,
     })

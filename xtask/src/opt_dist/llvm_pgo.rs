@@ -8,7 +8,7 @@
 use anyhow::Result;
 
 use super::bootstrap::Component;
-use super::pipeline::{Action, Artifact, StageId, StagePlan, Step};
+use super::pipeline::{Action, Profile, StageId, StagePlan, Step};
 use super::training::{Benchmarks, PgoGathering};
 use super::Ctx;
 
@@ -28,17 +28,11 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         ));
     }
     let raw = dir.join("raw");
-    let profile = dir.join(tree.artifact_name("llvm-pgo", "profdata"));
+    let output = ctx.profile(Profile::LlvmPgo);
     let profdata = ctx.host_llvm.tool("llvm-profdata");
     let compiler = tree.stage2_rustc();
     // The PGO-optimized rustc that this stage keeps (--keep-stage) was built from it.
-    let rustc_profile = Artifact {
-        kind: "rustc-pgo-profile",
-        path: ctx
-            .stage_dir(StageId::RustcPgo)
-            .join(tree.artifact_name("rustc-pgo", "profdata")),
-        made_by: StageId::RustcPgo,
-    };
+    let rustc_profile = ctx.profile(Profile::RustcPgo);
     let llvm_build = tree.host_build().join("llvm");
     let lld_build = tree.host_build().join("lld");
 
@@ -53,11 +47,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             .collect()
     };
 
-    let mut steps = vec![Step {
-        title: "Start with an empty raw-profile directory".to_string(),
-        action: Action::ResetScratchDir { dir: raw.clone() },
-        hint: format!("make {} writable", raw.display()),
-    }];
+    let mut steps = vec![Step::reset_raw_profiles(&raw)];
     steps.extend(remove_llvm(
         "Delete stage 1's LLVM build so bootstrap rebuilds it instrumented",
     ));
@@ -81,7 +71,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             profile_file: None,
             profdata: &profdata,
             compiler: &compiler,
-            output: &profile,
+            output: &output.path,
         }
         .steps(ctx),
     );
@@ -93,11 +83,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         stage: StageId::LlvmPgo,
         dir,
         inputs: vec![rustc_profile],
-        outputs: vec![Artifact {
-            kind: "llvm-pgo-profile",
-            path: profile,
-            made_by: StageId::LlvmPgo,
-        }],
+        outputs: vec![output],
         steps,
         skipped: None,
     })

@@ -93,6 +93,59 @@ pub const STAGES: &[StageDef] = &[
     },
 ];
 
+/// The profiles the pipeline makes. Each has one name, `<stem>-<version>-<host>.<extension>`,
+/// in the directory of the stage that makes it, so a file says what made it and a later stage
+/// (or another machine) finds it without being told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    RustcPgo,
+    /// Only with the `[pgo]` interface, which instruments rustdoc too.
+    RustdocPgo,
+    LlvmPgo,
+    LlvmBolt,
+    RustcBolt,
+}
+
+impl Profile {
+    pub fn made_by(self) -> StageId {
+        match self {
+            Profile::RustcPgo | Profile::RustdocPgo => StageId::RustcPgo,
+            Profile::LlvmPgo => StageId::LlvmPgo,
+            Profile::LlvmBolt => StageId::LlvmBolt,
+            Profile::RustcBolt => StageId::RustcBolt,
+        }
+    }
+
+    pub fn stem(self) -> &'static str {
+        match self {
+            Profile::RustcPgo => "rustc-pgo",
+            Profile::RustdocPgo => "rustdoc-pgo",
+            Profile::LlvmPgo => "llvm-pgo",
+            Profile::LlvmBolt => "llvm-bolt",
+            Profile::RustcBolt => "rustc-bolt",
+        }
+    }
+
+    /// `profdata` for LLVM's instrumentation profiles, `fdata` for BOLT's.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Profile::LlvmBolt | Profile::RustcBolt => "fdata",
+            _ => "profdata",
+        }
+    }
+
+    /// The artifact kind recorded in manifests, e.g. `rustc-pgo-profile`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Profile::RustcPgo => "rustc-pgo-profile",
+            Profile::RustdocPgo => "rustdoc-pgo-profile",
+            Profile::LlvmPgo => "llvm-pgo-profile",
+            Profile::LlvmBolt => "llvm-bolt-profile",
+            Profile::RustcBolt => "rustc-bolt-profile",
+        }
+    }
+}
+
 /// What a stage will do, resolved for one tree and one set of options.
 #[derive(Debug, Serialize)]
 pub struct StagePlan {
@@ -106,6 +159,20 @@ pub struct StagePlan {
     /// Why this stage does nothing with these options (e.g. LLVM PGO without an in-tree LLVM);
     /// it is then recorded as skipped, and later stages do without its outputs.
     pub skipped: Option<String>,
+}
+
+impl Step {
+    /// Training starts from an empty raw-profile directory: leftovers of an unfinished run were
+    /// made by another build and would spoil the merge.
+    pub fn reset_raw_profiles(raw: &std::path::Path) -> Step {
+        Step {
+            title: "Start with an empty raw-profile directory".to_string(),
+            action: Action::ResetScratchDir {
+                dir: raw.to_path_buf(),
+            },
+            hint: format!("make {} writable", raw.display()),
+        }
+    }
 }
 
 impl StagePlan {
@@ -255,8 +322,8 @@ pub enum Action {
         dist_dir: PathBuf,
         unpacked: PathBuf,
     },
-    /// Runs `cmd` with a temporary `config` that makes the unpacked toolchain bootstrap's
-    /// stage 0; the tree's own file is put back afterwards, whatever happens.
+    /// Writes `config`, which makes the unpacked toolchain bootstrap's stage 0, then runs `cmd`
+    /// (which points bootstrap at it with `RUST_BOOTSTRAP_CONFIG`).
     RunWithTestConfig {
         cmd: Cmd,
         config: PathBuf,

@@ -115,6 +115,8 @@ fn sh(ctx: &Ctx, plans: &[StagePlan]) -> String {
                 }
                 other => {
                     let _ = writeln!(out, "{}", shell_equivalent(other, &ctx.tree.host));
+                    // Some equivalents change directory themselves: say the next cd again.
+                    cwd = None;
                 }
             }
         }
@@ -231,8 +233,7 @@ fn shell_equivalent(action: &Action, host: &str) -> String {
             quote_path(dist_dir)
         ),
         Action::RunWithTestConfig { cmd, config, .. } => format!(
-            "cp {0} {0}.orig  # then write the test configuration (see the manifest) into {0}\n\
-             cd {1}\n{2}\nmv {0}.orig {0}",
+            "# write the test configuration (the stage keeps it, see its manifest) to {}\ncd {}\n{}",
             quote_path(config),
             quote_path(&cmd.cwd),
             cmd.shell_line()

@@ -163,6 +163,15 @@ pub fn checks(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Vec<Check> {
         checks.push(check.needed_by_this_run(needed));
     }
 
+    let waiting = super::backup::pending(&super::backup::backups_dir(&tree.artifacts_root()));
+    if !waiting.is_empty() {
+        let files: Vec<String> = waiting.iter().map(|p| p.display().to_string()).collect();
+        checks.push(Check::note(
+            "backups",
+            format!("a killed run left changed: {}", files.join(", ")),
+            "the next stage that runs puts the originals back first",
+        ));
+    }
     checks.push(disk_check(ctx, stages, sh));
     checks.push(Check::ok(
         "build.metrics",

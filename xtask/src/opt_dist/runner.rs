@@ -386,7 +386,7 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
             }
             let toml_path = |p: &Path| p.display().to_string().replace('\\', "/");
             let mut content = format!(
-                "# Written by cargo xtask opt-dist for its test stage; the original comes back after.\n\
+                "# Written by cargo xtask opt-dist for its test stage.\n\
                  profile = \"user\"\nchange-id = 115898\n\n[rust]\nchannel = \"{}\"\n\
                  verbose-tests = true\n# rust-lld cannot be combined with an external LLVM\nlld = false\n\n\
                  [build]\nrustc = \"{}\"\ncargo = \"{}\"\nlocal-rebuild = true\n\
@@ -406,18 +406,9 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
                 ctx.tree.host,
                 toml_path(llvm_config)
             ));
-            let backups = backup::backups_dir(&ctx.tree.artifacts_root());
-            backup::back_up(config, &backups)?;
-            std::fs::write(config, &content)
-                .with_context(|| format!("cannot write {}", config.display()))?;
-            eprintln!(
-                "    {} is temporarily:\n{}",
-                config.display(),
-                indent(&content)
-            );
-            let result = run_recorded(ctx, &step.title, cmd, record, sh);
-            restore_backups(&backups, "the test stage is over")?;
-            result?;
+            fsutil::write_atomically(config, content.as_bytes())?;
+            eprintln!("    {}:\n{}", config.display(), indent(&content));
+            run_recorded(ctx, &step.title, cmd, record, sh)?;
         }
         Action::ResetScratchDir { dir } => {
             if dir.exists() {

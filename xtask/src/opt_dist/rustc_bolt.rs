@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::bolt::LibraryPattern;
-use super::pipeline::{Artifact, StageId, StagePlan};
+use super::pipeline::{Profile, StageId, StagePlan};
 use super::training::{Benchmarks, BoltGathering};
 use super::Ctx;
 
@@ -19,24 +19,14 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             "BOLT is off (--use-bolt false)",
         ));
     }
-    let rustc_profile = Artifact {
-        kind: "rustc-pgo-profile",
-        path: ctx
-            .stage_dir(StageId::RustcPgo)
-            .join(tree.artifact_name("rustc-pgo", "profdata")),
-        made_by: StageId::RustcPgo,
-    };
-    let output = dir.join(tree.artifact_name("rustc-bolt", "fdata"));
+    let rustc_profile = ctx.profile(Profile::RustcPgo);
+    let output = ctx.profile(Profile::RustcBolt);
     let steps = BoltGathering {
         what: "rustc",
-        library: LibraryPattern {
-            dir: tree.host_build().join("stage2/lib"),
-            prefix: "librustc_driver",
-            suffix: ".so",
-        },
+        library: LibraryPattern::rustc_driver(tree),
         benchmarks: Benchmarks::rustc(ctx),
         stage_dir: &dir,
-        output: &output,
+        output: &output.path,
         rebuild_hint: "rerun `cargo xtask opt-dist rustc-pgo`, which rebuilds it",
     }
     .steps(ctx);
@@ -44,11 +34,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         stage: StageId::RustcBolt,
         dir,
         inputs: vec![rustc_profile],
-        outputs: vec![Artifact {
-            kind: "rustc-bolt-profile",
-            path: output,
-            made_by: StageId::RustcBolt,
-        }],
+        outputs: vec![output],
         steps,
         skipped: None,
     })

@@ -11,7 +11,7 @@
 use anyhow::Result;
 
 use super::bootstrap::{Component, Interface};
-use super::pipeline::{Action, Artifact, StageId, StagePlan, Step};
+use super::pipeline::{Action, Profile, StageId, StagePlan, Step};
 use super::training::{build_collector, Benchmarks, PgoGathering};
 use super::Ctx;
 
@@ -19,8 +19,9 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let tree = &ctx.tree;
     let dir = ctx.stage_dir(StageId::RustcPgo);
     let raw = dir.join("raw");
-    let rustc_profile = dir.join(tree.artifact_name("rustc-pgo", "profdata"));
-    let rustdoc_profile = dir.join(tree.artifact_name("rustdoc-pgo", "profdata"));
+    let rustc = ctx.profile(Profile::RustcPgo);
+    let rustdoc = ctx.profile(Profile::RustdocPgo);
+    let (rustc_profile, rustdoc_profile) = (rustc.path.clone(), rustdoc.path.clone());
     let with_table = ctx.interface == Interface::PgoTable;
     let profdata = ctx.profdata_for_built_compiler();
     let compiler = tree.stage2_rustc();
@@ -43,11 +44,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     }
 
     let mut steps = vec![
-        Step {
-            title: "Start with an empty raw-profile directory".to_string(),
-            action: Action::ResetScratchDir { dir: raw.clone() },
-            hint: format!("make {} writable", raw.display()),
-        },
+        Step::reset_raw_profiles(&raw),
         Step {
             title: "Build the PGO-instrumented compiler".to_string(),
             action: Action::Run {
@@ -82,11 +79,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         }
         .steps(ctx),
     );
-    let mut outputs = vec![Artifact {
-        kind: "rustc-pgo-profile",
-        path: rustc_profile.clone(),
-        made_by: StageId::RustcPgo,
-    }];
+    let mut outputs = vec![rustc];
     if with_table {
         steps.extend(
             PgoGathering {
@@ -100,11 +93,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             }
             .steps(ctx),
         );
-        outputs.push(Artifact {
-            kind: "rustdoc-pgo-profile",
-            path: rustdoc_profile.clone(),
-            made_by: StageId::RustcPgo,
-        });
+        outputs.push(rustdoc);
     }
 
     let mut optimized = ctx.x_build();

@@ -212,16 +212,8 @@ impl PgoGathering<'_> {
                 hint: "rustc would silently ignore this profile; rerun the stage to train again"
                     .to_string(),
             },
-            Step {
-                title: format!("Publish {}", file_name(self.output)),
-                action: Action::Publish {
-                    from: unpublished,
-                    to: self.output.to_path_buf(),
-                },
-                hint: "check free space and permissions in the stage directory".to_string(),
-            },
         ];
-        steps.push(raw_profiles_step(ctx, what, raw, self.output));
+        steps.extend(publish_steps(ctx, what, unpublished, self.output, raw));
         steps
     }
 }
@@ -257,11 +249,7 @@ impl BoltGathering<'_> {
         let backups = backup::backups_dir(&ctx.tree.artifacts_root());
         let unpublished = self.output.with_extension("fdata.partial");
         let mut steps = vec![
-            Step {
-                title: "Start with an empty raw-profile directory".to_string(),
-                action: Action::ResetScratchDir { dir: raw.clone() },
-                hint: format!("make {} writable", raw.display()),
-            },
+            Step::reset_raw_profiles(&raw),
             Step {
                 title: format!("BOLT-instrument {} in place", self.library.shown()),
                 action: Action::BoltInstrument {
@@ -319,23 +307,30 @@ impl BoltGathering<'_> {
                 },
                 hint: "rerun the stage to train again".to_string(),
             },
-            Step {
-                title: format!("Publish {}", file_name(self.output)),
-                action: Action::Publish {
-                    from: unpublished,
-                    to: self.output.to_path_buf(),
-                },
-                hint: "check free space and permissions in the stage directory".to_string(),
-            },
         ];
-        steps.push(raw_profiles_step(ctx, what, raw, self.output));
+        steps.extend(publish_steps(ctx, what, unpublished, self.output, raw));
         steps
     }
 }
 
-/// After a merge: delete the raw profiles, or with `--keep-raw` move them beside the profile.
-fn raw_profiles_step(ctx: &Ctx, what: &str, raw: PathBuf, output: &Path) -> Step {
-    if ctx.options.keep_raw {
+/// After a validated merge: move the profile into place, then delete the raw profiles, or with
+/// `--keep-raw` move them beside it.
+fn publish_steps(
+    ctx: &Ctx,
+    what: &str,
+    unpublished: PathBuf,
+    output: &Path,
+    raw: PathBuf,
+) -> [Step; 2] {
+    let publish = Step {
+        title: format!("Publish {}", file_name(output)),
+        action: Action::Publish {
+            from: unpublished,
+            to: output.to_path_buf(),
+        },
+        hint: "check free space and permissions in the stage directory".to_string(),
+    };
+    let raw_profiles = if ctx.options.keep_raw {
         let kept = raw.with_file_name(format!("raw-{}", file_stem(output)));
         Step {
             title: format!("Keep the {what} raw profiles (--keep-raw)"),
@@ -348,5 +343,6 @@ fn raw_profiles_step(ctx: &Ctx, what: &str, raw: PathBuf, output: &Path) -> Step
             action: Action::RemoveRawProfiles { dir: raw },
             hint: "check permissions in the stage directory".to_string(),
         }
-    }
+    };
+    [publish, raw_profiles]
 }
