@@ -590,3 +590,61 @@ fn bolt_with_a_static_llvm_is_refused_up_front() {
     );
     assert!(recorded_calls(&tree).is_empty());
 }
+
+#[test]
+fn plan_sh_replays_all_without_the_xtask() {
+    let tree = MiniTree::new("all-replay", "legacy");
+    let host = tree.host();
+    let dist = dist_args(&host);
+    let mut args = vec!["plan", "all", "--format", "sh", "--"];
+    args.extend(dist.iter().map(String::as_str));
+    let out = tree.opt_dist(&args);
+    assert_success(&out, "plan all --format sh");
+    let script = tree.root.join("replay.sh");
+    std::fs::write(&script, &out.stdout).unwrap();
+
+    // The script alone, in a packaging recipe's shoes: plain sh, no xtask.
+    let run = Command::new("sh").arg(&script).output().unwrap();
+    assert!(
+        run.status.success(),
+        "the replay failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // It issued upstream's x.py calls, and its toolchain carries the BOLT-optimized libraries.
+    assert_upstream_sequence(&tree, DEFAULT);
+    let version = tree.version();
+    let unpacked = tree.root.join("check-unpacked");
+    untar(
+        &tree
+            .root
+            .join(format!("build/dist/rustc-{version}-{host}.tar.xz")),
+        &unpacked,
+    );
+    let libs = shared_libraries(&unpacked);
+    for prefix in ["libLLVM.so", "librustc_driver-"] {
+        let lib = libs
+            .iter()
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap();
+        assert!(
+            is_bolt_optimized(lib),
+            "{} is not BOLT-optimized",
+            lib.display()
+        );
+    }
+    // It cleaned up after itself: no backup or scratch copy of a library is left.
+    let leftovers: Vec<PathBuf> = walkdir::WalkDir::new(tree.root.join("build/opt-dist"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.into_path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            p.is_file()
+                && (name.ends_with(".instrumented")
+                    || name.ends_with(".original")
+                    || name.ends_with(".bolt")
+                    || p.parent().unwrap().ends_with("backups"))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -163,7 +163,7 @@ fn shell_equivalent(action: &Action, host: &str) -> String {
             let instrument =
                 super::bolt::instrument_cmd(bolt, Path::new("LIB"), profile_prefix, scratch);
             format!(
-                "lib={}\nmkdir -p {} && cp \"$lib\" {backup} && trap 'cp {backup} \"$lib\"' EXIT\n{} && cp {} \"$lib\"",
+                "lib={0}\nmkdir -p {1} && cp \"$lib\" {backup} && trap 'cp {backup} \"$lib\"' EXIT\n{2} && cp {3} \"$lib\" && rm {3}",
                 library.shell(),
                 quote_path(backups),
                 instrument.shell_line().replace(" LIB ", " \"$lib\" "),
@@ -171,7 +171,7 @@ fn shell_equivalent(action: &Action, host: &str) -> String {
             )
         }
         Action::RestoreBackups { backups } => format!(
-            "cp {}/\"$(basename \"$lib\")\" \"$lib\" && trap - EXIT",
+            "cp {0}/\"$(basename \"$lib\")\" \"$lib\" && rm {0}/\"$(basename \"$lib\")\" && trap - EXIT",
             quote_path(backups)
         ),
         Action::MergeFdata {
@@ -195,7 +195,7 @@ fn shell_equivalent(action: &Action, host: &str) -> String {
             let input = scratch.with_extension("original");
             let optimize = super::bolt::optimize_cmd(bolt, &input, profile, scratch, host);
             format!(
-                "lib={}\ncp \"$lib\" {} && {} && cp {} \"$lib\"",
+                "lib={0}\ncp \"$lib\" {1} && {2} && cp {3} \"$lib\" && rm {3} {1}",
                 library.shell(),
                 quote_path(&input),
                 optimize.shell_line(),
