@@ -648,3 +648,32 @@ fn plan_sh_replays_all_without_the_xtask() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn stages_run_one_by_one_issue_the_same_calls_as_all() {
+    let tree = MiniTree::new("all-by-stage", "legacy");
+    let host = tree.host();
+    let dist = dist_args(&host);
+    for stage in [
+        "rustc-pgo",
+        "llvm-pgo",
+        "llvm-bolt",
+        "rustc-bolt",
+        "dist",
+        "test",
+    ] {
+        let mut args = vec![stage];
+        if stage == "dist" {
+            args.push("--");
+            args.extend(dist.iter().map(String::as_str));
+        }
+        assert_success(&tree.opt_dist(&args), stage);
+    }
+    assert_upstream_sequence(
+        &tree,
+        Options {
+            tests: true,
+            ..DEFAULT
+        },
+    );
+}
