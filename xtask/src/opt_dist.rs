@@ -27,6 +27,7 @@ mod rustc_bolt;
 mod rustc_pgo;
 mod training;
 mod tree;
+mod validate;
 
 use std::path::PathBuf;
 

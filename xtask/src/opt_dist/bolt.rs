@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::backup::back_up;
 use super::cmd::Cmd;
 use super::elf::is_bolt_optimized;
-use super::fsutil::sha256_file;
+use super::fsutil::{self, sha256_file};
+use super::runner::StepRun;
 use super::tree::Tree;
 
 /// A library found by name in a directory: `<prefix>*<suffix>`, which must match exactly one file.
@@ -139,7 +140,7 @@ pub fn optimize_cmd(bolt: &Path, input: &Path, profile: &Path, output: &Path, ho
 }
 
 /// Swaps the instrumented build of `library` in, after backing the original up.
-pub fn swap_in_instrumented(library: &Path, instrumented: &Path, backups: &Path) -> Result<()> {
+fn swap_in_instrumented(library: &Path, instrumented: &Path, backups: &Path) -> Result<()> {
     back_up(library, backups)?;
     std::fs::copy(instrumented, library)
         .with_context(|| format!("cannot put the instrumented {} in place", library.display()))?;
@@ -148,7 +149,7 @@ pub fn swap_in_instrumented(library: &Path, instrumented: &Path, backups: &Path)
 }
 
 /// Refuses a library BOLT already rewrote: BOLT cannot process its own output again.
-pub fn ensure_not_optimized(library: &Path, how_to_rebuild: &str) -> Result<()> {
+fn ensure_not_optimized(library: &Path, how_to_rebuild: &str) -> Result<()> {
     if is_bolt_optimized(library)? {
         bail!(
             "{} is already BOLT-optimized (it has a .bolt.org.text section), and BOLT cannot \
@@ -161,13 +162,13 @@ pub fn ensure_not_optimized(library: &Path, how_to_rebuild: &str) -> Result<()> 
 
 /// What `dist` did to a library, so that running it again leaves the library alone.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Optimized {
+struct Optimized {
     pub library: PathBuf,
     pub profile_sha256: String,
     pub result_sha256: String,
 }
 
-pub enum OptimizeState {
+enum OptimizeState {
     /// Not BOLT-optimized yet.
     Pending,
     /// Optimized with this very profile: nothing to do.
@@ -175,7 +176,7 @@ pub enum OptimizeState {
 }
 
 /// Is `library` waiting for BOLT, or already optimized with `profile` (per `record`)?
-pub fn optimize_state(
+fn optimize_state(
     library: &Path,
     profile: &Path,
     record: Option<&Optimized>,
@@ -196,4 +197,96 @@ pub fn optimize_state(
             profile.display()
         ),
     }
+}
+
+/// Backs `library` up, then puts its BOLT-instrumented build in its place.
+pub fn instrument_in_place(
+    run: &mut StepRun,
+    library: &LibraryPattern,
+    bolt: &Path,
+    profile_prefix: &Path,
+    scratch: &Path,
+    backups: &Path,
+    rebuild_hint: &str,
+) -> Result<()> {
+    let library = library.resolve()?;
+    ensure_not_optimized(&library, rebuild_hint)?;
+    let cmd = instrument_cmd(bolt, &library, profile_prefix, scratch);
+    run.run(&cmd)?;
+    swap_in_instrumented(&library, scratch, backups)?;
+    eprintln!(
+        "    {} is instrumented; its original is in {}",
+        library.display(),
+        backups.display()
+    );
+    Ok(())
+}
+
+/// `merge-fdata -o <output>` over every per-process `.fdata` in `raw_dir`.
+pub fn merge_profiles(
+    run: &mut StepRun,
+    merge_fdata: &Path,
+    raw_dir: &Path,
+    output: &Path,
+) -> Result<()> {
+    let mut inputs: Vec<String> = std::fs::read_dir(raw_dir)
+        .with_context(|| format!("cannot list {}", raw_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "fdata"))
+        .map(|p| p.display().to_string())
+        .collect();
+    inputs.sort();
+    let cmd = Cmd::new(merge_fdata.display().to_string(), raw_dir)
+        .arg("-o")
+        .arg(output.display().to_string())
+        .args(inputs);
+    run.run(&cmd)?;
+    Ok(())
+}
+
+/// BOLT-optimizes `library` in place with `profile`, unless `record` says it already is.
+pub fn optimize_in_place(
+    run: &mut StepRun,
+    library: &LibraryPattern,
+    bolt: &Path,
+    profile: &Path,
+    scratch: &Path,
+    record_file: &Path,
+) -> Result<()> {
+    let library = library.resolve()?;
+    let mut done: Vec<Optimized> = match std::fs::read(record_file) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("unreadable {}", record_file.display()))?,
+        Err(_) => Vec::new(),
+    };
+    let previous = done.iter().find(|o| o.library == library);
+    match optimize_state(&library, profile, previous)? {
+        OptimizeState::Done => {
+            eprintln!(
+                "    {} is already optimized with this profile",
+                library.display()
+            );
+        }
+        OptimizeState::Pending => {
+            // BOLT reads a copy, so its output can be copied over the library in place.
+            let input = scratch.with_extension("original");
+            std::fs::copy(&library, &input)
+                .with_context(|| format!("cannot copy {}", library.display()))?;
+            let cmd = optimize_cmd(bolt, &input, profile, scratch, &run.ctx.tree.host);
+            run.run(&cmd)?;
+            std::fs::copy(scratch, &library)
+                .with_context(|| format!("cannot write {}", library.display()))?;
+            std::fs::remove_file(scratch)?;
+            std::fs::remove_file(&input)?;
+            done.retain(|o| o.library != library);
+            done.push(Optimized {
+                library: library.clone(),
+                profile_sha256: fsutil::sha256_file(profile)?,
+                result_sha256: fsutil::sha256_file(&library)?,
+            });
+            fsutil::write_atomically(record_file, &serde_json::to_vec_pretty(&done)?)?;
+            eprintln!("    {} is BOLT-optimized", library.display());
+        }
+    }
+    Ok(())
 }

@@ -4,11 +4,18 @@
 //! reproducible artifacts. The dist files are recorded, and the packaged libraries are checked
 //! to be the BOLT-optimized ones.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
 
 use super::bolt::LibraryPattern;
 use super::bootstrap::{Bootstrap, Component, Interface};
+use super::cmd::Cmd;
+use super::elf;
+use super::fsutil::{self, human_bytes};
+use super::manifest::FileRecord;
 use super::pipeline::{Action, Profile, StageId, StagePlan, Step};
+use super::runner::StepRun;
 use super::Ctx;
 
 pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
@@ -111,4 +118,94 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         steps,
         skipped: None,
     })
+}
+
+/// Records every file bootstrap's dist wrote, with size and SHA-256, as a stage output.
+pub fn record_dist_files(run: &mut StepRun, dist_dir: &Path) -> Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dist_dir)
+        .with_context(|| format!("cannot list {}", dist_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("{} holds no dist files", dist_dir.display());
+    }
+    for file in files {
+        let output = FileRecord::of("dist-file", &file)?;
+        eprintln!("    {} ({})", output.name, human_bytes(output.size));
+        run.record.dist_files.push(output);
+    }
+    Ok(())
+}
+
+/// Unpacks the rustc tarball and checks each library in it against the optimized sysroot one.
+pub fn check_packaged_libraries(
+    run: &mut StepRun,
+    dist_dir: &Path,
+    libraries: &[LibraryPattern],
+    scratch: &Path,
+) -> Result<()> {
+    let tarball = rustc_tarball(dist_dir, &run.ctx.tree.host)?;
+    if scratch.exists() {
+        std::fs::remove_dir_all(scratch)?;
+    }
+    std::fs::create_dir_all(scratch)?;
+    let untar = Cmd::new("tar", scratch)
+        .arg("-xf")
+        .arg(tarball.display().to_string());
+    run.run(&untar)?;
+    let unpacked = walkdir::WalkDir::new(scratch)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.into_path())
+        .find(|p| p.ends_with("rustc/lib"))
+        .with_context(|| format!("{} has no rustc/lib", tarball.display()))?;
+    for library in libraries {
+        let sysroot = library.resolve()?;
+        let packaged = LibraryPattern {
+            dir: unpacked.clone(),
+            ..library.clone()
+        }
+        .resolve()?;
+        if !elf::is_bolt_optimized(&packaged)? {
+            bail!(
+                "{} in {} is not BOLT-optimized",
+                library.shown(),
+                tarball.display()
+            );
+        }
+        if fsutil::sha256_file(&packaged)? != fsutil::sha256_file(&sysroot)? {
+            bail!(
+                "{} in {} differs from the optimized {}",
+                library.shown(),
+                tarball.display(),
+                sysroot.display()
+            );
+        }
+        eprintln!(
+            "    {} in the rustc tarball is the BOLT-optimized one",
+            library.shown()
+        );
+    }
+    std::fs::remove_dir_all(scratch)?;
+    Ok(())
+}
+
+/// `rustc-<version>-<host>.tar.*` in the dist dir (not rustc-dev-… or rustc-docs-…).
+pub fn rustc_tarball(dist_dir: &Path, host: &str) -> Result<PathBuf> {
+    let suffix = format!("-{host}.tar");
+    std::fs::read_dir(dist_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            name.strip_prefix("rustc-")
+                .and_then(|rest| rest.split_once(&suffix))
+                .is_some_and(|(version, _)| !version.contains('-'))
+        })
+        .with_context(|| format!("no rustc-<version>{suffix}.* in {}", dist_dir.display()))
 }

@@ -1,0 +1,142 @@
+//! The checks that keep a bad profile from being used: rustc and BOLT take an unreadable or
+//! empty profile without complaint and build an unoptimized toolchain, so every merged profile
+//! is read back before it is published, and llvm-profdata must match the compiler's LLVM.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::cmd::Cmd;
+use super::llvm_tools::{llvm_major, profdata_llvm_version};
+use super::manifest::{ToolRecord, ValidationRecord};
+use super::runner::Record;
+use super::tree::llvm_version_of_rustc;
+
+pub fn check_profdata_matches(
+    profdata: &Path,
+    compiler: &Path,
+    record: &mut Record,
+    sh: &xshell::Shell,
+) -> Result<()> {
+    if !profdata.is_file() {
+        bail!("llvm-profdata not found at {}", profdata.display());
+    }
+    let tool_version = profdata_llvm_version(profdata, sh)?;
+    let compiler_version = llvm_version_of_rustc(compiler, sh)
+        .with_context(|| format!("cannot ask {} for its LLVM version", compiler.display()))?;
+    eprintln!(
+        "    {} is LLVM {tool_version}; {} uses LLVM {compiler_version}",
+        profdata.display(),
+        compiler.display()
+    );
+    let (tool_major, compiler_major) = (llvm_major(&tool_version), llvm_major(&compiler_version));
+    if tool_major.is_none() || tool_major != compiler_major {
+        bail!(
+            "{} is LLVM {tool_version}, but the compiler {} uses LLVM {compiler_version}: \
+             llvm-profdata cannot read raw profiles of another LLVM major version",
+            profdata.display(),
+            compiler.display()
+        );
+    }
+    record.tools.push(ToolRecord {
+        name: "llvm-profdata".to_string(),
+        path: profdata.to_path_buf(),
+        llvm_version: tool_version,
+    });
+    record.tools.push(ToolRecord {
+        name: "instrumented rustc".to_string(),
+        path: compiler.to_path_buf(),
+        llvm_version: compiler_version,
+    });
+    Ok(())
+}
+
+/// `llvm-profdata show --topn`: the profile must parse and carry counts.
+pub fn validate_profile(
+    profdata: &Path,
+    profile: &Path,
+    sh: &xshell::Shell,
+) -> Result<ValidationRecord> {
+    let show = Cmd::new(profdata.display().to_string(), Path::new("."))
+        .args(["show", "--topn=10"])
+        .arg(profile.display().to_string());
+    let (ok, stdout, stderr) = show.probe(sh)?;
+    if !ok {
+        bail!(
+            "`{}` cannot read the merged profile: {}",
+            show.shell_line(),
+            stderr.trim()
+        );
+    }
+    let number = |label: &str| -> u64 {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let hottest_functions = stdout
+        .lines()
+        .filter_map(|l| l.trim().rsplit_once(", max count = "))
+        .filter(|(_, count)| count.trim().parse::<u64>().is_ok_and(|c| c > 0))
+        .map(|(name, _)| name.rsplit(';').next().unwrap_or(name).to_string())
+        .collect();
+    let validation = ValidationRecord {
+        profile: profile
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        functions: number("Total functions:"),
+        total_count: number("Total count:"),
+        max_function_count: number("Maximum function count:"),
+        hottest_functions,
+    };
+    if validation.functions == 0 || validation.max_function_count == 0 {
+        bail!(
+            "the merged profile {} has no counts ({} functions, maximum count {}): the \
+             training did not exercise the instrumented compiler",
+            profile.display(),
+            validation.functions,
+            validation.max_function_count
+        );
+    }
+    Ok(validation)
+}
+
+/// A merged `.fdata` is lines of `<branch record> <count>`: it must hold some, with counts.
+pub fn validate_fdata(profile: &Path) -> Result<ValidationRecord> {
+    let text = std::fs::read_to_string(profile)
+        .with_context(|| format!("cannot read the merged BOLT profile {}", profile.display()))?;
+    let mut records = 0u64;
+    let mut max_count = 0u64;
+    let mut total = 0u64;
+    let mut functions = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // `1 <from symbol> <offset> 1 <to symbol> <offset> <mispredicts> <count>`
+        if fields.len() == 8 && fields[0] == "1" {
+            records += 1;
+            functions.insert(fields[1].to_string());
+            let count: u64 = fields[7].parse().unwrap_or(0);
+            max_count = max_count.max(count);
+            total += count;
+        }
+    }
+    if records == 0 || max_count == 0 {
+        bail!(
+            "the merged BOLT profile {} holds no branch records with counts: the instrumented \
+             library was not exercised",
+            profile.display()
+        );
+    }
+    Ok(ValidationRecord {
+        profile: profile
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        functions: functions.len() as u64,
+        total_count: total,
+        max_function_count: max_count,
+        hottest_functions: Vec::new(),
+    })
+}
