@@ -350,9 +350,7 @@ fn all_builds_a_bolt_optimized_toolchain_from_our_profiles_with_upstreams_calls(
         "dist",
         "test",
     ] {
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(art.join(stage).join("manifest.json")).unwrap())
-                .unwrap();
+        let manifest = tree.manifest(stage);
         assert_eq!(manifest["status"], "done", "{stage}");
     }
 
@@ -491,10 +489,7 @@ fn all_without_bolt_matches_upstream() {
         },
     );
     for stage in ["llvm-bolt", "rustc-bolt"] {
-        let manifest: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(tree.stage_dir(stage).join("manifest.json")).unwrap(),
-        )
-        .unwrap();
+        let manifest = tree.manifest(stage);
         assert_eq!(manifest["status"], "skipped");
         assert!(manifest["skip_reason"]
             .as_str()
@@ -514,10 +509,7 @@ fn all_without_an_llvm_build_matches_upstream_and_records_the_skip() {
             ..DEFAULT
         },
     );
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(tree.stage_dir("llvm-pgo").join("manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let manifest = tree.manifest("llvm-pgo");
     assert_eq!(manifest["status"], "skipped");
     assert!(
         manifest["skip_reason"]

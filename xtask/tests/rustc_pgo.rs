@@ -12,11 +12,6 @@ const PROFDATA_22: &str = "/usr/lib/llvm-22/bin/llvm-profdata";
 /// A short training run for the tests that stop before or at the merge.
 const ONE_BENCHMARK: &[&str] = &["--rustc-crates", "match-stress"];
 
-fn manifest(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("manifest.json")).expect("manifest.json exists");
-    serde_json::from_str(&text).unwrap()
-}
-
 fn sha256sum(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
     String::from_utf8(out.stdout)
@@ -155,7 +150,7 @@ fn rustc_pgo_makes_a_valid_profile_that_the_optimized_build_uses() {
     );
 
     // The manifest says how the profile was made.
-    let m = manifest(&dir);
+    let m = tree.manifest("rustc-pgo");
     assert_eq!(m["stage"], "rustc-pgo");
     assert_eq!(m["tree"]["version"], tree.version().as_str());
     let commit = std::fs::read_to_string(tree.root.join("git-commit-hash")).unwrap();
@@ -295,7 +290,7 @@ fn pgo_table_tree_instruments_rustc_cargo_and_rustdoc_and_keeps_raw_on_request()
             .count();
         assert!(profraws > 0, "no raw profiles kept in {}", kept.display());
     }
-    let m = manifest(&dir);
+    let m = tree.manifest("rustc-pgo");
     assert_eq!(m["interface"], "pgo-table");
     assert!(m["raw_profiles"]
         .as_array()

@@ -91,6 +91,14 @@ impl MiniTree {
         self.root.join("build/opt-dist").join(stage)
     }
 
+    /// The `manifest.json` a stage left, parsed.
+    pub fn manifest(&self, stage: &str) -> serde_json::Value {
+        let path = self.stage_dir(stage).join("manifest.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
     pub fn host(&self) -> String {
         let out = Command::new("rustc").arg("-vV").output().unwrap();
         String::from_utf8(out.stdout)
