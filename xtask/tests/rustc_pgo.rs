@@ -89,6 +89,12 @@ fn rustc_pgo_makes_a_valid_profile_that_the_optimized_build_uses() {
         );
     }
 
+    // Without build.metrics bootstrap writes no metrics, and nothing asks for them.
+    assert!(!tree.root.join("build/metrics.json").exists());
+    assert!(tree.manifest("rustc-pgo")["commands"][0]
+        .get("bootstrap_steps")
+        .is_none());
+
     // Raw profiles are gone after a good merge.
     assert!(!dir.join("raw").exists(), "raw profiles should be deleted");
 
@@ -220,6 +226,12 @@ fn rustc_pgo_makes_a_valid_profile_that_the_optimized_build_uses() {
 #[test]
 fn pgo_table_tree_instruments_rustc_cargo_and_rustdoc_and_keeps_raw_on_request() {
     let tree = MiniTree::new("rustc-pgo-table", "pgo-table");
+    // With build.metrics, bootstrap's own step timings reach the manifest.
+    std::fs::write(
+        tree.root.join("bootstrap.toml"),
+        "[build]\nmetrics = true\n",
+    )
+    .unwrap();
     let out = tree.opt_dist(&["rustc-pgo", "--keep-raw", "--use-bolt", "false"]);
     assert_success(&out, "rustc-pgo on a [pgo] table tree");
 
@@ -292,6 +304,12 @@ fn pgo_table_tree_instruments_rustc_cargo_and_rustdoc_and_keeps_raw_on_request()
     }
     let m = tree.manifest("rustc-pgo");
     assert_eq!(m["interface"], "pgo-table");
+    let steps = &m["commands"][0]["bootstrap_steps"];
+    assert!(
+        steps.as_array().is_some_and(|s| !s.is_empty()),
+        "{:#}",
+        m["commands"][0]
+    );
     assert!(m["raw_profiles"]
         .as_array()
         .unwrap()
