@@ -106,7 +106,7 @@ pub enum Command {
 }
 
 const USAGE: &str = "\
-cargo xtask opt-dist: build a PGO+BOLT optimized Rust toolchain, one resumable stage at a time
+cargo xtask opt-dist: build a PGO+BOLT optimized Rust toolchain, one stage at a time
 
 USAGE:
     cargo xtask opt-dist [GLOBAL] <COMMAND> [OPTIONS] [-- <extra args for the final x.py dist>]

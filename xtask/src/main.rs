@@ -1,6 +1,6 @@
 //! `cargo xtask`: automation that lives beside the Rust source tree.
 //!
-//! Today it has one command, `opt-dist`: the staged, resumable pipeline that builds a PGO+BOLT
+//! Today it has one command, `opt-dist`: the staged pipeline that builds a PGO+BOLT
 //! optimized toolchain. `main` only parses the command line and dispatches; each command lives in
 //! its own module.
 

@@ -1,5 +1,5 @@
 //! `cargo xtask opt-dist`: builds a PGO+BOLT optimized Rust toolchain in stages that can each be
-//! run, inspected and resumed on their own.
+//! run on its own, from the outputs the stages before it left.
 //!
 //! The pipeline is data ([`pipeline::STAGES`]); every stage turns a [`Ctx`] into a plan of steps
 //! that [`runner`] executes and [`plan`] prints. Profiles and manifests live in
