@@ -89,7 +89,13 @@ impl Ctx {
                  LLVM (--llvm-shared false) does not produce; pass --use-bolt false"
             );
         }
-        let host_llvm = HostLlvm::locate(invocation.global.llvm_dir.as_deref(), &tree, sh);
+        let llvm_dir = invocation
+            .global
+            .llvm_dir
+            .as_deref()
+            .map(tree::absolute)
+            .transpose()?;
+        let host_llvm = HostLlvm::locate(llvm_dir.as_deref(), &tree, sh);
         let dist_args = invocation.dist_args.clone();
         Ok(Ctx {
             tree,

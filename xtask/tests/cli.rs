@@ -234,3 +234,34 @@ fn benchmark_cargo_configs_reach_the_collector_as_absolute_paths() {
         "{argv:?}"
     );
 }
+
+#[test]
+fn relative_tool_paths_are_taken_from_where_the_user_stands() {
+    // The commands run in the tree, not where the user typed them.
+    let tree = MiniTree::new("cli-relative", "legacy");
+    let out = tree.opt_dist(&[
+        "--interface",
+        "legacy",
+        "--python",
+        "./bin/python3",
+        "--llvm-dir",
+        "llvm",
+        "plan",
+        "rustc-pgo",
+        "--format",
+        "json",
+        "--build-llvm",
+        "false",
+    ]);
+    common::assert_success(&out, "plan");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cwd = std::env::current_dir().unwrap();
+    assert!(
+        text.contains(&format!("\"{}\"", cwd.join("./bin/python3").display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&cwd.join("llvm/bin/llvm-profdata").display().to_string()),
+        "{text}"
+    );
+}

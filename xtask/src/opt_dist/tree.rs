@@ -54,10 +54,14 @@ impl Tree {
         };
         let version = read_version(&src)?;
         let commit = read_commit(&src, sh);
-        let python = global
-            .python
-            .clone()
-            .unwrap_or_else(|| "python3".to_string());
+        // x.py runs in the tree, so a relative path to python must not depend on where we are.
+        let python = match &global.python {
+            Some(python) if python.contains('/') => {
+                absolute(Path::new(python))?.display().to_string()
+            }
+            Some(python) => python.clone(),
+            None => "python3".to_string(),
+        };
         let mut tree = Tree {
             src,
             python,
@@ -173,7 +177,7 @@ fn find_src(global: &Global) -> Result<PathBuf> {
     Ok(src)
 }
 
-fn absolute(path: &Path) -> Result<PathBuf> {
+pub fn absolute(path: &Path) -> Result<PathBuf> {
     if path.is_absolute() {
         return Ok(path.to_path_buf());
     }
