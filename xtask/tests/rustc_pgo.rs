@@ -304,6 +304,17 @@ fn pgo_table_tree_instruments_rustc_cargo_and_rustdoc_and_keeps_raw_on_request()
     }
     let m = tree.manifest("rustc-pgo");
     assert_eq!(m["interface"], "pgo-table");
+    let tools: Vec<&str> = m["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        ["llvm-profdata", "instrumented rustc"],
+        "each tool recorded once"
+    );
     let steps = &m["commands"][0]["bootstrap_steps"];
     assert!(
         steps.as_array().is_some_and(|s| !s.is_empty()),

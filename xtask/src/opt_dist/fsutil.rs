@@ -22,8 +22,9 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
 }
 
-/// Files below `dir` whose name ends in `.<extension>`: (count, total bytes).
-pub fn count_files(dir: &Path, extension: &str) -> Result<(u64, u64)> {
+/// Files below `dir` (only those named `*.<extension>` when one is given): (count, total
+/// bytes). A directory that does not exist holds nothing.
+pub fn files_below(dir: &Path, extension: Option<&str>) -> Result<(u64, u64)> {
     let mut count = 0;
     let mut bytes = 0;
     if !dir.exists() {
@@ -31,21 +32,8 @@ pub fn count_files(dir: &Path, extension: &str) -> Result<(u64, u64)> {
     }
     for entry in walkdir::WalkDir::new(dir) {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == extension) {
-            count += 1;
-            bytes += entry.metadata()?.len();
-        }
-    }
-    Ok((count, bytes))
-}
-
-/// Every file below `dir`: (count, total bytes).
-pub fn dir_size(dir: &Path) -> Result<(u64, u64)> {
-    let mut count = 0;
-    let mut bytes = 0;
-    for entry in walkdir::WalkDir::new(dir) {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        if entry.file_type().is_file() {
+        let wanted = extension.is_none_or(|ext| entry.path().extension().is_some_and(|e| e == ext));
+        if entry.file_type().is_file() && wanted {
             count += 1;
             bytes += entry.metadata()?.len();
         }

@@ -234,7 +234,7 @@ fn profdata_check(ctx: &Ctx, sh: &xshell::Shell) -> Check {
 
 /// Bytes of the files below `dir` (0 when it does not exist).
 fn source_bytes(dir: &Path) -> u64 {
-    super::fsutil::dir_size(dir)
+    super::fsutil::files_below(dir, None)
         .map(|(_, bytes)| bytes)
         .unwrap_or(0)
 }

@@ -227,7 +227,7 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
         Action::Run { cmd } => run.run(cmd)?,
         Action::RemoveBuildOutput { dir } => {
             if dir.exists() {
-                let (_, bytes) = fsutil::dir_size(dir)?;
+                let (_, bytes) = fsutil::files_below(dir, None)?;
                 eprintln!("    deleting {} ({})", dir.display(), human_bytes(bytes));
                 std::fs::remove_dir_all(dir)
                     .with_context(|| format!("cannot delete {}", dir.display()))?;
@@ -305,7 +305,7 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
         }
         Action::ResetScratchDir { dir } => {
             if dir.exists() {
-                let (files, bytes) = fsutil::dir_size(dir)?;
+                let (files, bytes) = fsutil::files_below(dir, None)?;
                 if files > 0 {
                     eprintln!(
                         "    removing {files} raw files ({}) left in {} by an unfinished run",
@@ -320,7 +320,7 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         Action::ExpectRawProfiles { dir, extension } => {
-            let (count, bytes) = fsutil::count_files(dir, extension)?;
+            let (count, bytes) = fsutil::files_below(dir, Some(extension))?;
             if count == 0 {
                 bail!("training wrote no .{extension} files to {}", dir.display());
             }

@@ -38,16 +38,27 @@ pub fn check_profdata_matches(
             compiler.display()
         );
     }
-    record.tools.push(ToolRecord {
-        name: "llvm-profdata".to_string(),
-        path: profdata.to_path_buf(),
-        llvm_version: tool_version,
-    });
-    record.tools.push(ToolRecord {
-        name: "instrumented rustc".to_string(),
-        path: compiler.to_path_buf(),
-        llvm_version: compiler_version,
-    });
+    // A stage that merges twice (rustc and rustdoc) checks the same tools twice: record once.
+    for tool in [
+        ToolRecord {
+            name: "llvm-profdata".to_string(),
+            path: profdata.to_path_buf(),
+            llvm_version: tool_version,
+        },
+        ToolRecord {
+            name: "instrumented rustc".to_string(),
+            path: compiler.to_path_buf(),
+            llvm_version: compiler_version,
+        },
+    ] {
+        if !record
+            .tools
+            .iter()
+            .any(|t| t.name == tool.name && t.path == tool.path)
+        {
+            record.tools.push(tool);
+        }
+    }
     Ok(())
 }
 
