@@ -1,14 +1,23 @@
 //! The command line of `cargo xtask opt-dist`, parsed with pico-args.
 //!
+//! Every option is one row of a table ([`GLOBAL_OPTIONS`], [`PIPELINE_OPTIONS`] and the
+//! commands' own): its name, what it takes, its help, and how it sets its value. The parser and
+//! every `--help` are made from the same rows, so an option cannot exist without its help.
+//! Commands are a table too, with the stages taken from [`STAGES`].
+//!
 //! Global options may stand anywhere before `--`; command options follow the command. Everything
-//! after `--` is handed to the final `x.py dist` untouched. A mistake is a [`UsageError`] that
+//! after `--` is handed to the final `x.py dist` untouched. Paths are made absolute here, once,
+//! against the directory the user runs the command from. A mistake is a [`UsageError`] that
 //! names the offending word and carries the help of the command it belongs to (exit code 2).
 
 use std::ffi::OsString;
+use std::fmt::Write;
 use std::path::PathBuf;
 
+use serde::Serialize;
+
 use crate::opt_dist::bootstrap::Interface;
-use crate::opt_dist::pipeline::StageId;
+use crate::opt_dist::pipeline::{StageId, STAGES};
 
 /// What the user asked for.
 #[derive(Debug)]
@@ -32,22 +41,25 @@ pub struct Invocation {
     pub dist_args: Vec<String>,
 }
 
-/// Where the tree and its tools are. Valid anywhere before `--`.
+/// Where the tree and its tools are. Valid anywhere before `--`. Paths are absolute.
 #[derive(Debug, Default)]
 pub struct Global {
     pub src: Option<PathBuf>,
     pub build_dir: Option<PathBuf>,
     pub host: Option<String>,
+    /// A bare name is looked up in PATH; anything with a `/` is an absolute path.
     pub python: Option<String>,
     pub llvm_dir: Option<PathBuf>,
     pub interface: Option<Interface>,
 }
 
-/// How the pipeline runs. Accepted by every stage command, `all` and `plan`, so that `plan`
-/// shows exactly what the same options would run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the pipeline runs. Accepted by every stage command, `all`, `plan` and `doctor`, so that
+/// `plan` shows exactly what the same options would run. Serialized into every manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PipelineOptions {
-    /// `None`: the platform default (on for x86_64 Linux, as upstream).
+    /// `None`: the platform default (on for x86_64 Linux, as upstream). Recorded resolved,
+    /// by the context, not as typed.
+    #[serde(skip_serializing)]
     pub use_bolt: Option<bool>,
     pub build_llvm: bool,
     pub llvm_shared: bool,
@@ -81,8 +93,9 @@ impl Default for PipelineOptions {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PlanFormat {
+    #[default]
     Text,
     Sh,
     Json,
@@ -91,7 +104,12 @@ pub enum PlanFormat {
 #[derive(Debug)]
 pub enum Command {
     Stage(StageId),
-    All,
+    All {
+        /// Run from this stage on, whatever the state of the ones before.
+        from: Option<StageId>,
+        /// Run every stage, done or not.
+        force: bool,
+    },
     Plan {
         target: Option<StageId>,
         format: PlanFormat,
@@ -105,143 +123,463 @@ pub enum Command {
     Doctor,
 }
 
-const USAGE: &str = "\
-cargo xtask opt-dist: build a PGO+BOLT optimized Rust toolchain, one stage at a time
+/// What an option takes after its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    /// A flag.
+    Nothing,
+    /// One value, at most once.
+    Value(&'static str),
+    /// A value, as often as given.
+    Values(&'static str),
+}
 
-USAGE:
-    cargo xtask opt-dist [GLOBAL] <COMMAND> [OPTIONS] [-- <extra args for the final x.py dist>]
+/// One option: the parser and the help are both made from these.
+struct Opt<T> {
+    name: &'static str,
+    takes: Takes,
+    help: &'static str,
+    /// Applies one occurrence (with its value, unless a flag).
+    set: fn(&mut T, Option<String>) -> Result<(), String>,
+}
 
-GLOBAL:
-    --src <DIR>          the rust source tree (env OPT_DIST_SRC; default: this workspace's
-                         root when it is a rust tree)
-    --build-dir <DIR>    bootstrap's build dir (default: bootstrap.toml's build.build-dir,
-                         else <src>/build); profiles go to <build-dir>/opt-dist/<stage>
-    --host <TRIPLE>      host triple (default: bootstrap.toml's build.build, else the host
-                         of the stage0 rustc)
-    --python <PATH>      python used to run x.py (default: python3)
-    --llvm-dir <DIR>     host LLVM installation with bin/llvm-profdata, bin/llvm-bolt,
-                         bin/merge-fdata (default: from the configured llvm-config, else
-                         /usr/lib/llvm-<major of the compiler's LLVM>, else PATH)
-    --interface <I>      bootstrap's PGO interface: legacy | pgo-table (default: asked of
-                         the tree's own bootstrap with x.py --dry-run)
-    -h, --help           this help; `<COMMAND> --help` for a command's own
+/// Where the tree and its tools are: accepted by every command.
+const GLOBAL_OPTIONS: &[Opt<Global>] = &[
+    Opt {
+        name: "--src",
+        takes: Takes::Value("<DIR>"),
+        help: "the rust source tree (env OPT_DIST_SRC; default: the rust tree this xtask \
+               lives in)",
+        set: |g, v| {
+            g.src = Some(absolute_path("--src", v)?);
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--build-dir",
+        takes: Takes::Value("<DIR>"),
+        help: "bootstrap's build dir (default: bootstrap.toml's build.build-dir, else \
+               <src>/build); profiles go to <build-dir>/opt-dist/<stage>",
+        set: |g, v| {
+            g.build_dir = Some(absolute_path("--build-dir", v)?);
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--host",
+        takes: Takes::Value("<TRIPLE>"),
+        help: "host triple (default: bootstrap.toml's build.build, else the host of the \
+               stage0 rustc)",
+        set: |g, v| {
+            g.host = Some(non_empty("--host", v)?);
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--python",
+        takes: Takes::Value("<PATH>"),
+        help: "python used to run x.py (default: python3)",
+        set: |g, v| {
+            let python = non_empty("--python", v)?;
+            // A bare name is looked up in PATH; x.py runs elsewhere, so a path must not be
+            // relative to where the user stands.
+            g.python = Some(match python.contains('/') {
+                true => absolute_path("--python", Some(python))?
+                    .display()
+                    .to_string(),
+                false => python,
+            });
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--llvm-dir",
+        takes: Takes::Value("<DIR>"),
+        help: "host LLVM installation with bin/llvm-profdata, bin/llvm-bolt, bin/merge-fdata \
+               (default: from the configured llvm-config, else /usr/lib/llvm-<major of the \
+               compiler's LLVM>, else PATH)",
+        set: |g, v| {
+            g.llvm_dir = Some(absolute_path("--llvm-dir", v)?);
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--interface",
+        takes: Takes::Value("<legacy|pgo-table>"),
+        help: "bootstrap's PGO interface (default: asked of the tree's own bootstrap with \
+               x.py --dry-run)",
+        set: |g, v| {
+            let name = non_empty("--interface", v)?;
+            g.interface = Some(Interface::from_name(&name).ok_or_else(|| {
+                format!("unknown interface `{name}`: expected legacy or pgo-table")
+            })?);
+            Ok(())
+        },
+    },
+];
 
-COMMANDS:
-    rustc-pgo            Stage 1: instrument rustc, train it, merge and validate the
-                         profile, rebuild rustc with it
-    llvm-pgo             Stage 2: instrument the in-tree LLVM, train it, merge its profile
-    llvm-bolt            Stage 3: PGO-optimized LLVM for BOLT; BOLT profile for libLLVM
-    rustc-bolt           Stage 3: BOLT profile for librustc_driver
-    dist                 BOLT-optimize both libraries, then x.py dist with every profile
-    test                 run upstream's test subset on the dist toolchain
-    all                  every stage in order (test only with --run-tests)
-    plan [<stage>|all]   print the exact commands a run would issue, running nothing
-    status               what each stage has produced                        (not built yet)
-    clean [<stage>]      delete a stage's outputs                            (not built yet)
-    doctor               check tools and tree for a full run, with fixes
-";
+/// How the pipeline runs: accepted by every stage, `all`, `plan` and `doctor`.
+const PIPELINE_OPTIONS: &[Opt<PipelineOptions>] = &[
+    Opt {
+        name: "--use-bolt",
+        takes: Takes::Value("<true|false>"),
+        help: "build for BOLT and run the BOLT stages (default: true on x86_64 Linux with a \
+               shared LLVM, as upstream)",
+        set: |o, v| {
+            o.use_bolt = Some(bool_value("--use-bolt", v)?);
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--build-llvm",
+        takes: Takes::Value("<true|false>"),
+        help: "LLVM is built in the tree (default: true); with false, llvm-profdata comes from \
+               the host LLVM (--llvm-dir)",
+        set: |o, v| {
+            o.build_llvm = bool_value("--build-llvm", v)?;
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--llvm-shared",
+        takes: Takes::Value("<true|false>"),
+        help: "LLVM is linked as a shared library (default: true)",
+        set: |o, v| {
+            o.llvm_shared = bool_value("--llvm-shared", v)?;
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--keep-raw",
+        takes: Takes::Nothing,
+        help: "keep the raw profiles (moved to raw-<profile>/) instead of deleting them after \
+               a good merge",
+        set: |o, _| {
+            o.keep_raw = true;
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--rustc-crates",
+        takes: Takes::Value("<A,B,...>"),
+        help: "rustc training benchmarks (default: upstream's list)",
+        set: |o, v| {
+            let list = v.unwrap_or_default();
+            o.rustc_crates = Some(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .collect(),
+            );
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--benchmark-cargo-config",
+        takes: Takes::Values("<FILE>"),
+        help: "passed to the collector as --cargo-config (repeatable), e.g. to train offline \
+               on the tarball's vendored crates",
+        set: |o, v| {
+            let path = absolute_path("--benchmark-cargo-config", v)?;
+            o.benchmark_cargo_config.push(path);
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--no-preflight",
+        takes: Takes::Nothing,
+        help: "skip the checks and bootstrap dry runs before the run",
+        set: |o, _| {
+            o.no_preflight = true;
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--ignore-disk-space",
+        takes: Takes::Nothing,
+        help: "run even when free disk is below the estimate",
+        set: |o, _| {
+            o.ignore_disk_space = true;
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--try-build",
+        takes: Takes::Nothing,
+        help: "upstream's fast try build (DIST_TRY_BUILD): a minimal toolchain, no tests",
+        set: |o, _| {
+            o.try_build = true;
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--run-tests",
+        takes: Takes::Nothing,
+        help: "`all` ends with the test stage",
+        set: |o, _| {
+            o.run_tests = true;
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--skipped-tests",
+        takes: Takes::Values("<PATH>"),
+        help: "a test the test stage skips (repeatable)",
+        set: |o, v| {
+            o.skipped_tests.push(non_empty("--skipped-tests", v)?);
+            Ok(())
+        },
+    },
+];
 
-const STAGE_OPTIONS: &str = "\
-OPTIONS (shared by every stage, `all`, `plan` and `doctor`):
-    --use-bolt <true|false>          build for BOLT and run the BOLT stages (default: true
-                                     on x86_64 Linux, as upstream)
-    --build-llvm <true|false>        LLVM is built in the tree (default: true); with false,
-                                     llvm-profdata comes from the host LLVM (--llvm-dir)
-    --llvm-shared <true|false>       LLVM is linked as a shared library (default: true)
-    --keep-raw                       keep the raw .profraw files after a good merge
-    --rustc-crates <A,B,...>         rustc training crates (default: upstream's list)
-    --benchmark-cargo-config <FILE>  passed to the collector as --cargo-config (repeatable),
-                                     e.g. to train offline on the tarball's vendored crates
-    --no-preflight                   skip the checks and bootstrap dry runs before the run
-    --ignore-disk-space              run even when free disk is below the estimate
-    --try-build                      upstream's fast try build (DIST_TRY_BUILD): a minimal
-                                     toolchain, no tests
-    --run-tests                      `all` ends with the test stage
-    --skipped-tests <PATH>           a test to skip in the test stage (repeatable)
-    -h, --help                       this help
-";
+/// The options a command has for itself.
+#[derive(Debug, Default)]
+struct CommandArgs {
+    format: PlanFormat,
+    json: bool,
+    from: Option<StageId>,
+    force: bool,
+}
 
-fn command_help(command: &str) -> String {
-    let (usage, about) = match command {
-        "rustc-pgo" => (
-            "cargo xtask opt-dist [GLOBAL] rustc-pgo [OPTIONS]",
-            "Stage 1 (rustc PGO). Builds a PGO-instrumented compiler with the tree's own bootstrap,\n\
-             trains it with the tree's rustc-perf collector, merges the raw profiles with an\n\
-             llvm-profdata of the compiler's LLVM major version, validates the result, and rebuilds\n\
-             the compiler with it. Leaves <build-dir>/opt-dist/rustc-pgo/\n\
-             rustc-pgo-<version>-<host>.profdata and manifest.json (how it was made).",
-        ),
-        "llvm-pgo" => (
-            "cargo xtask opt-dist [GLOBAL] llvm-pgo [OPTIONS]",
-            "Stage 2 (LLVM PGO). Deletes the in-tree LLVM build (bootstrap would not rebuild it for\n\
-             new PGO options), builds it instrumented while keeping stage 1's rustc\n\
-             (--keep-stage 0 --keep-stage 1), trains it with the LLVM benchmarks, merges and\n\
-             validates llvm-pgo-<version>-<host>.profdata, and deletes the instrumented LLVM.\n\
-             Skipped, with the reason recorded, when LLVM is not built in the tree.",
-        ),
-        "llvm-bolt" => (
-            "cargo xtask opt-dist [GLOBAL] llvm-bolt [OPTIONS]",
-            "Stage 3 (LLVM BOLT). Builds the PGO-optimized LLVM linked with -Wl,-q, BOLT-instruments\n\
-             the sysroot's libLLVM.so* in place (the original is backed up and always put back),\n\
-             trains it, and merges llvm-bolt-<version>-<host>.fdata with merge-fdata.",
-        ),
-        "rustc-bolt" => (
-            "cargo xtask opt-dist [GLOBAL] rustc-bolt [OPTIONS]",
-            "Stage 3 (rustc BOLT). BOLT-instruments the sysroot's librustc_driver*.so in place (the\n\
-             original is backed up and always put back), trains it, and merges\n\
-             rustc-bolt-<version>-<host>.fdata.",
-        ),
-        "dist" => (
-            "cargo xtask opt-dist [GLOBAL] dist [OPTIONS] [-- <extra args for x.py dist>]",
-            "Stage 5 (dist). BOLT-optimizes libLLVM and librustc_driver in place (once: a library\n\
-             already optimized with the same profile is left alone), runs `x.py dist <your args>`\n\
-             with every profile, --keep-stage as upstream and the BOLT profiles as reproducible\n\
-             artifacts, records the dist files and checks that the packaged libraries are the\n\
-             optimized ones.",
-        ),
-        "test" => (
-            "cargo xtask opt-dist [GLOBAL] test [OPTIONS]",
-            "Unpacks the dist toolchain into one sysroot and runs upstream's test subset with it\n\
-             as stage 0, under a temporary bootstrap.toml (the tree's own is always put back).",
-        ),
-        "all" => (
-            "cargo xtask opt-dist [GLOBAL] all [OPTIONS] [-- <extra args for x.py dist>]",
-            "Every stage in order, with upstream's bootstrap calls: rustc-pgo, llvm-pgo, llvm-bolt,\n\
-             rustc-bolt, dist, and test with --run-tests. Preflight checks every x.py command\n\
-             first, the dist command with your arguments before all others.",
-        ),
-        "plan" => (
-            "cargo xtask opt-dist [GLOBAL] plan [<stage>|all] [--format text|sh|json] [OPTIONS]",
-            "Prints the exact commands that `opt-dist <stage>` would run with the same options, in\n\
-             order, without running any of them. --format sh prints a POSIX shell script that\n\
-             replays the run (env assignments in front, cwd changes explicit); json is for\n\
-             machines. Without a stage, or with `all`, it plans every stage.\n\n\
-             --format <text|sh|json>  output format (default: text)",
-        ),
-        "status" => ("cargo xtask opt-dist [GLOBAL] status [--json]", "Not built yet."),
-        "clean" => ("cargo xtask opt-dist [GLOBAL] clean [<stage>]", "Not built yet."),
-        "doctor" => (
-            "cargo xtask opt-dist [GLOBAL] doctor [OPTIONS]",
-            "Checks the tree and the machine for a full run, as a table with a fix for each\n\
-             problem: python, rustc-perf, the stage0 toolchain, llvm-profdata / llvm-bolt /\n\
-             merge-fdata and their LLVM major version, free disk, bootstrap's PGO interface.\n\
-             Exits with 1 when a check fails. The same checks run before every stage\n\
-             (preflight).",
-        ),
-        _ => return USAGE.to_string(),
-    };
-    let options = if matches!(command, "rustc-pgo" | "plan") {
-        STAGE_OPTIONS
-    } else {
-        ""
-    };
-    format!("USAGE:\n    {usage}\n\n{about}\n\n{options}")
+const ALL_OPTIONS: &[Opt<CommandArgs>] = &[
+    Opt {
+        name: "--from",
+        takes: Takes::Value("<STAGE>"),
+        help: "run from this stage on, even where it and the stages after it are done",
+        set: |a, v| {
+            let name = v.unwrap_or_default();
+            a.from =
+                Some(StageId::from_name(&name).ok_or_else(|| format!("unknown stage `{name}`"))?);
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--force",
+        takes: Takes::Nothing,
+        help: "run every stage, even those that are done and current",
+        set: |a, _| {
+            a.force = true;
+            Ok(())
+        },
+    },
+];
+
+const PLAN_OPTIONS: &[Opt<CommandArgs>] = &[Opt {
+    name: "--format",
+    takes: Takes::Value("<text|sh|json>"),
+    help: "text (default); sh, a POSIX script that replays the run; json, for machines",
+    set: |a, v| {
+        a.format = match v.as_deref() {
+            Some("text") => PlanFormat::Text,
+            Some("sh") => PlanFormat::Sh,
+            Some("json") => PlanFormat::Json,
+            other => {
+                return Err(format!(
+                    "unknown plan format `{}`: expected text, sh or json",
+                    other.unwrap_or_default()
+                ))
+            }
+        };
+        Ok(())
+    },
+}];
+
+const STATUS_OPTIONS: &[Opt<CommandArgs>] = &[Opt {
+    name: "--json",
+    takes: Takes::Nothing,
+    help: "print the states as JSON",
+    set: |a, _| {
+        a.json = true;
+        Ok(())
+    },
+}];
+
+/// A command of `opt-dist`.
+struct CommandDef {
+    name: &'static str,
+    /// What follows the name in the usage line, e.g. `[<stage>|all]`.
+    operands: &'static str,
+    summary: &'static str,
+    about: String,
+    pipeline_options: bool,
+    own_options: &'static [Opt<CommandArgs>],
+    takes_dist_args: bool,
+}
+
+/// Every command: the stages (from [`STAGES`]), then the rest.
+fn commands() -> Vec<CommandDef> {
+    let stages = STAGES.iter().map(|stage| CommandDef {
+        name: stage.name,
+        operands: "",
+        summary: stage.summary,
+        about: format!("{}. {}", stage.title, stage.about),
+        pipeline_options: true,
+        own_options: &[],
+        takes_dist_args: stage.takes_dist_args,
+    });
+    let others = [
+        CommandDef {
+            name: "all",
+            operands: "",
+            summary: "every stage that is not done and current, in order (test only with \
+                      --run-tests)",
+            about: format!(
+                "Every stage in order, with upstream's bootstrap calls: {}; test only with \
+                 --run-tests. A stage that is done and current (see `status`) is skipped with \
+                 a line saying so; the first that is not runs, and every stage after it, so a \
+                 failed run resumes where it stopped. Preflight checks every x.py command \
+                 first, the dist command with your arguments before all others.",
+                STAGES
+                    .iter()
+                    .filter(|s| s.id != StageId::Test)
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            pipeline_options: true,
+            own_options: ALL_OPTIONS,
+            takes_dist_args: true,
+        },
+        CommandDef {
+            name: "plan",
+            operands: "[<stage>|all]",
+            summary: "print the exact commands a run would issue, running nothing",
+            about: "Prints the exact steps that `opt-dist <stage>` (or `all`) would run with the \
+                    same options, in order, without running any of them. Without a stage, or \
+                    with `all`, it plans every stage."
+                .to_string(),
+            pipeline_options: true,
+            own_options: PLAN_OPTIONS,
+            takes_dist_args: true,
+        },
+        CommandDef {
+            name: "status",
+            operands: "",
+            summary: "each stage's state: done, stale (why), failed (where), not-run, ...",
+            about: "Shows each stage's state for these options (give the options and dist \
+                    arguments of your run): done (when, outputs with sizes), stale (which \
+                    input, option, tool or tree fact changed since), failed (at which step, the \
+                    error and what to do), running (the run holding the build dir), skipped \
+                    (why), or not-run. Runs nothing, and works while another run holds the \
+                    build dir."
+                .to_string(),
+            pipeline_options: true,
+            own_options: STATUS_OPTIONS,
+            takes_dist_args: true,
+        },
+        CommandDef {
+            name: "clean",
+            operands: "[<stage>]",
+            summary: "delete a stage's outputs (not built yet)",
+            about: "Not built yet.".to_string(),
+            pipeline_options: false,
+            own_options: &[],
+            takes_dist_args: false,
+        },
+        CommandDef {
+            name: "doctor",
+            operands: "",
+            summary: "check tools and tree for a full run, with fixes",
+            about: "Checks the tree and the machine for a full run, as a table with a fix for \
+                    each problem: python, rustc-perf, the stage0 toolchain, llvm-profdata, \
+                    llvm-bolt, merge-fdata and their LLVM major version, free disk, bootstrap's \
+                    PGO interface. Exits with 1 when a check fails. The same checks run before \
+                    every stage (preflight)."
+                .to_string(),
+            pipeline_options: true,
+            own_options: &[],
+            takes_dist_args: false,
+        },
+    ];
+    stages.chain(others).collect()
+}
+
+const WIDTH: usize = 96;
+
+/// `text` wrapped to [`WIDTH`] columns, starting at column `start`, continued at `indent`.
+fn wrap(text: &str, indent: usize, start: usize) -> String {
+    let mut out = String::new();
+    let mut column = start;
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 && column + 1 + word.len() > WIDTH {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            column = indent;
+        } else if i > 0 {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += word.len();
+    }
+    out
+}
+
+/// One option per entry: name and value, then its help in a column.
+fn option_lines<T>(out: &mut String, options: &[Opt<T>]) {
+    const COLUMN: usize = 37;
+    for opt in options {
+        let mut left = format!("    {}", opt.name);
+        match opt.takes {
+            Takes::Nothing => {}
+            Takes::Value(v) | Takes::Values(v) => {
+                let _ = write!(left, " {v}");
+            }
+        }
+        if left.len() + 2 > COLUMN {
+            let _ = writeln!(out, "{left}");
+            left = String::new();
+        }
+        let _ = writeln!(out, "{left:<COLUMN$}{}", wrap(opt.help, COLUMN, COLUMN));
+    }
+}
+
+fn top_help() -> String {
+    let mut out = String::from(
+        "cargo xtask opt-dist: build a PGO+BOLT optimized Rust toolchain, one stage at a time\n\n\
+         USAGE:\n    cargo xtask opt-dist [GLOBAL] <COMMAND> [OPTIONS] [-- <extra args for the \
+         final x.py dist>]\n\nGLOBAL:\n",
+    );
+    option_lines(&mut out, GLOBAL_OPTIONS);
+    out.push_str(
+        "    -h, --help                       this help; `<COMMAND> --help` for a command's own\n",
+    );
+    out.push_str("\nCOMMANDS:\n");
+    for command in commands() {
+        let left = format!("    {} {}", command.name, command.operands);
+        let _ = writeln!(out, "{left:<25}{}", wrap(command.summary, 25, 25));
+    }
+    out
+}
+
+fn command_help(command: &CommandDef) -> String {
+    let mut usage = format!("cargo xtask opt-dist [GLOBAL] {}", command.name);
+    if !command.operands.is_empty() {
+        let _ = write!(usage, " {}", command.operands);
+    }
+    if command.pipeline_options || !command.own_options.is_empty() {
+        usage.push_str(" [OPTIONS]");
+    }
+    if command.takes_dist_args {
+        usage.push_str(" [-- <extra args for x.py dist>]");
+    }
+    let mut out = format!("USAGE:\n    {usage}\n\n{}\n", wrap(&command.about, 0, 0));
+    out.push_str("\nOPTIONS:\n");
+    option_lines(&mut out, command.own_options);
+    if command.pipeline_options {
+        option_lines(&mut out, PIPELINE_OPTIONS);
+    }
+    out.push_str("    -h, --help                       this help\n");
+    out.push_str("\nGLOBAL (before or after the command):\n");
+    option_lines(&mut out, GLOBAL_OPTIONS);
+    out
 }
 
 pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
     let top = |message: String| UsageError {
         message,
-        help: USAGE.to_string(),
+        help: top_help(),
     };
 
     let mut args: Vec<String> = args
@@ -258,91 +596,78 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
         }
         None => Vec::new(),
     };
+    let args = split_equals(args).map_err(top)?;
 
     let mut p = pico_args::Arguments::from_vec(args.into_iter().map(OsString::from).collect());
-    let global = parse_global(&mut p).map_err(top)?;
+    let mut global = Global::default();
+    apply(&mut p, GLOBAL_OPTIONS, &mut global).map_err(top)?;
     let help = p.contains(["-h", "--help"]);
 
     match p.subcommand().map_err(|e| top(e.to_string()))?.as_deref() {
         Some("opt-dist") => {}
         Some(other) => return Err(top(format!("unknown xtask command `{other}`"))),
-        None if help => return Ok(Parsed::Help(USAGE.to_string())),
+        None if help => return Ok(Parsed::Help(top_help())),
         None => return Err(top("missing command: expected `opt-dist`".to_string())),
     }
     let Some(name) = p.subcommand().map_err(|e| top(e.to_string()))? else {
         if help {
-            return Ok(Parsed::Help(USAGE.to_string()));
+            return Ok(Parsed::Help(top_help()));
         }
         return Err(top(leftover_message(p.finish(), "opt-dist")
             .unwrap_or_else(|| "missing command".to_string())));
     };
+    let commands = commands();
+    let Some(def) = commands.iter().find(|c| c.name == name) else {
+        return Err(top(format!("unknown command `{name}`")));
+    };
     let local = |message: String| UsageError {
         message,
-        help: command_help(&name),
+        help: command_help(def),
     };
-    if !is_command(&name) {
-        return Err(top(format!("unknown command `{name}`")));
-    }
     if help {
-        return Ok(Parsed::Help(command_help(&name)));
+        return Ok(Parsed::Help(command_help(def)));
     }
 
-    let takes_stage_options =
-        StageId::from_name(&name).is_some() || matches!(name.as_str(), "all" | "plan" | "doctor");
-    let options = if takes_stage_options {
-        parse_pipeline_options(&mut p).map_err(local)?
-    } else {
-        PipelineOptions::default()
-    };
+    let mut options = PipelineOptions::default();
+    if def.pipeline_options {
+        apply(&mut p, PIPELINE_OPTIONS, &mut options).map_err(local)?;
+    }
+    let mut own = CommandArgs::default();
+    apply(&mut p, def.own_options, &mut own).map_err(local)?;
 
+    let stage_operand = |p: &mut pico_args::Arguments| -> Result<Option<StageId>, UsageError> {
+        match free_word(p).map_err(local)?.as_deref() {
+            None | Some("all") => Ok(None),
+            Some(stage) => {
+                Ok(Some(StageId::from_name(stage).ok_or_else(|| {
+                    local(format!("unknown stage `{stage}`"))
+                })?))
+            }
+        }
+    };
     let command = match name.as_str() {
-        "all" => Command::All,
-        "plan" => {
-            let format = match opt_string(&mut p, "--format").map_err(local)?.as_deref() {
-                None | Some("text") => PlanFormat::Text,
-                Some("sh") => PlanFormat::Sh,
-                Some("json") => PlanFormat::Json,
-                Some(other) => {
-                    return Err(local(format!(
-                        "unknown plan format `{other}`: expected text, sh or json"
-                    )))
-                }
-            };
-            let target = match free_word(&mut p).map_err(local)?.as_deref() {
-                None | Some("all") => None,
-                Some(stage) => Some(
-                    StageId::from_name(stage)
-                        .ok_or_else(|| local(format!("unknown stage `{stage}`")))?,
-                ),
-            };
-            Command::Plan { target, format }
-        }
-        "status" => Command::Status {
-            json: p.contains("--json"),
+        "all" => Command::All {
+            from: own.from,
+            force: own.force,
         },
-        "clean" => {
-            let stage = match free_word(&mut p).map_err(local)? {
-                None => None,
-                Some(stage) => Some(
-                    StageId::from_name(&stage)
-                        .ok_or_else(|| local(format!("unknown stage `{stage}`")))?,
-                ),
-            };
-            Command::Clean { stage }
-        }
+        "plan" => Command::Plan {
+            target: stage_operand(&mut p)?,
+            format: own.format,
+        },
+        "status" => Command::Status { json: own.json },
+        "clean" => Command::Clean {
+            stage: stage_operand(&mut p)?,
+        },
         "doctor" => Command::Doctor,
-        stage => Command::Stage(StageId::from_name(stage).expect("checked by is_command")),
+        stage => Command::Stage(StageId::from_name(stage).expect("a command of the table")),
     };
     if let Some(message) = leftover_message(p.finish(), &name) {
         return Err(local(message));
     }
-    if !dist_args.is_empty() && !matches!(command, Command::All | Command::Plan { .. }) {
-        let takes_dist_args = matches!(command, Command::Stage(StageId::Dist | StageId::Test));
-        if !takes_dist_args {
-            return Err(local(format!(
-                "`{name}` takes no arguments after `--` (they are for the final x.py dist)"
-            )));
-        }
+    if !dist_args.is_empty() && !def.takes_dist_args {
+        return Err(local(format!(
+            "`{name}` takes no arguments after `--` (they are for the final x.py dist)"
+        )));
     }
     Ok(Parsed::Run(Box::new(Invocation {
         global,
@@ -352,73 +677,99 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
     })))
 }
 
-fn is_command(name: &str) -> bool {
-    StageId::from_name(name).is_some()
-        || matches!(name, "all" | "plan" | "status" | "clean" | "doctor")
+/// Every option name of every table, with what it takes.
+fn known_options() -> Vec<(&'static str, Takes)> {
+    let mut known: Vec<(&'static str, Takes)> = Vec::new();
+    known.extend(GLOBAL_OPTIONS.iter().map(|o| (o.name, o.takes)));
+    known.extend(PIPELINE_OPTIONS.iter().map(|o| (o.name, o.takes)));
+    known.extend(PLAN_OPTIONS.iter().map(|o| (o.name, o.takes)));
+    known.extend(STATUS_OPTIONS.iter().map(|o| (o.name, o.takes)));
+    known.extend(ALL_OPTIONS.iter().map(|o| (o.name, o.takes)));
+    known
 }
 
-fn parse_global(p: &mut pico_args::Arguments) -> Result<Global, String> {
-    let interface =
-        match opt_string(p, "--interface")? {
-            None => None,
-            Some(name) => Some(Interface::from_name(&name).ok_or_else(|| {
-                format!("unknown interface `{name}`: expected legacy or pgo-table")
-            })?),
-        };
-    Ok(Global {
-        src: opt_string(p, "--src")?.map(PathBuf::from),
-        build_dir: opt_string(p, "--build-dir")?.map(PathBuf::from),
-        host: opt_string(p, "--host")?,
-        python: opt_string(p, "--python")?,
-        llvm_dir: opt_string(p, "--llvm-dir")?.map(PathBuf::from),
-        interface,
-    })
+/// `--name=value` becomes `--name value` for options that take a value; `=` after a flag is
+/// an error that says so.
+fn split_equals(args: Vec<String>) -> Result<Vec<String>, String> {
+    let known = known_options();
+    let mut out = Vec::with_capacity(args.len());
+    for arg in args {
+        let split = arg
+            .strip_prefix("--")
+            .and_then(|rest| rest.split_once('='))
+            .map(|(name, value)| (format!("--{name}"), value.to_string()));
+        match split {
+            Some((name, value)) => match known.iter().find(|(n, _)| *n == name) {
+                Some((_, Takes::Nothing)) => {
+                    return Err(format!("`{name}` is a flag and takes no value (`{arg}`)"))
+                }
+                Some(_) => out.extend([name, value]),
+                None => out.push(arg),
+            },
+            None => out.push(arg),
+        }
+    }
+    Ok(out)
 }
 
-fn parse_pipeline_options(p: &mut pico_args::Arguments) -> Result<PipelineOptions, String> {
-    let defaults = PipelineOptions::default();
-    let benchmark_cargo_config = p
-        .values_from_str::<_, String>("--benchmark-cargo-config")
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(PathBuf::from)
-        .collect();
-    Ok(PipelineOptions {
-        use_bolt: opt_bool(p, "--use-bolt")?,
-        build_llvm: opt_bool(p, "--build-llvm")?.unwrap_or(defaults.build_llvm),
-        llvm_shared: opt_bool(p, "--llvm-shared")?.unwrap_or(defaults.llvm_shared),
-        keep_raw: p.contains("--keep-raw"),
-        rustc_crates: opt_string(p, "--rustc-crates")?.map(|list| {
-            list.split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(String::from)
-                .collect()
-        }),
-        benchmark_cargo_config,
-        no_preflight: p.contains("--no-preflight"),
-        ignore_disk_space: p.contains("--ignore-disk-space"),
-        try_build: p.contains("--try-build"),
-        run_tests: p.contains("--run-tests"),
-        skipped_tests: p
-            .values_from_str("--skipped-tests")
-            .map_err(|e| e.to_string())?,
-    })
+/// Applies every option of `table` found in `p` to `target`.
+fn apply<T>(p: &mut pico_args::Arguments, table: &[Opt<T>], target: &mut T) -> Result<(), String> {
+    for opt in table {
+        match opt.takes {
+            Takes::Nothing => {
+                while p.contains(opt.name) {
+                    (opt.set)(target, None)?;
+                }
+            }
+            Takes::Value(_) | Takes::Values(_) => {
+                let values: Vec<String> = p.values_from_str(opt.name).map_err(|e| match e {
+                    pico_args::Error::OptionWithoutAValue(_) => {
+                        format!("`{}` needs a value", opt.name)
+                    }
+                    other => other.to_string(),
+                })?;
+                if values.len() > 1 && matches!(opt.takes, Takes::Value(_)) {
+                    return Err(format!(
+                        "`{}` is given {} times; give it once",
+                        opt.name,
+                        values.len()
+                    ));
+                }
+                for value in values {
+                    (opt.set)(target, Some(value))?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
-fn opt_string(p: &mut pico_args::Arguments, key: &'static str) -> Result<Option<String>, String> {
-    p.opt_value_from_str(key).map_err(|e| match e {
-        pico_args::Error::OptionWithoutAValue(_) => format!("`{key}` needs a value"),
-        other => other.to_string(),
-    })
+fn non_empty(name: &str, value: Option<String>) -> Result<String, String> {
+    match value {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(format!("`{name}` needs a value, not an empty string")),
+    }
 }
 
-fn opt_bool(p: &mut pico_args::Arguments, key: &'static str) -> Result<Option<bool>, String> {
-    match opt_string(p, key)?.as_deref() {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(other) => Err(format!("`{key}` takes true or false, not `{other}`")),
+/// A path option's value, absolute: relative paths are taken from where the user stands.
+fn absolute_path(name: &str, value: Option<String>) -> Result<PathBuf, String> {
+    let path = PathBuf::from(non_empty(name, value)?);
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| format!("cannot read the current directory for `{name}`: {e}"))?;
+    Ok(cwd.join(path))
+}
+
+fn bool_value(name: &str, value: Option<String>) -> Result<bool, String> {
+    match value.as_deref() {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        other => Err(format!(
+            "`{name}` takes true or false, not `{}`",
+            other.unwrap_or_default()
+        )),
     }
 }
 
@@ -427,13 +778,16 @@ fn free_word(p: &mut pico_args::Arguments) -> Result<Option<String>, String> {
     p.opt_free_from_str().map_err(|e| e.to_string())
 }
 
-/// Names the first word nobody consumed: an unknown option, or a stray positional argument.
+/// Names the first word nobody consumed: an option of another command, an unknown option, or
+/// a stray positional argument.
 fn leftover_message(rest: Vec<OsString>, command: &str) -> Option<String> {
     let first = rest.first()?.to_string_lossy().into_owned();
-    Some(if first.starts_with('-') {
-        format!("unknown option `{first}` for `{command}`")
-    } else {
+    Some(if !first.starts_with('-') {
         format!("unexpected argument `{first}` for `{command}`")
+    } else if known_options().iter().any(|(name, _)| *name == first) {
+        format!("`{first}` is not an option of `{command}`")
+    } else {
+        format!("unknown option `{first}` for `{command}`")
     })
 }
 
@@ -508,6 +862,87 @@ mod tests {
         }
     }
 
+    /// A value each option accepts, for trying every option on every command.
+    fn sample_value(takes: Takes) -> Option<&'static str> {
+        match takes {
+            Takes::Nothing => None,
+            Takes::Value("<true|false>") => Some("true"),
+            Takes::Value("<text|sh|json>") => Some("json"),
+            Takes::Value("<legacy|pgo-table>") => Some("legacy"),
+            Takes::Value("<STAGE>") => Some("rustc-pgo"),
+            Takes::Value(_) | Takes::Values(_) => Some("some-value"),
+        }
+    }
+
+    #[test]
+    fn every_command_accepts_exactly_the_options_its_help_lists() {
+        for command in commands() {
+            let Ok(Parsed::Help(help)) = parse_str(&format!("opt-dist {} --help", command.name))
+            else {
+                panic!("{} --help", command.name)
+            };
+            for (name, takes) in known_options() {
+                let mut line = format!("opt-dist {} {name}", command.name);
+                if let Some(value) = sample_value(takes) {
+                    line = format!("{line} {value}");
+                }
+                let accepted = parse_str(&line).is_ok();
+                let listed = help
+                    .lines()
+                    .any(|l| l.split_whitespace().next() == Some(name));
+                assert_eq!(
+                    accepted, listed,
+                    "`{line}`: accepted {accepted}, listed in its help {listed}:\n{help}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn equals_sign_repeats_and_empty_values_are_named() {
+        let Ok(Parsed::Run(inv)) = parse_str("opt-dist rustc-pgo --use-bolt=false") else {
+            panic!("--use-bolt=false should parse")
+        };
+        assert_eq!(inv.options.use_bolt, Some(false));
+        let message = |line: &str| match parse_str(line) {
+            Err(err) => err.message,
+            Ok(_) => panic!("`{line}` should be refused"),
+        };
+        assert_eq!(
+            message("opt-dist rustc-pgo --use-bolt true --use-bolt false"),
+            "`--use-bolt` is given 2 times; give it once"
+        );
+        assert_eq!(
+            message("opt-dist rustc-pgo --keep-raw=yes"),
+            "`--keep-raw` is a flag and takes no value (`--keep-raw=yes`)"
+        );
+        assert_eq!(
+            message("opt-dist doctor --format json"),
+            "`--format` is not an option of `doctor`"
+        );
+        let empty = parse(vec!["opt-dist".into(), "--build-dir".into(), "".into()]);
+        assert!(
+            matches!(&empty, Err(e) if e.message == "`--build-dir` needs a value, not an empty string"),
+            "{empty:?}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_made_absolute_once() {
+        let Ok(Parsed::Run(inv)) = parse_str(
+            "opt-dist --src tree --python bin/python3 rustc-pgo --benchmark-cargo-config c.toml",
+        ) else {
+            panic!()
+        };
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(inv.global.src, Some(cwd.join("tree")));
+        assert_eq!(
+            inv.global.python,
+            Some(cwd.join("bin/python3").display().to_string())
+        );
+        assert_eq!(inv.options.benchmark_cargo_config, [cwd.join("c.toml")]);
+    }
+
     #[test]
     fn bad_bool_is_rejected() {
         let Err(err) = parse_str("opt-dist rustc-pgo --use-bolt maybe") else {
@@ -523,6 +958,7 @@ mod tests {
     #[test]
     fn dist_args_only_where_they_go() {
         assert!(parse_str("opt-dist rustc-pgo -- --foo").is_err());
+        assert!(parse_str("opt-dist test -- --foo").is_err());
         let Ok(Parsed::Run(inv)) = parse_str("opt-dist plan -- dist --foo") else {
             panic!()
         };

@@ -8,6 +8,7 @@
 mod backup;
 mod bolt;
 pub mod bootstrap;
+mod build_state;
 mod cmd;
 mod dist;
 mod dist_tests;
@@ -17,6 +18,7 @@ mod interrupt;
 mod llvm_bolt;
 mod llvm_pgo;
 mod llvm_tools;
+mod lock;
 mod manifest;
 mod metrics;
 pub mod pipeline;
@@ -25,6 +27,7 @@ mod preflight;
 mod runner;
 mod rustc_bolt;
 mod rustc_pgo;
+mod state;
 mod training;
 mod tree;
 mod validate;
@@ -58,7 +61,7 @@ impl Ctx {
         let tree = Tree::locate(&invocation.global, sh)?;
         let interface = match invocation.global.interface {
             Some(interface) => interface,
-            None => bootstrap::detect_interface(&tree, sh)?,
+            None => bootstrap::cached_interface(&tree, sh)?,
         };
         Ctx::new(invocation, tree, interface, sh)
     }
@@ -69,14 +72,7 @@ impl Ctx {
         interface: Interface,
         sh: &xshell::Shell,
     ) -> Result<Ctx> {
-        let mut options = invocation.options.clone();
-        let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        // The collector runs in rustc-perf's directory: make the user's paths absolute first.
-        options.benchmark_cargo_config = options
-            .benchmark_cargo_config
-            .iter()
-            .map(|p| cwd.join(p))
-            .collect();
+        let options = invocation.options.clone();
         // Upstream builds for BOLT by default where BOLT works well: x86_64 Linux, where LLVM
         // is a shared library (static LLVM is upstream's Windows setup, without BOLT).
         let bolt_by_default = tree.host.starts_with("x86_64") && tree.host.contains("linux");
@@ -89,13 +85,7 @@ impl Ctx {
                  LLVM (--llvm-shared false) does not produce; pass --use-bolt false"
             );
         }
-        let llvm_dir = invocation
-            .global
-            .llvm_dir
-            .as_deref()
-            .map(tree::absolute)
-            .transpose()?;
-        let host_llvm = HostLlvm::locate(llvm_dir.as_deref(), &tree, sh);
+        let host_llvm = HostLlvm::locate(invocation.global.llvm_dir.as_deref(), &tree, sh);
         let dist_args = invocation.dist_args.clone();
         Ok(Ctx {
             tree,
@@ -113,12 +103,18 @@ impl Ctx {
 
     /// Where `profile` lives, as an input or output of a stage plan.
     pub fn profile(&self, profile: pipeline::Profile) -> pipeline::Artifact {
-        let name = self.tree.artifact_name(profile.stem(), profile.extension());
+        let def = profile.def();
+        let name = self.tree.artifact_name(def.stem, def.format.extension());
         pipeline::Artifact {
-            kind: profile.kind(),
-            path: self.stage_dir(profile.made_by()).join(name),
-            made_by: profile.made_by(),
+            kind: def.kind,
+            path: self.stage_dir(def.made_by).join(name),
+            made_by: def.made_by,
         }
+    }
+
+    /// Where the profile of kind `K` lives, typed for handing it to bootstrap.
+    pub fn profile_file<K: pipeline::kind::ProfileKind>(&self) -> pipeline::ProfileFile<K> {
+        pipeline::ProfileFile::new(self.profile(K::PROFILE))
     }
 
     /// Bootstrap builds LLVM itself unless told not to or pointed at an external LLVM.
@@ -145,19 +141,21 @@ impl Ctx {
 
     /// The options as recorded in manifests and plans: resolved values, not what was typed.
     pub fn options_record(&self) -> serde_json::Value {
-        serde_json::json!({
-            "use_bolt": self.use_bolt,
-            "build_llvm": self.options.build_llvm,
-            "llvm_shared": self.options.llvm_shared,
-            "keep_raw": self.options.keep_raw,
-            "try_build": self.options.try_build,
-            "run_tests": self.options.run_tests,
-            "skipped_tests": self.options.skipped_tests,
-            "rustc_crates": self.options.rustc_crates,
-            "benchmark_cargo_config": self.options.benchmark_cargo_config,
-            "host_llvm": self.host_llvm,
-            "dist_args": self.dist_args,
+        #[derive(serde::Serialize)]
+        struct Record<'a> {
+            use_bolt: bool,
+            #[serde(flatten)]
+            options: &'a PipelineOptions,
+            host_llvm: &'a HostLlvm,
+            dist_args: &'a [String],
+        }
+        serde_json::to_value(Record {
+            use_bolt: self.use_bolt,
+            options: &self.options,
+            host_llvm: &self.host_llvm,
+            dist_args: &self.dist_args,
         })
+        .expect("options serialize")
     }
 
     /// Every stage of a full run, in order; the test stage only with `--run-tests` and never
@@ -175,6 +173,16 @@ impl Ctx {
     fn stage_plan(&self, stage: StageId) -> Result<StagePlan> {
         (stage.def().plan)(self)
     }
+
+    /// Puts in front of each plan the repairs the build dir needs by then, the plans before it
+    /// having run.
+    fn prepare(&self, plans: &mut [StagePlan]) -> Result<()> {
+        let mut simulation = build_state::Simulation::new(self);
+        for plan in plans {
+            simulation.prepare(self, plan)?;
+        }
+        Ok(())
+    }
 }
 
 pub fn run(invocation: Invocation) -> Result<()> {
@@ -182,33 +190,102 @@ pub fn run(invocation: Invocation) -> Result<()> {
     match invocation.command {
         Command::Stage(stage) => {
             let ctx = Ctx::resolve(&invocation, &sh)?;
-            run_plans(&ctx, vec![ctx.stage_plan(stage)?], &sh)
+            let mut lock = lock::acquire(&ctx.tree.artifacts_root())?;
+            run_plans(&ctx, vec![ctx.stage_plan(stage)?], &sh, &mut lock)
         }
-        Command::All => {
+        Command::All { from, force } => {
             let ctx = Ctx::resolve(&invocation, &sh)?;
-            run_plans(&ctx, ctx.all_plans()?, &sh)
+            let mut lock = lock::acquire(&ctx.tree.artifacts_root())?;
+            run_all(&ctx, from, force, &sh, &mut lock)
         }
         Command::Plan { target, format } => {
             let ctx = Ctx::resolve(&invocation, &sh)?;
-            let plans = match target {
+            let mut plans = match target {
                 Some(stage) => vec![ctx.stage_plan(stage)?],
                 None => ctx.all_plans()?,
             };
+            ctx.prepare(&mut plans)?;
             print!("{}", plan::render(&ctx, &plans, format)?);
             Ok(())
         }
-        Command::Status { json: false } => not_built_yet("status"),
-        Command::Status { json: true } => not_built_yet("status --json"),
+        Command::Status { json } => {
+            let ctx = Ctx::resolve(&invocation, &sh)?;
+            status(&ctx, json)
+        }
         Command::Clean { stage: None } => not_built_yet("clean"),
         Command::Clean { stage: Some(stage) } => not_built_yet(&format!("clean {}", stage.name())),
         Command::Doctor => doctor(&invocation, &sh),
     }
 }
 
-/// Runs stage plans in order, after checking that their inputs exist and, unless told not to,
-/// after preflight; ends with the time each stage took.
-fn run_plans(ctx: &Ctx, plans: Vec<StagePlan>, sh: &xshell::Shell) -> Result<()> {
+/// `all`: the stages that are done and current are skipped, the first that is not runs, and
+/// every one after it (`--from` names the first to run, `--force` runs them all).
+fn run_all(
+    ctx: &Ctx,
+    from: Option<StageId>,
+    force: bool,
+    sh: &xshell::Shell,
+    lock: &mut lock::Lock,
+) -> Result<()> {
+    let mut plans = ctx.all_plans()?;
+    let start = match (force, from) {
+        (true, _) => 0,
+        (false, Some(from)) => plans
+            .iter()
+            .position(|p| p.stage == from)
+            .with_context(|| {
+                format!(
+                    "--from {}: that stage is not part of this run (the test stage needs \
+                 --run-tests)",
+                    from.name()
+                )
+            })?,
+        (false, None) => {
+            let mut hashes = state::Hashes::default();
+            let mut start = plans.len();
+            for (i, plan) in plans.iter().enumerate() {
+                let (state, manifest) = state::assess(ctx, plan, &mut hashes, None);
+                if !state.is_current() {
+                    start = i;
+                    break;
+                }
+                let when = manifest.map(|m| format!(", finished {}", m.finished_at));
+                eprintln!(
+                    "opt-dist: {}: {}{}; not run again (--from {} or --force would)",
+                    plan.stage.name(),
+                    match &state {
+                        state::State::Skipped(reason) => format!("skipped: {reason}"),
+                        other => format!("{} and current", other.word()),
+                    },
+                    when.unwrap_or_default(),
+                    plan.stage.name()
+                );
+            }
+            start
+        }
+    };
+    if start == plans.len() {
+        eprintln!(
+            "opt-dist: every stage is done and current: nothing to do (`status` shows them, \
+             --force runs them again)"
+        );
+        return Ok(());
+    }
+    run_plans(ctx, plans.split_off(start), sh, lock)
+}
+
+/// Runs stage plans in order: repairs of the build dir first where a stage needs them, after
+/// checking that their inputs exist and are what their producers made and, unless told not
+/// to, after preflight; ends with the time each stage took.
+fn run_plans(
+    ctx: &Ctx,
+    mut plans: Vec<StagePlan>,
+    sh: &xshell::Shell,
+    lock: &mut lock::Lock,
+) -> Result<()> {
+    ctx.prepare(&mut plans)?;
     pipeline::check_inputs(&plans)?;
+    state::check_inputs_against_producers(&plans, &mut state::Hashes::default())?;
     if !ctx.options.no_preflight {
         preflight::preflight(ctx, &plans, sh)?;
     }
@@ -216,6 +293,7 @@ fn run_plans(ctx: &Ctx, plans: Vec<StagePlan>, sh: &xshell::Shell) -> Result<()>
     let mut timings = Vec::new();
     for plan in &plans {
         let stage_started = std::time::Instant::now();
+        lock.set_stage(Some(plan.stage.name()))?;
         runner::run_stage(ctx, plan, sh)?;
         timings.push((
             plan.stage,
@@ -281,6 +359,77 @@ fn doctor(invocation: &Invocation, sh: &xshell::Shell) -> Result<()> {
     print!("{}", preflight::render_table(&checks));
     if checks.iter().any(|c| c.outcome == preflight::Outcome::Fail) {
         bail!("doctor found problems: see the FAIL lines and their fixes above");
+    }
+    Ok(())
+}
+
+/// `status`: every stage's state for these options, as a table or JSON.
+fn status(ctx: &Ctx, json: bool) -> Result<()> {
+    let holder = lock::holder(&ctx.tree.artifacts_root());
+    let plans: Vec<StagePlan> = pipeline::STAGES
+        .iter()
+        .map(|s| ctx.stage_plan(s.id))
+        .collect::<Result<_>>()?;
+    let mut hashes = state::Hashes::default();
+    let entries: Vec<_> = plans
+        .iter()
+        .map(|plan| {
+            let (state, manifest) = state::assess(ctx, plan, &mut hashes, holder.as_ref());
+            (plan.stage, state, manifest, plan)
+        })
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&state::status_json(&entries))?
+        );
+        return Ok(());
+    }
+    println!(
+        "opt-dist status: rust {} at {}, host {}, build dir {}\n",
+        ctx.tree.version,
+        ctx.tree.src.display(),
+        ctx.tree.host,
+        ctx.tree.build_dir.display()
+    );
+    for (stage, state, manifest, _) in &entries {
+        let detail = match state {
+            state::State::Done => manifest
+                .as_ref()
+                .map(|m| {
+                    let outputs: Vec<String> = m
+                        .outputs
+                        .iter()
+                        .filter(|o| o.kind != "dist-file")
+                        .map(|o| format!("{} ({})", o.name, fsutil::human_bytes(o.size)))
+                        .collect();
+                    let dist_files = m.outputs.iter().filter(|o| o.kind == "dist-file").count();
+                    let mut what = format!("finished {}", m.finished_at);
+                    if !outputs.is_empty() {
+                        what.push_str(&format!("; {}", outputs.join(", ")));
+                    }
+                    if dist_files > 0 {
+                        what.push_str(&format!("; {dist_files} dist files"));
+                    }
+                    what
+                })
+                .unwrap_or_default(),
+            state::State::Stale(reasons) => reasons.join("; "),
+            state::State::Failed(failure) => format!(
+                "at step {}/{}: {}\n{:14}{}\n{:14}what to do: {}",
+                failure.step,
+                failure.steps,
+                failure.title,
+                "",
+                failure.error.lines().next().unwrap_or_default(),
+                "",
+                failure.hint
+            ),
+            state::State::Running(holder) => holder.describe(),
+            state::State::Skipped(reason) => reason.clone(),
+            state::State::NotRun => String::new(),
+        };
+        println!("{:<12}{:<9} {detail}", stage.name(), state.word());
     }
     Ok(())
 }

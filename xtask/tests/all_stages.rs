@@ -588,7 +588,7 @@ fn plan_sh_replays_all_without_the_xtask() {
     let tree = MiniTree::new("all-replay", "legacy");
     let host = tree.host();
     let dist = dist_args(&host);
-    let mut args = vec!["plan", "all", "--format", "sh", "--"];
+    let mut args = vec!["plan", "all", "--run-tests", "--format", "sh", "--"];
     args.extend(dist.iter().map(String::as_str));
     let out = tree.opt_dist(&args);
     assert_success(&out, "plan all --format sh");
@@ -602,8 +602,42 @@ fn plan_sh_replays_all_without_the_xtask() {
         "the replay failed:\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    // It issued upstream's x.py calls, and its toolchain carries the BOLT-optimized libraries.
-    assert_upstream_sequence(&tree, DEFAULT);
+    // It issued upstream's x.py calls, the test run included, and its toolchain carries the
+    // BOLT-optimized libraries.
+    assert_upstream_sequence(
+        &tree,
+        Options {
+            tests: true,
+            ..DEFAULT
+        },
+    );
+    // The test run used the unpacked dist toolchain as its stage 0, under the configuration
+    // the script wrote.
+    let test_run = tree
+        .records_of("x.py")
+        .into_iter()
+        .find(|r| argv(r).first().map(String::as_str) == Some("test"))
+        .expect("the script ran x.py test");
+    let config_path = test_run["env"]["RUST_BOOTSTRAP_CONFIG"]
+        .as_str()
+        .expect("x.py test got its configuration");
+    let config = std::fs::read_to_string(config_path).unwrap();
+    let sysroot = tree.root.join(format!(
+        "build/unpacked-dist/rustc-{}-{host}/rustc",
+        tree.version()
+    ));
+    assert!(
+        config.contains(&format!("rustc = \"{}/bin/rustc\"", sysroot.display())),
+        "{config}"
+    );
+    assert!(config.contains("channel = \"stable\""), "{config}");
+    assert!(
+        sysroot
+            .join(format!("lib/rustlib/{host}/lib"))
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "rust-std was copied into the sysroot"
+    );
     let version = tree.version();
     let unpacked = tree.root.join("check-unpacked");
     untar(

@@ -1,5 +1,5 @@
 //! Files the xtask changes for a while and must put back: a sysroot library swapped for its
-//! BOLT-instrumented build, the tree's `bootstrap.toml` replaced for the test stage.
+//! BOLT-instrumented build while it is trained.
 //!
 //! [`back_up`] copies the original to `<build-dir>/opt-dist/backups/` and then writes a record
 //! of where it belongs (or that there was no file); [`restore_leftovers`] puts everything back.

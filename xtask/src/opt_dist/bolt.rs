@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::backup::back_up;
-use super::cmd::Cmd;
+use super::backup::{self, back_up};
+use super::cmd::{shell_quote_path, Cmd};
 use super::elf::is_bolt_optimized;
 use super::fsutil::{self, sha256_file};
+use super::pipeline::StageWork;
 use super::runner::StepRun;
 use super::tree::Tree;
 
@@ -91,7 +92,7 @@ impl LibraryPattern {
     pub fn shell(&self) -> String {
         format!(
             "\"$(find {} -maxdepth 1 -type f -name '{}' | head -n 1)\"",
-            super::cmd::shell_quote(&self.dir.display().to_string()),
+            shell_quote_path(&self.dir),
             self.shown()
         )
     }
@@ -160,6 +161,123 @@ fn ensure_not_optimized(library: &Path, how_to_rebuild: &str) -> Result<()> {
     Ok(())
 }
 
+/// Training a library BOLT-instrumented, as one scope: back the original up, put the
+/// instrumented build in its place, run the training, and put the original back whatever the
+/// training did. The backup is on disk before the library changes, so a run killed in between
+/// is repaired by the next one ([`super::backup`]).
+#[derive(Debug, Serialize)]
+pub struct InstrumentedTraining {
+    pub library: LibraryPattern,
+    pub bolt: PathBuf,
+    /// Each trained process writes `<prefix>.<pid>.fdata`.
+    pub profile_prefix: PathBuf,
+    /// Where llvm-bolt writes the instrumented library before it is swapped in.
+    pub scratch: PathBuf,
+    pub backups: PathBuf,
+    /// What to do when the library is already BOLT-optimized.
+    pub rebuild_hint: String,
+    pub training: Cmd,
+}
+
+impl StageWork for InstrumentedTraining {
+    fn kind(&self) -> &'static str {
+        "bolt-instrumented-training"
+    }
+
+    fn run(&self, run: &mut StepRun) -> Result<()> {
+        let library = self.library.resolve()?;
+        ensure_not_optimized(&library, &self.rebuild_hint)?;
+        run.run(&instrument_cmd(
+            &self.bolt,
+            &library,
+            &self.profile_prefix,
+            &self.scratch,
+        ))?;
+        swap_in_instrumented(&library, &self.scratch, &self.backups)?;
+        eprintln!(
+            "    {} is instrumented; its original is in {}",
+            library.display(),
+            self.backups.display()
+        );
+        let trained = run.run(&self.training);
+        let restored = backup::restore_leftovers(&self.backups);
+        match (trained, restored) {
+            (trained, Ok(put_back)) => {
+                for original in put_back {
+                    eprintln!("    restored the original {}", original.display());
+                }
+                trained
+            }
+            (Ok(()), Err(restore)) => Err(restore),
+            (Err(training), Err(restore)) => Err(training.context(format!("{restore:#}"))),
+        }
+    }
+
+    fn shell(&self, _host: &str) -> String {
+        let backups = shell_quote_path(&self.backups);
+        let backup = format!("{backups}/\"$(basename \"$lib\")\"");
+        let instrument = instrument_cmd(
+            &self.bolt,
+            Path::new("LIB"),
+            &self.profile_prefix,
+            &self.scratch,
+        );
+        [
+            format!("lib={}", self.library.shell()),
+            format!(
+                "mkdir -p {backups} && cp \"$lib\" {backup} && trap 'cp {backup} \"$lib\"' EXIT"
+            ),
+            format!(
+                "{} && cp {1} \"$lib\" && rm {1}",
+                instrument.shell_line().replace(" LIB ", " \"$lib\" "),
+                shell_quote_path(&self.scratch)
+            ),
+            format!("cd {}", shell_quote_path(&self.training.cwd)),
+            self.training.shell_line(),
+            format!("cp {backup} \"$lib\" && rm {backup} && trap - EXIT"),
+        ]
+        .join("\n")
+    }
+}
+
+/// `merge-fdata -o <output>` over every per-process `.fdata` in `raw_dir`.
+#[derive(Debug, Serialize)]
+pub struct MergeFdata {
+    pub merge_fdata: PathBuf,
+    pub raw_dir: PathBuf,
+    pub output: PathBuf,
+}
+
+impl StageWork for MergeFdata {
+    fn kind(&self) -> &'static str {
+        "merge-fdata"
+    }
+
+    fn run(&self, run: &mut StepRun) -> Result<()> {
+        let mut inputs: Vec<String> = std::fs::read_dir(&self.raw_dir)
+            .with_context(|| format!("cannot list {}", self.raw_dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "fdata"))
+            .map(|p| p.display().to_string())
+            .collect();
+        inputs.sort();
+        let cmd = Cmd::new(self.merge_fdata.display().to_string(), &self.raw_dir)
+            .arg("-o")
+            .arg(self.output.display().to_string())
+            .args(inputs);
+        run.run(&cmd)
+    }
+
+    fn shell(&self, _host: &str) -> String {
+        format!(
+            "{} -o {} {}/*.fdata",
+            shell_quote_path(&self.merge_fdata),
+            shell_quote_path(&self.output),
+            shell_quote_path(&self.raw_dir)
+        )
+    }
+}
+
 /// What `dist` did to a library, so that running it again leaves the library alone.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct Optimized {
@@ -199,94 +317,77 @@ fn optimize_state(
     }
 }
 
-/// Backs `library` up, then puts its BOLT-instrumented build in its place.
-pub fn instrument_in_place(
-    run: &mut StepRun,
-    library: &LibraryPattern,
-    bolt: &Path,
-    profile_prefix: &Path,
-    scratch: &Path,
-    backups: &Path,
-    rebuild_hint: &str,
-) -> Result<()> {
-    let library = library.resolve()?;
-    ensure_not_optimized(&library, rebuild_hint)?;
-    let cmd = instrument_cmd(bolt, &library, profile_prefix, scratch);
-    run.run(&cmd)?;
-    swap_in_instrumented(&library, scratch, backups)?;
-    eprintln!(
-        "    {} is instrumented; its original is in {}",
-        library.display(),
-        backups.display()
-    );
-    Ok(())
+/// BOLT-optimizes a sysroot library in place with a profile, unless `record` says it already
+/// is (so `dist` can run again).
+#[derive(Debug, Serialize)]
+pub struct OptimizeInPlace {
+    pub library: LibraryPattern,
+    pub bolt: PathBuf,
+    pub profile: PathBuf,
+    pub scratch: PathBuf,
+    /// Records which library was optimized with which profile.
+    pub record: PathBuf,
 }
 
-/// `merge-fdata -o <output>` over every per-process `.fdata` in `raw_dir`.
-pub fn merge_profiles(
-    run: &mut StepRun,
-    merge_fdata: &Path,
-    raw_dir: &Path,
-    output: &Path,
-) -> Result<()> {
-    let mut inputs: Vec<String> = std::fs::read_dir(raw_dir)
-        .with_context(|| format!("cannot list {}", raw_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "fdata"))
-        .map(|p| p.display().to_string())
-        .collect();
-    inputs.sort();
-    let cmd = Cmd::new(merge_fdata.display().to_string(), raw_dir)
-        .arg("-o")
-        .arg(output.display().to_string())
-        .args(inputs);
-    run.run(&cmd)?;
-    Ok(())
-}
-
-/// BOLT-optimizes `library` in place with `profile`, unless `record` says it already is.
-pub fn optimize_in_place(
-    run: &mut StepRun,
-    library: &LibraryPattern,
-    bolt: &Path,
-    profile: &Path,
-    scratch: &Path,
-    record_file: &Path,
-) -> Result<()> {
-    let library = library.resolve()?;
-    let mut done: Vec<Optimized> = match std::fs::read(record_file) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("unreadable {}", record_file.display()))?,
-        Err(_) => Vec::new(),
-    };
-    let previous = done.iter().find(|o| o.library == library);
-    match optimize_state(&library, profile, previous)? {
-        OptimizeState::Done => {
-            eprintln!(
-                "    {} is already optimized with this profile",
-                library.display()
-            );
-        }
-        OptimizeState::Pending => {
-            // BOLT reads a copy, so its output can be copied over the library in place.
-            let input = scratch.with_extension("original");
-            std::fs::copy(&library, &input)
-                .with_context(|| format!("cannot copy {}", library.display()))?;
-            let cmd = optimize_cmd(bolt, &input, profile, scratch, &run.ctx.tree.host);
-            run.run(&cmd)?;
-            std::fs::copy(scratch, &library)
-                .with_context(|| format!("cannot write {}", library.display()))?;
-            std::fs::remove_file(scratch)?;
-            std::fs::remove_file(&input)?;
-            done.retain(|o| o.library != library);
-            done.push(Optimized {
-                library: library.clone(),
-                profile_sha256: fsutil::sha256_file(profile)?,
-                result_sha256: fsutil::sha256_file(&library)?,
-            });
-            fsutil::write_atomically(record_file, &serde_json::to_vec_pretty(&done)?)?;
-            eprintln!("    {} is BOLT-optimized", library.display());
-        }
+impl StageWork for OptimizeInPlace {
+    fn kind(&self) -> &'static str {
+        "bolt-optimize"
     }
-    Ok(())
+
+    fn run(&self, run: &mut StepRun) -> Result<()> {
+        let library = self.library.resolve()?;
+        let mut done: Vec<Optimized> = match std::fs::read(&self.record) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("unreadable {}", self.record.display()))?,
+            Err(_) => Vec::new(),
+        };
+        let previous = done.iter().find(|o| o.library == library);
+        match optimize_state(&library, &self.profile, previous)? {
+            OptimizeState::Done => {
+                eprintln!(
+                    "    {} is already optimized with this profile",
+                    library.display()
+                );
+            }
+            OptimizeState::Pending => {
+                // BOLT reads a copy, so its output can be copied over the library in place.
+                let input = self.scratch.with_extension("original");
+                std::fs::copy(&library, &input)
+                    .with_context(|| format!("cannot copy {}", library.display()))?;
+                let cmd = optimize_cmd(
+                    &self.bolt,
+                    &input,
+                    &self.profile,
+                    &self.scratch,
+                    &run.ctx.tree.host,
+                );
+                run.run(&cmd)?;
+                std::fs::copy(&self.scratch, &library)
+                    .with_context(|| format!("cannot write {}", library.display()))?;
+                std::fs::remove_file(&self.scratch)?;
+                std::fs::remove_file(&input)?;
+                done.retain(|o| o.library != library);
+                done.push(Optimized {
+                    library: library.clone(),
+                    profile_sha256: fsutil::sha256_file(&self.profile)?,
+                    result_sha256: fsutil::sha256_file(&library)?,
+                });
+                fsutil::write_atomically(&self.record, &serde_json::to_vec_pretty(&done)?)?;
+                eprintln!("    {} is BOLT-optimized", library.display());
+            }
+        }
+        Ok(())
+    }
+
+    fn shell(&self, host: &str) -> String {
+        let input = self.scratch.with_extension("original");
+        let optimize = optimize_cmd(&self.bolt, &input, &self.profile, &self.scratch, host);
+        format!(
+            "lib={0}\ncp \"$lib\" {1} && {2} && cp {3} \"$lib\" && rm {3} {1}",
+            self.library.shell(),
+            shell_quote_path(&input),
+            optimize.shell_line(),
+            shell_quote_path(&self.scratch)
+        )
+    }
 }

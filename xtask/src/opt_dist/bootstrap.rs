@@ -12,9 +12,11 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::cmd::Cmd;
+use super::pipeline::kind::{self, BoltKind};
+use super::pipeline::{Action, ProfileFile};
 use super::tree::Tree;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Interface {
     /// `--rust-profile-generate/-use`, `--llvm-profile-generate` (+ `LLVM_PROFILE_DIR`),
@@ -89,38 +91,63 @@ impl Bootstrap {
     /// `x.py build --target H --host H --stage 2 library/std`: the build every stage starts from.
     pub fn build(tree: &Tree, interface: Interface) -> Bootstrap {
         let host = tree.host.as_str();
-        let cmd = Bootstrap::x_py(tree, "build").args([
-            "--target",
-            host,
-            "--host",
-            host,
-            "--stage",
-            "2",
-            "library/std",
-        ]);
+        let cmd = Bootstrap::x_py(tree, "build")
+            .env("RUST_BACKTRACE", "full")
+            .args([
+                "--target",
+                host,
+                "--host",
+                host,
+                "--stage",
+                "2",
+                "library/std",
+            ]);
         Bootstrap { interface, cmd }
     }
 
     /// `x.py dist <the user's arguments>`: the final build that packages everything.
     pub fn dist(tree: &Tree, interface: Interface, user_args: &[String]) -> Bootstrap {
-        let cmd = Bootstrap::x_py(tree, "dist").args(user_args.iter().cloned());
+        let cmd = Bootstrap::x_py(tree, "dist")
+            .env("RUST_BACKTRACE", "full")
+            .args(user_args.iter().cloned());
         Bootstrap { interface, cmd }
     }
 
+    /// `x.py test --build H --stage 0 <suites>` with the dist toolchain as stage 0: `config`
+    /// (see [`TestConfig`]) is handed over with `RUST_BOOTSTRAP_CONFIG`, which bootstrap reads
+    /// before the tree's own `bootstrap.toml`, and the dist-only tests are enabled.
+    pub fn test(tree: &Tree, suites: &[&str], skipped: &[String], config: &Path) -> Bootstrap {
+        // Unlike the builds, upstream's test run does not ask for full backtraces.
+        let mut cmd = Bootstrap::x_py(tree, "test")
+            .args(["--build", &tree.host, "--stage", "0"])
+            .args(suites.iter().copied())
+            .env("COMPILETEST_ENABLE_DIST_TESTS", "1")
+            .env("RUST_BOOTSTRAP_CONFIG", config.display().to_string());
+        for test in skipped {
+            cmd = cmd.args(["--skip", test]);
+        }
+        Bootstrap {
+            interface: Interface::Legacy,
+            cmd,
+        }
+    }
+
     /// Adds `--reproducible-artifact`: dist ships the file in reproducible-artifacts-*.tar.xz.
-    pub fn with_reproducible_artifact(mut self, path: &Path) -> Bootstrap {
+    pub fn with_reproducible_artifact<K: BoltKind>(
+        mut self,
+        profile: &ProfileFile<K>,
+    ) -> Bootstrap {
         self.cmd = self
             .cmd
             .arg("--reproducible-artifact")
-            .arg(path.display().to_string());
+            .arg(profile.path().display().to_string());
         self
     }
 
     fn x_py(tree: &Tree, command: &str) -> Cmd {
         let mut cmd = Cmd::new(tree.python.clone(), &tree.src)
             .arg(tree.x_py().display().to_string())
-            .arg(command)
-            .env("RUST_BACKTRACE", "full");
+            .arg(command);
         if tree.build_dir_is_explicit {
             cmd = cmd
                 .arg("--build-dir")
@@ -156,8 +183,27 @@ impl Bootstrap {
         Ok(self)
     }
 
+    /// Builds rustc optimized with its profile.
+    pub fn use_rustc_profile(self, profile: &ProfileFile<kind::RustcPgo>) -> Result<Bootstrap> {
+        self.pgo_use(Component::Rustc, profile.path())
+    }
+
+    /// Builds cargo optimized with rustc's profile: cargo runs instrumented while rustc is
+    /// trained, so its counts are in rustc's profile.
+    pub fn use_cargo_profile(self, profile: &ProfileFile<kind::RustcPgo>) -> Result<Bootstrap> {
+        self.pgo_use(Component::Cargo, profile.path())
+    }
+
+    pub fn use_rustdoc_profile(self, profile: &ProfileFile<kind::RustdocPgo>) -> Result<Bootstrap> {
+        self.pgo_use(Component::Rustdoc, profile.path())
+    }
+
+    pub fn use_llvm_profile(self, profile: &ProfileFile<kind::LlvmPgo>) -> Result<Bootstrap> {
+        self.pgo_use(Component::Llvm, profile.path())
+    }
+
     /// Builds `component` optimized with the merged profile `profile`.
-    pub fn pgo_use(mut self, component: Component, profile: &Path) -> Result<Bootstrap> {
+    fn pgo_use(mut self, component: Component, profile: &Path) -> Result<Bootstrap> {
         let path = profile.display().to_string();
         self.cmd = match (self.interface, component) {
             (Interface::PgoTable, _) => self.cmd.args(table_setting(component, "use", profile)),
@@ -237,20 +283,116 @@ impl Bootstrap {
     pub fn into_cmd(self) -> Cmd {
         self.cmd
     }
+
+    /// The step action that runs this call as what it is, a bootstrap call.
+    pub fn into_action(self) -> Action {
+        Action::Bootstrap { cmd: self.cmd }
+    }
+}
+
+/// The configuration that makes an unpacked dist toolchain bootstrap's stage 0 for the test
+/// stage, as upstream writes it: the toolchain's rustc and cargo, a local rebuild, stage-0
+/// compiletest, the release channel of the tarballs, no rust-lld (it cannot be combined with an
+/// external LLVM), and the build's llvm-config so that bootstrap builds no LLVM.
+pub struct TestConfig<'a> {
+    pub rustc: &'a str,
+    pub cargo: &'a str,
+    pub channel: &'a str,
+    /// Repeated only when the user's configuration moved the build dir.
+    pub build_dir: Option<&'a str>,
+    pub host: &'a str,
+    pub llvm_config: &'a str,
+}
+
+impl TestConfig<'_> {
+    /// The file's text. Values are written as given, inside TOML double quotes: the caller
+    /// passes paths with forward slashes (see [`toml_path`]), or shell variables when the text
+    /// is a here-document of `plan --format sh`.
+    pub fn render(&self) -> String {
+        let mut text = format!(
+            "# Written by cargo xtask opt-dist for its test stage.\n\
+             profile = \"user\"\nchange-id = 115898\n\n[rust]\nchannel = \"{}\"\n\
+             verbose-tests = true\n# rust-lld cannot be combined with an external LLVM\nlld = false\n\n\
+             [build]\nrustc = \"{}\"\ncargo = \"{}\"\nlocal-rebuild = true\n\
+             compiletest-allow-stage0 = true\n",
+            self.channel, self.rustc, self.cargo
+        );
+        if let Some(build_dir) = self.build_dir {
+            text.push_str(&format!("build-dir = \"{build_dir}\"\n"));
+        }
+        text.push_str(&format!(
+            "\n[target.{}]\nllvm-config = \"{}\"\n",
+            self.host, self.llvm_config
+        ));
+        text
+    }
+}
+
+/// A path as TOML wants it inside double quotes: backslashes are escape characters there.
+pub fn toml_path(path: &Path) -> String {
+    path.display().to_string().replace('\\', "/")
 }
 
 /// `--set pgo.<component>.<key>="<path>"`: forward slashes inside TOML double quotes, because
 /// backslashes are escape characters in TOML strings (they broke upstream on Windows).
 fn table_setting(component: Component, key: &str, path: &Path) -> [String; 2] {
-    let path = path
-        .display()
-        .to_string()
-        .replace('\\', "/")
-        .replace('"', "\\\"");
+    let path = toml_path(path).replace('"', "\\\"");
     [
         "--set".to_string(),
         format!("pgo.{}.{key}=\"{path}\"", component.table_key()),
     ]
+}
+
+/// The interface of the tree's bootstrap: remembered in `<build-dir>/opt-dist/interface.json`
+/// for as long as bootstrap's sources, x.py and the configuration are unchanged (by size and
+/// modification time), so that a run with nothing to do calls no x.py; asked otherwise.
+pub fn cached_interface(tree: &Tree, sh: &xshell::Shell) -> Result<Interface> {
+    #[derive(Serialize, serde::Deserialize)]
+    struct Cached {
+        key: String,
+        interface: Interface,
+    }
+    let path = tree.artifacts_root().join("interface.json");
+    let key = bootstrap_sources_key(tree);
+    let cached: Option<Cached> = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    if let Some(cached) = cached.filter(|c| c.key == key) {
+        return Ok(cached.interface);
+    }
+    let interface = detect_interface(tree, sh)?;
+    // Only an optimization: a failure to remember is no reason to stop.
+    let _ = std::fs::create_dir_all(tree.artifacts_root()).map(|()| {
+        let cached = Cached { key, interface };
+        serde_json::to_vec(&cached).map(|bytes| super::fsutil::write_atomically(&path, &bytes))
+    });
+    Ok(interface)
+}
+
+/// Size and modification time of every file bootstrap's answer depends on, hashed.
+fn bootstrap_sources_key(tree: &Tree) -> String {
+    let mut files: Vec<std::path::PathBuf> = walkdir::WalkDir::new(tree.src.join("src/bootstrap"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    files.push(tree.x_py());
+    files.extend(tree.config.file.clone());
+    files.sort();
+    let mut listing = String::new();
+    for file in files {
+        let stamp = std::fs::metadata(&file).ok().map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            (m.len(), modified)
+        });
+        listing.push_str(&format!("{}\t{stamp:?}\n", file.display()));
+    }
+    super::fsutil::sha256_bytes(listing.as_bytes())
 }
 
 /// Asks the tree's bootstrap, with a `--dry-run` that builds nothing, whether it accepts the
@@ -259,6 +401,7 @@ fn table_setting(component: Component, key: &str, path: &Path) -> [String; 2] {
 pub fn detect_interface(tree: &Tree, sh: &xshell::Shell) -> Result<Interface> {
     let probe_dir = tree.artifacts_root().join("interface-probe");
     let probe = Bootstrap::x_py(tree, "build")
+        .env("RUST_BACKTRACE", "full")
         .args(table_setting(Component::Rustc, "generate", &probe_dir))
         .args(["--dry-run", "library/std"]);
     eprintln!("opt-dist: asking the tree's bootstrap which PGO interface it has (x.py --dry-run)");

@@ -60,8 +60,10 @@ impl Cmd {
         env.chain(argv).collect::<Vec<_>>().join(" ")
     }
 
+    /// The command for xshell. The caller holds `sh.push_dir(&self.cwd)` while it runs: the
+    /// shell's directory is scoped to one command, so no later command (or relative path)
+    /// depends on where the previous one ran.
     fn to_xshell<'a>(&self, sh: &'a xshell::Shell) -> xshell::Cmd<'a> {
-        sh.change_dir(&self.cwd);
         sh.cmd(self.program())
             .args(&self.argv[1..])
             .envs(&self.env)
@@ -70,6 +72,7 @@ impl Cmd {
 
     /// Runs with the terminal attached, so bootstrap's and the collector's progress is visible.
     pub fn run(&self, sh: &xshell::Shell) -> Result<()> {
+        let _cwd = sh.push_dir(&self.cwd);
         self.to_xshell(sh)
             .run()
             .with_context(|| self.failure_context())
@@ -77,6 +80,7 @@ impl Cmd {
 
     /// Runs and returns stdout; stderr still goes to the terminal.
     pub fn read(&self, sh: &xshell::Shell) -> Result<String> {
+        let _cwd = sh.push_dir(&self.cwd);
         self.to_xshell(sh)
             .read()
             .with_context(|| self.failure_context())
@@ -84,6 +88,7 @@ impl Cmd {
 
     /// Runs quietly and returns (success, stdout, stderr): for probes whose failure is an answer.
     pub fn probe(&self, sh: &xshell::Shell) -> Result<(bool, String, String)> {
+        let _cwd = sh.push_dir(&self.cwd);
         let output = self
             .to_xshell(sh)
             .ignore_status()
@@ -103,6 +108,11 @@ impl Cmd {
             self.cwd.display()
         )
     }
+}
+
+/// A path as one shell word.
+pub fn shell_quote_path(path: &Path) -> String {
+    shell_quote(&path.display().to_string())
 }
 
 /// Quotes a word for a POSIX shell only when it needs it, so plans stay readable.

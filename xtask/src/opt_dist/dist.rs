@@ -8,61 +8,68 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::bolt::LibraryPattern;
-use super::bootstrap::{Bootstrap, Component, Interface};
-use super::cmd::Cmd;
+use serde::Serialize;
+
+use super::bolt::{LibraryPattern, OptimizeInPlace};
+use super::bootstrap::{Bootstrap, Interface};
+use super::build_state;
+use super::cmd::{shell_quote_path, Cmd};
 use super::elf;
 use super::fsutil::{self, human_bytes};
 use super::manifest::FileRecord;
-use super::pipeline::{Action, Profile, StageId, StagePlan, Step};
+use super::pipeline::{
+    kind, Action, Artifact, Built, Need, Part, StageId, StagePlan, StageWork, Step,
+};
 use super::runner::StepRun;
 use super::Ctx;
 
 pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let tree = &ctx.tree;
     let dir = ctx.stage_dir(StageId::Dist);
-    let rustc_pgo = ctx.profile(Profile::RustcPgo);
-    let rustdoc_pgo = ctx.profile(Profile::RustdocPgo);
+    let rustc_pgo = ctx.profile_file::<kind::RustcPgo>();
+    let rustdoc_pgo = ctx.profile_file::<kind::RustdocPgo>();
     let llvm_pgo = ctx
         .llvm_built_in_tree()
-        .then(|| ctx.profile(Profile::LlvmPgo));
+        .then(|| ctx.profile_file::<kind::LlvmPgo>());
+    let llvm_bolt =
+        (ctx.use_bolt && ctx.llvm_built_in_tree()).then(|| ctx.profile_file::<kind::LlvmBolt>());
+    let rustc_bolt = ctx.use_bolt.then(|| ctx.profile_file::<kind::RustcBolt>());
     // (profile, library it optimizes), in upstream's order: LLVM, then rustc.
-    let mut bolt = Vec::new();
-    if ctx.use_bolt {
-        if ctx.llvm_built_in_tree() {
-            bolt.push((ctx.profile(Profile::LlvmBolt), LibraryPattern::llvm(tree)));
-        }
-        bolt.push((
-            ctx.profile(Profile::RustcBolt),
-            LibraryPattern::rustc_driver(tree),
-        ));
-    }
+    let bolt: Vec<(&Artifact, LibraryPattern)> = llvm_bolt
+        .iter()
+        .map(|p| (&p.artifact, LibraryPattern::llvm(tree)))
+        .chain(
+            rustc_bolt
+                .iter()
+                .map(|p| (&p.artifact, LibraryPattern::rustc_driver(tree))),
+        )
+        .collect();
 
     let mut steps = Vec::new();
     for (profile, library) in &bolt {
-        steps.push(Step {
-            title: format!("BOLT-optimize {} in place", library.shown()),
-            action: Action::BoltOptimize {
+        steps.push(Step::new(
+            format!("BOLT-optimize {} in place", library.shown()),
+            Action::Work(Box::new(OptimizeInPlace {
                 library: library.clone(),
                 bolt: ctx.host_llvm.tool("llvm-bolt"),
                 profile: profile.path.clone(),
                 scratch: dir.join(format!("{}.bolt", library.prefix)),
                 record: dir.join("bolt-optimized.json"),
-            },
-            hint: "llvm-bolt failed: its message is above; the library was not changed".to_string(),
-        });
+            })),
+            "llvm-bolt failed: its message is above; the library was not changed",
+        ));
     }
 
     let mut dist =
         Bootstrap::dist(tree, ctx.interface, &ctx.dist_args).for_try_dist(ctx.options.try_build);
     if let Some(llvm_pgo) = &llvm_pgo {
-        dist = dist.pgo_use(Component::Llvm, &llvm_pgo.path)?;
+        dist = dist.use_llvm_profile(llvm_pgo)?;
     }
-    dist = dist.pgo_use(Component::Rustc, &rustc_pgo.path)?;
+    dist = dist.use_rustc_profile(&rustc_pgo)?;
     if ctx.interface == Interface::PgoTable {
         dist = dist
-            .pgo_use(Component::Cargo, &rustc_pgo.path)?
-            .pgo_use(Component::Rustdoc, &rustdoc_pgo.path)?;
+            .use_cargo_profile(&rustc_pgo)?
+            .use_rustdoc_profile(&rustdoc_pgo)?;
     }
     // A statically linked LLVM lives inside rustc: only then must bootstrap relink rustc.
     dist = if ctx.options.llvm_shared || !ctx.options.build_llvm {
@@ -70,126 +77,228 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     } else {
         dist.keep_stages(&[0])
     };
-    for (profile, _) in &bolt {
-        dist = dist.with_reproducible_artifact(&profile.path);
+    if let Some(profile) = &llvm_bolt {
+        dist = dist.with_reproducible_artifact(profile);
+    }
+    if let Some(profile) = &rustc_bolt {
+        dist = dist.with_reproducible_artifact(profile);
     }
     let dist_dir = tree.build_dir.join("dist");
-    steps.push(Step {
-        title: "Build the dist artifacts".to_string(),
-        action: Action::Run {
-            cmd: dist.into_cmd(),
-        },
-        hint: "bootstrap's dist failed: its error is above; the profiles and the optimized \
-               libraries are kept, so fixing the arguments and running dist again is enough"
-            .to_string(),
-    });
-    steps.push(Step {
-        title: "Record the dist files".to_string(),
-        action: Action::RecordDistFiles {
-            dist_dir: dist_dir.clone(),
-        },
-        hint: "bootstrap wrote no dist files: check the dist arguments".to_string(),
-    });
-    if !bolt.is_empty() {
-        steps.push(Step {
-            title: "Check that the packaged libraries are the BOLT-optimized ones".to_string(),
-            action: Action::CheckPackagedLibraries {
-                dist_dir,
-                libraries: bolt.iter().map(|(_, lib)| lib.clone()).collect(),
-                scratch: dir.join("unpacked-rustc"),
+    let mut dist_step = Step::new(
+        "Build the dist artifacts",
+        dist.into_action(),
+        "bootstrap's dist failed: its error is above; the profiles and the optimized libraries \
+         are kept, so fixing the arguments and running dist again is enough",
+    );
+    if let Some(llvm_pgo) = &llvm_pgo {
+        // Without BOLT, no stage before dist builds the optimized LLVM: dist does.
+        dist_step = dist_step.building_if_absent(
+            Part::Llvm,
+            Built::Optimized {
+                profile: llvm_pgo.path().to_path_buf(),
+                bolt_ready: false,
             },
-            hint: "dist packaged other libraries than the sysroot's optimized ones: was the \
-                   compiler rebuilt (missing --keep-stage)?"
-                .to_string(),
+        );
+    }
+    steps.push(dist_step);
+    steps.push(Step::new(
+        "Record the dist files",
+        Action::Work(Box::new(RecordDistFiles {
+            dist_dir: dist_dir.clone(),
+        })),
+        "bootstrap wrote no dist files: check the dist arguments",
+    ));
+    steps.push(Step::new(
+        "Check the packaged compiler: no instrumentation, the BOLT-optimized libraries",
+        Action::Work(Box::new(CheckPackagedToolchain {
+            dist_dir,
+            bolt_libraries: bolt.iter().map(|(_, lib)| lib.clone()).collect(),
+            scratch: dir.join("unpacked-rustc"),
+        })),
+        "dist packaged an instrumented file or other libraries than the sysroot's optimized \
+         ones: was the compiler rebuilt (missing --keep-stage), or a stage interrupted?",
+    ));
+
+    let mut inputs = vec![rustc_pgo.artifact.clone()];
+    if ctx.interface == Interface::PgoTable {
+        inputs.push(rustdoc_pgo.artifact.clone());
+    }
+    inputs.extend(llvm_pgo.as_ref().map(|p| p.artifact.clone()));
+    inputs.extend(bolt.into_iter().map(|(profile, _)| profile.clone()));
+    let mut needs = vec![build_state::optimized_compiler(ctx)];
+    if let Some(llvm_pgo) = &llvm_pgo {
+        let optimized = |bolt_ready| Built::Optimized {
+            profile: llvm_pgo.path().to_path_buf(),
+            bolt_ready,
+        };
+        needs.push(Need {
+            part: Part::Llvm,
+            accepted: match ctx.use_bolt {
+                true => vec![optimized(true)],
+                false => vec![Built::Absent, optimized(false), optimized(true)],
+            },
         });
     }
-
-    let mut inputs = vec![rustc_pgo];
-    if ctx.interface == Interface::PgoTable {
-        inputs.push(rustdoc_pgo);
-    }
-    inputs.extend(llvm_pgo);
-    inputs.extend(bolt.into_iter().map(|(profile, _)| profile));
     Ok(StagePlan {
-        stage: StageId::Dist,
-        dir,
         inputs,
-        outputs: Vec::new(),
-        steps,
-        skipped: None,
+        needs,
+        ..StagePlan::new(StageId::Dist, dir, steps)
     })
 }
 
 /// Records every file bootstrap's dist wrote, with size and SHA-256, as a stage output.
-pub fn record_dist_files(run: &mut StepRun, dist_dir: &Path) -> Result<()> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dist_dir)
-        .with_context(|| format!("cannot list {}", dist_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        bail!("{} holds no dist files", dist_dir.display());
-    }
-    for file in files {
-        let output = FileRecord::of("dist-file", &file)?;
-        eprintln!("    {} ({})", output.name, human_bytes(output.size));
-        run.record.dist_files.push(output);
-    }
-    Ok(())
+#[derive(Debug, Serialize)]
+pub struct RecordDistFiles {
+    pub dist_dir: PathBuf,
 }
 
-/// Unpacks the rustc tarball and checks each library in it against the optimized sysroot one.
-pub fn check_packaged_libraries(
-    run: &mut StepRun,
-    dist_dir: &Path,
-    libraries: &[LibraryPattern],
-    scratch: &Path,
-) -> Result<()> {
-    let tarball = rustc_tarball(dist_dir, &run.ctx.tree.host)?;
-    if scratch.exists() {
+impl StageWork for RecordDistFiles {
+    fn kind(&self) -> &'static str {
+        "record-dist-files"
+    }
+
+    fn run(&self, run: &mut StepRun) -> Result<()> {
+        let dist_dir = &self.dist_dir;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dist_dir)
+            .with_context(|| format!("cannot list {}", dist_dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("{} holds no dist files", dist_dir.display());
+        }
+        for file in files {
+            let output = FileRecord::of("dist-file", &file)?;
+            eprintln!("    {} ({})", output.name, human_bytes(output.size));
+            run.record.found_outputs.push(output);
+        }
+        Ok(())
+    }
+
+    fn shell(&self, _host: &str) -> String {
+        format!("ls -l {}", shell_quote_path(&self.dist_dir))
+    }
+}
+
+/// Unpacks the rustc dist tarball and checks every ELF file in it: none may carry PGO
+/// (`__llvm_prf_*`) or BOLT (`.bolt.instr*`) instrumentation, and each BOLT-optimized library
+/// must be byte for byte the optimized one in the sysroot.
+#[derive(Debug, Serialize)]
+pub struct CheckPackagedToolchain {
+    pub dist_dir: PathBuf,
+    pub bolt_libraries: Vec<LibraryPattern>,
+    pub scratch: PathBuf,
+}
+
+impl StageWork for CheckPackagedToolchain {
+    fn kind(&self) -> &'static str {
+        "check-packaged-toolchain"
+    }
+
+    fn run(&self, run: &mut StepRun) -> Result<()> {
+        let scratch = &self.scratch;
+        let tarball = rustc_tarball(&self.dist_dir, &run.ctx.tree.host)?;
+        if scratch.exists() {
+            std::fs::remove_dir_all(scratch)?;
+        }
+        std::fs::create_dir_all(scratch)?;
+        let untar = Cmd::new("tar", scratch)
+            .arg("-xf")
+            .arg(tarball.display().to_string());
+        run.run(&untar)?;
+        let mut checked = 0;
+        for entry in walkdir::WalkDir::new(scratch) {
+            let path = entry?.into_path();
+            if !path.is_file() || !elf::is_elf(&path)? {
+                continue;
+            }
+            let instrumented: Vec<String> = elf::section_names(&path)?
+                .into_iter()
+                .filter(|name| elf::is_instrumentation_section(name))
+                .collect();
+            if !instrumented.is_empty() {
+                bail!(
+                    "{} in {} is instrumented (sections {}): an instrumented compiler must \
+                     never ship",
+                    path.strip_prefix(scratch).unwrap_or(&path).display(),
+                    tarball.display(),
+                    instrumented.join(", ")
+                );
+            }
+            checked += 1;
+        }
+        eprintln!("    {checked} ELF files in the rustc tarball, none instrumented");
+        let unpacked = walkdir::WalkDir::new(scratch)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .map(|e| e.into_path())
+            .find(|p| p.ends_with("rustc/lib"))
+            .with_context(|| format!("{} has no rustc/lib", tarball.display()))?;
+        for library in &self.bolt_libraries {
+            let sysroot = library.resolve()?;
+            let packaged = LibraryPattern {
+                dir: unpacked.clone(),
+                ..library.clone()
+            }
+            .resolve()?;
+            if !elf::is_bolt_optimized(&packaged)? {
+                bail!(
+                    "{} in {} is not BOLT-optimized",
+                    library.shown(),
+                    tarball.display()
+                );
+            }
+            if fsutil::sha256_file(&packaged)? != fsutil::sha256_file(&sysroot)? {
+                bail!(
+                    "{} in {} differs from the optimized {}",
+                    library.shown(),
+                    tarball.display(),
+                    sysroot.display()
+                );
+            }
+            eprintln!(
+                "    {} in the rustc tarball is the BOLT-optimized one",
+                library.shown()
+            );
+        }
         std::fs::remove_dir_all(scratch)?;
+        Ok(())
     }
-    std::fs::create_dir_all(scratch)?;
-    let untar = Cmd::new("tar", scratch)
-        .arg("-xf")
-        .arg(tarball.display().to_string());
-    run.run(&untar)?;
-    let unpacked = walkdir::WalkDir::new(scratch)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .map(|e| e.into_path())
-        .find(|p| p.ends_with("rustc/lib"))
-        .with_context(|| format!("{} has no rustc/lib", tarball.display()))?;
-    for library in libraries {
-        let sysroot = library.resolve()?;
-        let packaged = LibraryPattern {
-            dir: unpacked.clone(),
-            ..library.clone()
-        }
-        .resolve()?;
-        if !elf::is_bolt_optimized(&packaged)? {
-            bail!(
-                "{} in {} is not BOLT-optimized",
+
+    fn shell(&self, host: &str) -> String {
+        let scratch = shell_quote_path(&self.scratch);
+        let mut lines = vec![
+            format!("rm -rf {scratch} && mkdir -p {scratch}"),
+            format!(
+                "tar -xf \"$({})\" -C {scratch}",
+                rustc_tarball_shell(&self.dist_dir, host)
+            ),
+            format!(
+                "! find {scratch} -type f -exec sh -c 'head -c 4 \"$1\" | grep -q ELF && \
+                 readelf -S -W \"$1\"' sh {{}} \\; | grep -E '__llvm_prf_|\\.bolt\\.instr'"
+            ),
+        ];
+        for library in &self.bolt_libraries {
+            lines.push(format!(
+                "cmp \"$(find {scratch} -path '*/rustc/lib/{}' -type f)\" {}",
                 library.shown(),
-                tarball.display()
-            );
+                library.shell()
+            ));
         }
-        if fsutil::sha256_file(&packaged)? != fsutil::sha256_file(&sysroot)? {
-            bail!(
-                "{} in {} differs from the optimized {}",
-                library.shown(),
-                tarball.display(),
-                sysroot.display()
-            );
-        }
-        eprintln!(
-            "    {} in the rustc tarball is the BOLT-optimized one",
-            library.shown()
-        );
+        lines.push(format!("rm -rf {scratch}"));
+        lines.join("\n")
     }
-    std::fs::remove_dir_all(scratch)?;
-    Ok(())
+}
+
+/// A shell command printing the path of the rustc tarball: the one whose version part, between
+/// `rustc-` and `-<host>`, has no `-` (so not rustc-dev-… or rustc-docs-…).
+pub fn rustc_tarball_shell(dist_dir: &Path, host: &str) -> String {
+    format!(
+        "ls {}/rustc-*-{host}.tar.* | grep -E '/rustc-[^-/]+-{}\\.tar\\.' | head -n 1",
+        shell_quote_path(dist_dir),
+        host.replace('.', "\\.")
+    )
 }
 
 /// `rustc-<version>-<host>.tar.*` in the dist dir (not rustc-dev-… or rustc-docs-…).

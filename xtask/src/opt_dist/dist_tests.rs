@@ -12,10 +12,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::cmd::Cmd;
-use super::dist::rustc_tarball;
+use serde::Serialize;
+
+use super::bootstrap::{toml_path, Bootstrap, TestConfig};
+use super::cmd::{shell_quote_path, Cmd};
+use super::dist::{rustc_tarball, rustc_tarball_shell};
 use super::fsutil;
-use super::pipeline::{Action, Artifact, StageId, StagePlan, Step};
+use super::pipeline::{Action, Artifact, StageId, StagePlan, StageWork, Step};
 use super::runner::StepRun;
 use super::Ctx;
 
@@ -40,36 +43,24 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let tree = &ctx.tree;
     let dir = ctx.stage_dir(StageId::Test);
     let unpacked = tree.build_dir.join("unpacked-dist");
+    let dist_dir = tree.build_dir.join("dist");
     let config = dir.join("bootstrap.toml");
-    let mut test = Cmd::new(tree.python.clone(), &tree.src)
-        .arg(tree.x_py().display().to_string())
-        .args(["test", "--build", &tree.host, "--stage", "0"])
-        .args(SUITES.iter().copied())
-        // Also the tests that only make sense for a dist toolchain.
-        .env("COMPILETEST_ENABLE_DIST_TESTS", "1")
-        .env("RUST_BOOTSTRAP_CONFIG", config.display().to_string());
-    if tree.build_dir_is_explicit {
-        test = test
-            .arg("--build-dir")
-            .arg(tree.build_dir.display().to_string());
-    }
-    for skipped in &ctx.options.skipped_tests {
-        test = test.args(["--skip", skipped]);
-    }
+    let test = Bootstrap::test(tree, SUITES, &ctx.options.skipped_tests, &config);
     let steps = vec![
-        Step {
-            title: "Unpack the dist toolchain into one sysroot".to_string(),
-            action: Action::UnpackDist {
-                dist_dir: tree.build_dir.join("dist"),
+        Step::new(
+            "Unpack the dist toolchain into one sysroot",
+            Action::Work(Box::new(UnpackDist {
+                dist_dir: dist_dir.clone(),
                 unpacked: unpacked.clone(),
-            },
-            hint: "run the dist stage first: it makes the tarballs".to_string(),
-        },
-        Step {
-            title: "Test the dist toolchain".to_string(),
-            action: Action::RunWithTestConfig {
-                cmd: test,
+            })),
+            "run the dist stage first: it makes the tarballs",
+        ),
+        Step::new(
+            "Test the dist toolchain",
+            Action::Work(Box::new(RunWithTestConfig {
+                cmd: test.into_cmd(),
                 config: config.clone(),
+                dist_dir,
                 unpacked,
                 // Only named so bootstrap does not build an LLVM; nothing is compiled with it.
                 llvm_config: tree
@@ -77,11 +68,15 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
                     .llvm_config
                     .clone()
                     .unwrap_or_else(|| tree.host_build().join("llvm/bin/llvm-config")),
-            },
-            hint: "a test suite failed on the optimized toolchain: its output above names \
-                   the tests; --skipped-tests <PATH> skips known failures"
-                .to_string(),
-        },
+                build_dir: tree
+                    .config
+                    .build_dir
+                    .is_some()
+                    .then(|| tree.build_dir.clone()),
+            })),
+            "a test suite failed on the optimized toolchain: its output above names the tests; \
+             --skipped-tests <PATH> skips known failures",
+        ),
     ];
     let outputs = vec![Artifact {
         kind: "test-bootstrap-config",
@@ -89,88 +84,175 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         made_by: StageId::Test,
     }];
     Ok(StagePlan {
-        stage: StageId::Test,
-        dir,
-        inputs: Vec::new(),
         outputs,
-        steps,
-        skipped: None,
+        ..StagePlan::new(StageId::Test, dir, steps)
     })
 }
 
-/// Unpacks the rustc, rust-std, cargo and rust-src tarballs and assembles one sysroot.
-pub fn unpack(run: &mut StepRun, dist_dir: &Path, unpacked: &Path) -> Result<()> {
-    let dist = DistToolchain::find(dist_dir, unpacked, &run.ctx.tree.host)?;
-    if unpacked.exists() {
-        std::fs::remove_dir_all(unpacked)
-            .with_context(|| format!("cannot empty {}", unpacked.display()))?;
-    }
-    std::fs::create_dir_all(unpacked)?;
-    for tarball in &dist.tarballs {
-        let untar = Cmd::new("tar", unpacked)
-            .arg("-xf")
-            .arg(tarball.display().to_string());
-        run.run(&untar)?;
-    }
-    let rustlib = format!("lib/rustlib/{}/lib", run.ctx.tree.host);
-    fsutil::copy_dir(&dist.std_dir.join(&rustlib), &dist.rustc_dir.join(&rustlib))?;
-    fsutil::copy_dir(
-        &dist.src_dir.join("lib/rustlib/src"),
-        &dist.rustc_dir.join("lib/rustlib/src"),
-    )?;
-    eprintln!("    sysroot: {}", dist.rustc_dir.display());
-    Ok(())
+/// Unpacks the rustc, rust-std, cargo and rust-src dist tarballs and assembles one sysroot.
+#[derive(Debug, Serialize)]
+pub struct UnpackDist {
+    pub dist_dir: PathBuf,
+    pub unpacked: PathBuf,
 }
 
-/// Writes the configuration that makes the unpacked toolchain stage 0, then runs `cmd`.
-pub fn run_with_config(
-    run: &mut StepRun,
-    cmd: &Cmd,
-    config: &Path,
-    unpacked: &Path,
-    llvm_config: &Path,
-) -> Result<()> {
-    let dist = DistToolchain::find(
-        &run.ctx.tree.build_dir.join("dist"),
-        unpacked,
-        &run.ctx.tree.host,
-    )?;
-    let rustc = dist.rustc_dir.join("bin/rustc");
-    let cargo = dist.cargo_dir.join("bin/cargo");
-    for tool in [&rustc, &cargo] {
-        if !tool.is_file() {
-            bail!(
-                "{} is missing: unpack the dist toolchain first",
-                tool.display()
-            );
+impl StageWork for UnpackDist {
+    fn kind(&self) -> &'static str {
+        "unpack-dist"
+    }
+
+    fn run(&self, run: &mut StepRun) -> Result<()> {
+        let unpacked = &self.unpacked;
+        let dist = DistToolchain::find(&self.dist_dir, unpacked, &run.ctx.tree.host)?;
+        if unpacked.exists() {
+            std::fs::remove_dir_all(unpacked)
+                .with_context(|| format!("cannot empty {}", unpacked.display()))?;
         }
+        std::fs::create_dir_all(unpacked)?;
+        for tarball in &dist.tarballs {
+            let untar = Cmd::new("tar", unpacked)
+                .arg("-xf")
+                .arg(tarball.display().to_string());
+            run.run(&untar)?;
+        }
+        let rustlib = format!("lib/rustlib/{}/lib", run.ctx.tree.host);
+        fsutil::copy_dir(&dist.std_dir.join(&rustlib), &dist.rustc_dir.join(&rustlib))?;
+        fsutil::copy_dir(
+            &dist.src_dir.join("lib/rustlib/src"),
+            &dist.rustc_dir.join("lib/rustlib/src"),
+        )?;
+        eprintln!("    sysroot: {}", dist.rustc_dir.display());
+        Ok(())
     }
-    let toml_path = |p: &Path| p.display().to_string().replace('\\', "/");
-    let mut content = format!(
-        "# Written by cargo xtask opt-dist for its test stage.\n\
-         profile = \"user\"\nchange-id = 115898\n\n[rust]\nchannel = \"{}\"\n\
-         verbose-tests = true\n# rust-lld cannot be combined with an external LLVM\nlld = false\n\n\
-         [build]\nrustc = \"{}\"\ncargo = \"{}\"\nlocal-rebuild = true\n\
-         compiletest-allow-stage0 = true\n",
-        dist.channel(),
-        toml_path(&rustc),
-        toml_path(&cargo)
-    );
-    if run.ctx.tree.config.build_dir.is_some() {
-        content.push_str(&format!(
-            "build-dir = \"{}\"\n",
-            toml_path(&run.ctx.tree.build_dir)
-        ));
+
+    fn shell(&self, host: &str) -> String {
+        let layout = ShellLayout::new(&self.dist_dir, &self.unpacked, host);
+        let tarball =
+            |stem: &str| format!("\"$(ls \"$dist\"/{stem}.tar.* | head -n 1)\"", stem = stem);
+        [
+            layout.variables.clone(),
+            "rm -rf \"$unpacked\" && mkdir -p \"$unpacked\"".to_string(),
+            format!(
+                "for t in \"$rustc_tarball\" {} {} {}; do tar -xf \"$t\" -C \"$unpacked\"; done",
+                tarball(&format!("rust-std-$pkgver-{host}")),
+                tarball(&format!("cargo-$pkgver-{host}")),
+                tarball("rust-src-$pkgver"),
+            ),
+            format!(
+                "mkdir -p \"$sysroot/lib/rustlib/{host}/lib\" \"$sysroot/lib/rustlib/src\""
+            ),
+            format!(
+                "cp -R \"$unpacked/rust-std-$pkgver-{host}/rust-std-{host}/lib/rustlib/{host}/lib/.\" \
+                 \"$sysroot/lib/rustlib/{host}/lib/\""
+            ),
+            "cp -R \"$unpacked/rust-src-$pkgver/rust-src/lib/rustlib/src/.\" \"$sysroot/lib/rustlib/src/\""
+                .to_string(),
+        ]
+        .join("\n")
     }
-    content.push_str(&format!(
-        "\n[target.{}]\nllvm-config = \"{}\"\n",
-        run.ctx.tree.host,
-        toml_path(llvm_config)
-    ));
-    fsutil::write_atomically(config, content.as_bytes())?;
-    eprintln!("    {}:\n{}", config.display(), indent(&content));
-    run.run(cmd)?;
-    Ok(())
+}
+
+/// Writes the configuration that makes the unpacked toolchain stage 0 ([`TestConfig`]), then
+/// runs `cmd`, which points bootstrap at it with `RUST_BOOTSTRAP_CONFIG`.
+#[derive(Debug, Serialize)]
+pub struct RunWithTestConfig {
+    pub cmd: Cmd,
+    pub config: PathBuf,
+    pub dist_dir: PathBuf,
+    pub unpacked: PathBuf,
+    pub llvm_config: PathBuf,
+    /// The build dir, when the user's configuration moved it (the test config replaces theirs).
+    pub build_dir: Option<PathBuf>,
+}
+
+impl StageWork for RunWithTestConfig {
+    fn kind(&self) -> &'static str {
+        "run-with-test-config"
+    }
+
+    fn run(&self, run: &mut StepRun) -> Result<()> {
+        let dist = DistToolchain::find(&self.dist_dir, &self.unpacked, &run.ctx.tree.host)?;
+        let rustc = dist.rustc_dir.join("bin/rustc");
+        let cargo = dist.cargo_dir.join("bin/cargo");
+        for tool in [&rustc, &cargo] {
+            if !tool.is_file() {
+                bail!(
+                    "{} is missing: unpack the dist toolchain first",
+                    tool.display()
+                );
+            }
+        }
+        let build_dir = self.build_dir.as_deref().map(toml_path);
+        let content = TestConfig {
+            rustc: &toml_path(&rustc),
+            cargo: &toml_path(&cargo),
+            channel: dist.channel(),
+            build_dir: build_dir.as_deref(),
+            host: &run.ctx.tree.host,
+            llvm_config: &toml_path(&self.llvm_config),
+        }
+        .render();
+        fsutil::write_atomically(&self.config, content.as_bytes())?;
+        eprintln!("    {}:\n{}", self.config.display(), indent(&content));
+        run.run_bootstrap(&self.cmd)
+    }
+
+    fn shell(&self, host: &str) -> String {
+        let layout = ShellLayout::new(&self.dist_dir, &self.unpacked, host);
+        // The literal parts go into an unquoted here-document, where `$`, `` ` `` and `\`
+        // would be expanded.
+        let literal = |path: &Path| {
+            toml_path(path)
+                .replace('\\', "\\\\")
+                .replace('$', "\\$")
+                .replace('`', "\\`")
+        };
+        let build_dir = self.build_dir.as_deref().map(literal);
+        let content = TestConfig {
+            rustc: "$sysroot/bin/rustc",
+            cargo: &format!("$unpacked/cargo-$pkgver-{host}/cargo/bin/cargo"),
+            channel: "$channel",
+            build_dir: build_dir.as_deref(),
+            host,
+            llvm_config: &literal(&self.llvm_config),
+        }
+        .render();
+        let config = shell_quote_path(&self.config);
+        [
+            layout.variables,
+            "case $pkgver in beta|nightly) channel=$pkgver ;; *) channel=stable ;; esac"
+                .to_string(),
+            format!(
+                "mkdir -p {}",
+                shell_quote_path(self.config.parent().unwrap_or(Path::new("/")))
+            ),
+            format!("cat > {config} <<OPT_DIST_TEST_CONFIG\n{content}OPT_DIST_TEST_CONFIG"),
+            format!("cd {}", shell_quote_path(&self.cmd.cwd)),
+            self.cmd.shell_line(),
+        ]
+        .join("\n")
+    }
+}
+
+/// The shell variables both test-stage steps start from: `dist`, `unpacked`, the rustc
+/// tarball, the package version in the tarball names, and the assembled sysroot.
+struct ShellLayout {
+    variables: String,
+}
+
+impl ShellLayout {
+    fn new(dist_dir: &Path, unpacked: &Path, host: &str) -> ShellLayout {
+        let variables = [
+            format!("dist={}", shell_quote_path(dist_dir)),
+            format!("unpacked={}", shell_quote_path(unpacked)),
+            format!("rustc_tarball=$({})", rustc_tarball_shell(dist_dir, host)),
+            "pkgver=${rustc_tarball##*/rustc-}".to_string(),
+            format!("pkgver=${{pkgver%%-{host}.tar.*}}"),
+            format!("sysroot=\"$unpacked/rustc-$pkgver-{host}/rustc\""),
+        ]
+        .join("\n");
+        ShellLayout { variables }
+    }
 }
 
 fn indent(text: &str) -> String {

@@ -15,6 +15,21 @@ pub fn section_names(path: &Path) -> Result<Vec<String>> {
         .with_context(|| format!("{} is not a 64-bit ELF file", path.display()))
 }
 
+/// Whether `path` starts like an ELF file (the packaged compiler also holds scripts and docs).
+pub fn is_elf(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(file.read_exact(&mut magic).is_ok() && &magic == b"\x7fELF")
+}
+
+/// Sections only an instrumented build has: LLVM's PGO counters and data (`__llvm_prf_cnts`,
+/// `__llvm_prf_data`, ...) and BOLT's instrumentation (`.bolt.instr.*`).
+pub fn is_instrumentation_section(name: &str) -> bool {
+    name.starts_with("__llvm_prf_") || name.starts_with(".bolt.instr")
+}
+
 pub fn is_bolt_optimized(path: &Path) -> Result<bool> {
     Ok(section_names(path)?
         .iter()

@@ -142,6 +142,13 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hasher.finish_hex())
 }
 
+/// SHA-256 of bytes, as lowercase hex.
+pub fn sha256_bytes(data: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(data);
+    hasher.finish_hex()
+}
+
 const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -247,9 +254,7 @@ mod tests {
     use super::*;
 
     fn sha256_hex(data: &[u8]) -> String {
-        let mut h = Sha256::new();
-        h.update(data);
-        h.finish_hex()
+        sha256_bytes(data)
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Ctrl-C and termination: the xtask notes the signal instead of dying on the spot, so the step
 //! under way fails normally and the cleanup that follows a failure runs (a BOLT-instrumented
-//! library is put back, a temporary `bootstrap.toml` is restored).
+//! library is put back).
 //!
 //! Ctrl-C reaches the whole foreground process group, so x.py or the collector stop by
 //! themselves; a signal sent to the xtask alone lets the running command finish first.

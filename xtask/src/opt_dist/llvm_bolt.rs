@@ -6,8 +6,8 @@
 use anyhow::Result;
 
 use super::bolt::LibraryPattern;
-use super::bootstrap::Component;
-use super::pipeline::{Action, Profile, StageId, StagePlan, Step};
+use super::build_state;
+use super::pipeline::{kind, Built, Need, Part, Profile, StageId, StagePlan, Step};
 use super::training::{Benchmarks, BoltGathering};
 use super::Ctx;
 
@@ -30,19 +30,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     }
     let llvm_profile = ctx.profile(Profile::LlvmPgo);
     let output = ctx.profile(Profile::LlvmBolt);
-
-    let optimized = ctx
-        .x_build()
-        .with_llvm_bolt_ldflags()
-        .pgo_use(Component::Llvm, &llvm_profile.path)?
-        .keep_stages(&[0, 1]);
-    let mut steps = vec![Step {
-        title: "Build the PGO-optimized LLVM, linked for BOLT".to_string(),
-        action: Action::Run {
-            cmd: optimized.into_cmd(),
-        },
-        hint: "bootstrap failed building the optimized LLVM: its error is above".to_string(),
-    }];
+    let mut steps = vec![optimized_llvm_build(ctx)?];
     steps.extend(
         BoltGathering {
             what: "LLVM",
@@ -56,11 +44,43 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         .steps(ctx),
     );
     Ok(StagePlan {
-        stage: StageId::LlvmBolt,
-        dir,
         inputs: vec![llvm_profile],
         outputs: vec![output],
-        steps,
-        skipped: None,
+        needs: vec![
+            // It keeps stage 1's compiler (--keep-stage 0 --keep-stage 1)...
+            build_state::optimized_compiler(ctx),
+            // ...and bootstrap would keep any LLVM it finds instead of building this one.
+            Need {
+                part: Part::Llvm,
+                accepted: vec![Built::Absent, optimized_llvm(ctx)],
+            },
+        ],
+        ..StagePlan::new(StageId::LlvmBolt, dir, steps)
     })
+}
+
+/// LLVM built with its profile and linked with relocations (`-Wl,-q`), while stage 1's compiler
+/// is kept: what stage 3 BOLT-instruments and dist BOLT-optimizes. Bootstrap builds it only
+/// where there is no LLVM build (llvm-pgo deletes its instrumented one).
+pub fn optimized_llvm_build(ctx: &Ctx) -> Result<Step> {
+    let llvm_profile = ctx.profile_file::<kind::LlvmPgo>();
+    let optimized = ctx
+        .x_build()
+        .with_llvm_bolt_ldflags()
+        .use_llvm_profile(&llvm_profile)?
+        .keep_stages(&[0, 1]);
+    Ok(Step::new(
+        "Build the PGO-optimized LLVM, linked for BOLT",
+        optimized.into_action(),
+        "bootstrap failed building the optimized LLVM: its error is above",
+    )
+    .changing(Part::Llvm, optimized_llvm(ctx)))
+}
+
+/// How [`optimized_llvm_build`] leaves LLVM.
+pub fn optimized_llvm(ctx: &Ctx) -> Built {
+    Built::Optimized {
+        profile: ctx.profile(Profile::LlvmPgo).path,
+        bolt_ready: true,
+    }
 }

@@ -8,7 +8,8 @@
 use anyhow::Result;
 
 use super::bootstrap::Component;
-use super::pipeline::{Action, Profile, StageId, StagePlan, Step};
+use super::build_state;
+use super::pipeline::{Action, Built, Part, Profile, StageId, StagePlan, Step};
 use super::training::{Benchmarks, PgoGathering};
 use super::Ctx;
 
@@ -39,10 +40,16 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let remove_llvm = |title: &str| -> Vec<Step> {
         [&llvm_build, &lld_build]
             .into_iter()
-            .map(|dir| Step {
-                title: format!("{title} ({})", dir.file_name().unwrap().to_string_lossy()),
-                action: Action::RemoveBuildOutput { dir: dir.clone() },
-                hint: format!("make {} writable", dir.display()),
+            .map(|dir| {
+                let step = Step::new(
+                    format!("{title} ({})", dir.file_name().unwrap().to_string_lossy()),
+                    Action::RemoveDir { dir: dir.clone() },
+                    format!("make {} writable", dir.display()),
+                );
+                match dir == &llvm_build {
+                    true => step.changing(Part::Llvm, Built::Absent),
+                    false => step,
+                }
             })
             .collect()
     };
@@ -56,13 +63,14 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         .x_build()
         .pgo_generate(Component::Llvm, &raw.join("prof-%p"))?
         .keep_stages(&[0, 1]);
-    steps.push(Step {
-        title: "Build the PGO-instrumented LLVM".to_string(),
-        action: Action::Run {
-            cmd: instrumented.into_cmd(),
-        },
-        hint: "bootstrap failed building the instrumented LLVM: its error is above".to_string(),
-    });
+    steps.push(
+        Step::new(
+            "Build the PGO-instrumented LLVM",
+            instrumented.into_action(),
+            "bootstrap failed building the instrumented LLVM: its error is above",
+        )
+        .changing(Part::Llvm, Built::Instrumented),
+    );
     steps.extend(
         PgoGathering {
             what: "LLVM",
@@ -80,11 +88,10 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     ));
 
     Ok(StagePlan {
-        stage: StageId::LlvmPgo,
-        dir,
         inputs: vec![rustc_profile],
         outputs: vec![output],
-        steps,
-        skipped: None,
+        // It keeps stage 1's compiler (--keep-stage 0 --keep-stage 1).
+        needs: vec![build_state::optimized_compiler(ctx)],
+        ..StagePlan::new(StageId::LlvmPgo, dir, steps)
     })
 }

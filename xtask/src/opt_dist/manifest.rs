@@ -13,7 +13,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: `fingerprint` added (the stage's plan by content, for staleness).
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Manifest {
@@ -27,6 +28,9 @@ pub struct Manifest {
     pub tree: TreeRecord,
     pub interface: String,
     pub options: serde_json::Value,
+    /// The stage's plan by content (see `state::fingerprint`): a different one makes it stale.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
     pub started_at: String,
     pub finished_at: String,
     pub duration_secs: f64,

@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::cmd::shell_quote;
-use super::pipeline::{Action, StagePlan};
+use super::pipeline::{Action, ProfileCheck, StagePlan};
 use super::Ctx;
 use crate::flags::PlanFormat;
 
@@ -67,7 +67,9 @@ fn text(ctx: &Ctx, plans: &[StagePlan]) -> String {
         for (i, step) in plan.steps.iter().enumerate() {
             let _ = writeln!(out, "  {:>2}. {}", i + 1, step.title);
             let line = match &step.action {
-                Action::Run { cmd } => format!("cd {} && {}", cmd.cwd.display(), cmd.shell_line()),
+                Action::Run { cmd } | Action::Bootstrap { cmd } => {
+                    format!("cd {} && {}", cmd.cwd.display(), cmd.shell_line())
+                }
                 other => shell_equivalent(other, &ctx.tree.host),
             };
             let _ = writeln!(out, "      $ {line}");
@@ -106,7 +108,7 @@ fn sh(ctx: &Ctx, plans: &[StagePlan]) -> String {
         for (i, step) in plan.steps.iter().enumerate() {
             let _ = writeln!(out, "# {}. {}", i + 1, step.title);
             match &step.action {
-                Action::Run { cmd } => {
+                Action::Run { cmd } | Action::Bootstrap { cmd } => {
                     if cwd.as_deref() != Some(cmd.cwd.as_path()) {
                         let _ = writeln!(out, "cd {}", quote_path(&cmd.cwd));
                         cwd = Some(cmd.cwd.clone());
@@ -128,121 +130,32 @@ fn quote_path(path: &Path) -> String {
     shell_quote(&path.display().to_string())
 }
 
-/// The shell command that does what the xtask does itself for a non-`Run` step.
+/// The shell command that does what the xtask does itself for a step that runs no single
+/// command.
 fn shell_equivalent(action: &Action, host: &str) -> String {
     match action {
-        Action::Run { cmd } => cmd.shell_line(),
-        Action::ResetScratchDir { dir } => {
+        Action::Run { cmd } | Action::Bootstrap { cmd } => cmd.shell_line(),
+        Action::ResetDir { dir } => {
             format!("rm -rf {0} && mkdir -p {0}", quote_path(dir))
         }
+        Action::RemoveDir { dir } => format!("rm -rf {}", quote_path(dir)),
+        Action::Move { from, to } => format!(
+            "{{ [ ! -d {1} ] || rm -rf {1}; }} && mv -f {0} {1}",
+            quote_path(from),
+            quote_path(to)
+        ),
         Action::ExpectRawProfiles { dir, extension } => format!(
             "test -n \"$(find {} -name '*.{extension}' -print | head -n 1)\"",
             quote_path(dir)
         ),
-        Action::CheckProfdataMatchesCompiler { profdata, compiler } => format!(
-            "test \"$({} merge --version | sed -n 's/.*LLVM version \\([0-9]*\\).*/\\1/p')\" = \
-             \"$({} -vV | sed -n 's/^LLVM version: \\([0-9]*\\).*/\\1/p')\"",
-            quote_path(profdata),
-            quote_path(compiler)
-        ),
-        Action::ValidateProfile { profdata, profile } => format!(
-            "{} show {} | grep -q '^Maximum function count: [1-9]'",
-            quote_path(profdata),
-            quote_path(profile)
-        ),
-        Action::Publish { from, to } => format!("mv -f {} {}", quote_path(from), quote_path(to)),
-        Action::BoltInstrument {
-            library,
-            bolt,
-            profile_prefix,
-            scratch,
-            backups,
-            ..
-        } => {
-            let backup = format!("{}/\"$(basename \"$lib\")\"", quote_path(backups));
-            let instrument =
-                super::bolt::instrument_cmd(bolt, Path::new("LIB"), profile_prefix, scratch);
-            format!(
-                "lib={0}\nmkdir -p {1} && cp \"$lib\" {backup} && trap 'cp {backup} \"$lib\"' EXIT\n{2} && cp {3} \"$lib\" && rm {3}",
-                library.shell(),
-                quote_path(backups),
-                instrument.shell_line().replace(" LIB ", " \"$lib\" "),
-                quote_path(scratch)
-            )
-        }
-        Action::RestoreBackups { backups } => format!(
-            "cp {0}/\"$(basename \"$lib\")\" \"$lib\" && rm {0}/\"$(basename \"$lib\")\" && trap - EXIT",
-            quote_path(backups)
-        ),
-        Action::MergeFdata {
-            merge_fdata,
-            raw_dir,
-            output,
-        } => format!(
-            "{} -o {} {}/*.fdata",
-            quote_path(merge_fdata),
-            quote_path(output),
-            quote_path(raw_dir)
-        ),
-        Action::ValidateFdata { profile } => format!("grep -q '^1 ' {}", quote_path(profile)),
-        Action::BoltOptimize {
-            library,
-            bolt,
-            profile,
-            scratch,
-            ..
-        } => {
-            let input = scratch.with_extension("original");
-            let optimize = super::bolt::optimize_cmd(bolt, &input, profile, scratch, host);
-            format!(
-                "lib={0}\ncp \"$lib\" {1} && {2} && cp {3} \"$lib\" && rm {3} {1}",
-                library.shell(),
-                quote_path(&input),
-                optimize.shell_line(),
-                quote_path(scratch)
-            )
-        }
-        Action::RecordDistFiles { dist_dir } => format!("ls -l {}", quote_path(dist_dir)),
-        Action::CheckPackagedLibraries {
-            dist_dir,
-            libraries,
-            scratch,
-        } => {
-            let mut lines = vec![format!(
-                "rm -rf {0} && mkdir -p {0} && tar -xf {1}/rustc-*-{host}.tar.* -C {0}",
-                quote_path(scratch),
-                quote_path(dist_dir)
-            )];
-            for library in libraries {
-                lines.push(format!(
-                    "cmp $(find {} -path '*/rustc/lib/{}' -type f) {}",
-                    quote_path(scratch),
-                    library.shown(),
-                    library.shell()
-                ));
-            }
-            lines.push(format!("rm -rf {}", quote_path(scratch)));
-            lines.join("\n")
-        }
-        Action::UnpackDist { dist_dir, unpacked } => format!(
-            "rm -rf {0} && mkdir -p {0} && for t in {1}/rustc-*-{host}.tar.* {1}/rust-std-*-{host}.tar.* \
-             {1}/cargo-*-{host}.tar.* {1}/rust-src-*.tar.*; do tar -xf \"$t\" -C {0}; done\n\
-             # then copy rust-std-*/rust-std-{host}/lib/rustlib/{host}/lib and rust-src-*/rust-src/lib/rustlib/src\n\
-             # into rustc-*-{host}/rustc/lib/rustlib/",
-            quote_path(unpacked),
-            quote_path(dist_dir)
-        ),
-        Action::RunWithTestConfig { cmd, config, .. } => format!(
-            "# write the test configuration (the stage keeps it, see its manifest) to {}\ncd {}\n{}",
-            quote_path(config),
-            quote_path(&cmd.cwd),
-            cmd.shell_line()
-        ),
-        Action::RemoveRawProfiles { dir } | Action::RemoveBuildOutput { dir } => {
-            format!("rm -rf {}", quote_path(dir))
-        }
-        Action::KeepRawProfiles { dir, to } => {
-            format!("rm -rf {1} && mv {0} {1}", quote_path(dir), quote_path(to))
-        }
+        Action::Validate { profile, check } => match check {
+            ProfileCheck::LlvmProfdata { tool } => format!(
+                "{} show {} | grep -q '^Maximum function count: [1-9]'",
+                quote_path(tool),
+                quote_path(profile)
+            ),
+            ProfileCheck::Fdata => format!("grep -q '^1 ' {}", quote_path(profile)),
+        },
+        Action::Work(work) => work.shell(host),
     }
 }

@@ -75,20 +75,7 @@ impl Check {
     }
 }
 
-/// Disk a stage needs below the build dir, for a tree the size of rustc 1.95.0, in GiB: what
-/// stays (build output, dist files) and what it needs only while it runs (raw profiles,
-/// upstream reports 6-20 GiB per PGO stage; unpacked tarballs). Smaller trees (the miniature
-/// one) need proportionally less. Rough by nature: it catches a disk that is clearly too small.
 const GIB: u64 = 1 << 30;
-fn full_size_estimate(stage: StageId) -> (u64, u64) {
-    match stage {
-        StageId::RustcPgo => (25 * GIB, 20 * GIB),
-        StageId::LlvmPgo => (2 * GIB, 20 * GIB),
-        StageId::LlvmBolt | StageId::RustcBolt => (GIB, 2 * GIB),
-        StageId::Dist => (8 * GIB, 2 * GIB),
-        StageId::Test => (5 * GIB, 0),
-    }
-}
 
 /// rustc 1.95.0's `compiler/` holds about 35 MB of sources.
 const FULL_SIZE_COMPILER_SOURCES: u64 = 35_000_000;
@@ -241,13 +228,15 @@ fn source_bytes(dir: &Path) -> u64 {
 
 fn disk_check(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Check {
     const NAME: &str = "free disk";
-    let kept: u64 = stages.iter().map(|s| full_size_estimate(*s).0).sum();
+    // What every stage keeps, plus the largest of what one needs only while it runs. Rough
+    // by nature: it catches a disk that is clearly too small.
+    let kept: u64 = stages.iter().map(|s| s.def().disk.kept_gib).sum();
     let transient = stages
         .iter()
-        .map(|s| full_size_estimate(*s).1)
+        .map(|s| s.def().disk.transient_gib)
         .max()
         .unwrap_or(0);
-    let full = kept + transient;
+    let full = (kept + transient) * GIB;
     let compiler = source_bytes(&ctx.tree.src.join("compiler"));
     let needed =
         (full as f64 * (compiler as f64 / FULL_SIZE_COMPILER_SOURCES as f64).min(1.0)) as u64;
@@ -329,20 +318,20 @@ pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<(
         );
     }
 
-    let mut planned: Vec<(String, &Cmd)> = Vec::new();
+    // Every bootstrap call of the run. The test stage's `x.py test` is not among them: it runs
+    // under a configuration that exists only once the dist toolchain is unpacked.
+    let mut planned: Vec<(String, &Cmd, bool)> = Vec::new();
     for plan in plans {
         for (i, step) in plan.steps.iter().enumerate() {
-            if let Action::Run { cmd } = &step.action {
-                if matches!(x_py_command(cmd), Some(c) if c != "test") {
-                    let what = format!("{} step {}: {}", plan.stage.name(), i + 1, step.title);
-                    planned.push((what, cmd));
-                }
+            if let Action::Bootstrap { cmd } = &step.action {
+                let what = format!("{} step {}: {}", plan.stage.name(), i + 1, step.title);
+                planned.push((what, cmd, plan.stage == StageId::Dist));
             }
         }
     }
     // The final dist carries the user's arguments, the likeliest typo: check it first.
-    planned.sort_by_key(|(_, cmd)| x_py_command(cmd) != Some("dist"));
-    for (what, cmd) in &planned {
+    planned.sort_by_key(|(_, _, dist)| !dist);
+    for (what, cmd, _) in &planned {
         let dry = (*cmd).clone().arg("--dry-run");
         let (ok, _stdout, stderr) = dry.probe(sh)?;
         if !ok {
@@ -362,13 +351,4 @@ pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<(
         planned.len()
     );
     Ok(())
-}
-
-/// `build`, `dist`, ... for an x.py command line. `x.py test` of the test stage runs under a
-/// configuration written only then, so it is not among the commands checked in advance.
-fn x_py_command(cmd: &Cmd) -> Option<&str> {
-    if !cmd.argv.get(1).is_some_and(|a| a.ends_with("x.py")) {
-        return None;
-    }
-    cmd.argv.get(2).map(String::as_str)
 }

@@ -5,21 +5,25 @@
 //! to do. Published outputs of an earlier run are only replaced by complete, validated new ones,
 //! and no manifest claims a stage that did not finish.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
 
+use super::build_state::BuildState;
 use super::cmd::Cmd;
-use super::fsutil::{self, human_bytes, human_duration};
+use super::fsutil::{self, human_bytes, human_duration, sha256_file};
 use super::manifest::{
     CommandRecord, FileRecord, Manifest, RawProfilesRecord, ToolRecord, TreeRecord,
     ValidationRecord, SCHEMA_VERSION,
 };
-use super::pipeline::{Action, StagePlan, Step};
+use super::pipeline::{Action, ProfileCheck, StagePlan, Step};
+use super::state::{self, Failure, Journal, FAILED_FILE, JOURNAL_FILE};
 use super::Ctx;
-use super::{backup, bolt, dist, dist_tests, interrupt, metrics, validate};
+use super::{backup, interrupt, metrics, validate};
 
 /// The error of a failed step: which stage, which step, and the advice that goes with it.
 #[derive(Debug)]
@@ -41,14 +45,22 @@ impl fmt::Display for StepFailed {
     }
 }
 
-/// What the steps leave for the manifest.
-#[derive(Default)]
+/// What the steps leave for the manifest (kept in the step journal while the stage runs).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub commands: Vec<CommandRecord>,
     pub tools: Vec<ToolRecord>,
     pub raw_profiles: Vec<RawProfilesRecord>,
     pub validations: Vec<ValidationRecord>,
-    pub dist_files: Vec<FileRecord>,
+    /// Outputs found while the stage ran (the files bootstrap's dist wrote).
+    pub found_outputs: Vec<FileRecord>,
+}
+
+impl Record {
+    /// The raw profiles counted in `dir`, to note that they were moved or deleted.
+    fn raw_profiles_in(&mut self, dir: &Path) -> Option<&mut RawProfilesRecord> {
+        self.raw_profiles.iter_mut().rev().find(|r| r.dir == dir)
+    }
 }
 
 /// What the work of one step can use: the context, a shell, and the stage's record.
@@ -60,14 +72,26 @@ pub struct StepRun<'a> {
 }
 
 impl StepRun<'_> {
-    /// Runs a command with its line logged, and records it for the manifest, with bootstrap's
-    /// own slowest steps when it wrote metrics for an x.py call.
+    /// Runs a command with its line logged, and records it for the manifest.
     pub fn run(&mut self, cmd: &Cmd) -> Result<()> {
+        self.run_recorded(cmd, false)
+    }
+
+    /// Runs an x.py call like [`StepRun::run`], and records bootstrap's own slowest steps
+    /// when it wrote metrics (`build.metrics = true`).
+    pub fn run_bootstrap(&mut self, cmd: &Cmd) -> Result<()> {
+        self.run_recorded(cmd, true)
+    }
+
+    fn run_recorded(&mut self, cmd: &Cmd, bootstrap: bool) -> Result<()> {
         eprintln!("    $ cd {} && {}", cmd.cwd.display(), cmd.shell_line());
         let started_at = SystemTime::now();
         let started = Instant::now();
         cmd.run(self.sh)?;
-        let bootstrap_steps = metrics::slowest_steps(&self.ctx.tree.build_dir, started_at, 5);
+        let bootstrap_steps = match bootstrap {
+            true => metrics::slowest_steps(&self.ctx.tree.build_dir, started_at, 5),
+            false => Vec::new(),
+        };
         if !bootstrap_steps.is_empty() {
             let shown: Vec<String> = bootstrap_steps
                 .iter()
@@ -114,17 +138,39 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
     }
 
     interrupt::install();
-    let backups = backup::backups_dir(&ctx.tree.artifacts_root());
+    let root = ctx.tree.artifacts_root();
+    let backups = backup::backups_dir(&root);
     restore_backups(&backups, "an earlier run was killed before it could")?;
 
-    let mut record = Record::default();
+    let mut journal = start_journal(ctx, plan);
+    let resume_at = state::resume_point(plan, journal.completed);
+    journal.completed = resume_at;
+    if resume_at > 0 {
+        eprintln!(
+            "opt-dist: {stage}: resuming at step {} of its own {}: the steps before it finished \
+             in an earlier run of the same plan",
+            resume_at + 1,
+            plan.own_steps().len()
+        );
+    }
     let mut timings = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
+        let own = i.checked_sub(plan.repairs);
+        if own.is_some_and(|own| own < resume_at) {
+            eprintln!(
+                "\n==> [{stage} {}/{count}] {} (done in an earlier run)",
+                i + 1,
+                step.title
+            );
+            continue;
+        }
         eprintln!("\n==> [{stage} {}/{count}] {}", i + 1, step.title);
         let step_started = Instant::now();
         // A signal between steps (or stages of `all`) stops the run before the next one.
         let mut result = match interrupt::interrupted() {
-            false => execute(ctx, step, &mut record, sh),
+            false => BuildState::before(&root, &step.changes)
+                .and_then(|()| execute(ctx, step, &mut journal.record, sh))
+                .and_then(|()| BuildState::after(&root, &step.changes)),
             true => Ok(()),
         };
         if interrupt::interrupted() {
@@ -138,23 +184,30 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
                 Err(restore) => err.context(format!("{restore:#}")),
             };
             print_timings(stage, &timings, started.elapsed().as_secs_f64(), false);
-            return Err(err.context(StepFailed {
+            let failed = StepFailed {
                 stage,
                 index: i + 1,
                 count,
                 title: step.title.clone(),
                 hint: step.hint.clone(),
-            }));
+            };
+            record_failure(plan, &failed, &err);
+            return Err(err.context(failed));
+        }
+        if let Some(own) = own {
+            journal.completed = own + 1;
+            write_json(&plan.dir.join(JOURNAL_FILE), &journal)?;
         }
         eprintln!("    ({} for this step)", human_duration(secs));
     }
+    let mut record = journal.record;
 
     let mut outputs = plan
         .outputs
         .iter()
         .map(|a| FileRecord::of(a.kind, &a.path))
         .collect::<Result<Vec<_>>>()?;
-    outputs.append(&mut record.dist_files);
+    outputs.append(&mut record.found_outputs);
     let inputs = plan
         .inputs
         .iter()
@@ -181,6 +234,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         },
         interface: ctx.interface.name().to_string(),
         options: ctx.options_record(),
+        fingerprint: Some(state::fingerprint(ctx, plan)),
         started_at: fsutil::utc_timestamp(started_at),
         finished_at: fsutil::utc_timestamp(SystemTime::now()),
         duration_secs: started.elapsed().as_secs_f64(),
@@ -192,6 +246,10 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         outputs,
     };
     manifest.write(&plan.dir)?;
+    // The manifest says it all now; a failure of an earlier run is history.
+    for done_with in [JOURNAL_FILE, FAILED_FILE] {
+        let _ = std::fs::remove_file(plan.dir.join(done_with));
+    }
 
     print_timings(stage, &timings, started.elapsed().as_secs_f64(), true);
     for output in &manifest.outputs {
@@ -225,90 +283,13 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
     };
     match &step.action {
         Action::Run { cmd } => run.run(cmd)?,
-        Action::RemoveBuildOutput { dir } => {
-            if dir.exists() {
-                let (_, bytes) = fsutil::files_below(dir, None)?;
-                eprintln!("    deleting {} ({})", dir.display(), human_bytes(bytes));
-                std::fs::remove_dir_all(dir)
-                    .with_context(|| format!("cannot delete {}", dir.display()))?;
-            } else {
-                eprintln!("    {} is not there", dir.display());
-            }
-        }
-        Action::BoltInstrument {
-            library,
-            bolt,
-            profile_prefix,
-            scratch,
-            backups,
-            rebuild_hint,
-        } => {
-            bolt::instrument_in_place(
-                &mut run,
-                library,
-                bolt,
-                profile_prefix,
-                scratch,
-                backups,
-                rebuild_hint,
-            )?;
-        }
-        Action::RestoreBackups { backups } => {
-            for library in backup::restore_leftovers(backups)? {
-                eprintln!("    restored {}", library.display());
-            }
-        }
-        Action::MergeFdata {
-            merge_fdata,
-            raw_dir,
-            output,
-        } => {
-            bolt::merge_profiles(&mut run, merge_fdata, raw_dir, output)?;
-        }
-        Action::ValidateFdata { profile } => {
-            let validation = validate::validate_fdata(profile)?;
-            eprintln!(
-                "    branches of {} functions, {} executions in all, highest count {}",
-                validation.functions, validation.total_count, validation.max_function_count
-            );
-            run.record.validations.push(validation);
-        }
-        Action::BoltOptimize {
-            library,
-            bolt,
-            profile,
-            scratch,
-            record: record_file,
-        } => {
-            bolt::optimize_in_place(&mut run, library, bolt, profile, scratch, record_file)?;
-        }
-        Action::RecordDistFiles { dist_dir } => {
-            dist::record_dist_files(&mut run, dist_dir)?;
-        }
-        Action::CheckPackagedLibraries {
-            dist_dir,
-            libraries,
-            scratch,
-        } => {
-            dist::check_packaged_libraries(&mut run, dist_dir, libraries, scratch)?;
-        }
-        Action::UnpackDist { dist_dir, unpacked } => {
-            dist_tests::unpack(&mut run, dist_dir, unpacked)?;
-        }
-        Action::RunWithTestConfig {
-            cmd,
-            config,
-            unpacked,
-            llvm_config,
-        } => {
-            dist_tests::run_with_config(&mut run, cmd, config, unpacked, llvm_config)?;
-        }
-        Action::ResetScratchDir { dir } => {
+        Action::Bootstrap { cmd } => run.run_bootstrap(cmd)?,
+        Action::ResetDir { dir } => {
             if dir.exists() {
                 let (files, bytes) = fsutil::files_below(dir, None)?;
                 if files > 0 {
                     eprintln!(
-                        "    removing {files} raw files ({}) left in {} by an unfinished run",
+                        "    removing {files} files ({}) left in {} by an unfinished run",
                         human_bytes(bytes),
                         dir.display()
                     );
@@ -318,6 +299,31 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
             }
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        Action::RemoveDir { dir } => {
+            if dir.exists() {
+                let (_, bytes) = fsutil::files_below(dir, None)?;
+                eprintln!("    deleting {} ({})", dir.display(), human_bytes(bytes));
+                std::fs::remove_dir_all(dir)
+                    .with_context(|| format!("cannot delete {}", dir.display()))?;
+            } else {
+                eprintln!("    {} is not there", dir.display());
+            }
+            if let Some(raw) = run.record.raw_profiles_in(dir) {
+                raw.kept = false;
+            }
+        }
+        Action::Move { from, to } => {
+            if to.is_dir() {
+                std::fs::remove_dir_all(to)
+                    .with_context(|| format!("cannot replace {}", to.display()))?;
+            }
+            std::fs::rename(from, to)
+                .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+            if let Some(raw) = run.record.raw_profiles_in(from) {
+                raw.dir = to.clone();
+                eprintln!("    kept in {}", to.display());
+            }
         }
         Action::ExpectRawProfiles { dir, extension } => {
             let (count, bytes) = fsutil::files_below(dir, Some(extension))?;
@@ -332,54 +338,62 @@ fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> R
                 kept: true,
             });
         }
-        Action::CheckProfdataMatchesCompiler { profdata, compiler } => {
-            validate::check_profdata_matches(profdata, compiler, run.record, sh)?;
-        }
-        Action::ValidateProfile { profdata, profile } => {
-            let validation = validate::validate_profile(profdata, profile, sh)?;
+        Action::Validate { profile, check } => {
+            let validation = match check {
+                ProfileCheck::LlvmProfdata { tool } => {
+                    validate::validate_profile(tool, profile, sh)?
+                }
+                ProfileCheck::Fdata => validate::validate_fdata(profile)?,
+            };
             eprintln!(
                 "    {} functions, maximum function count {}, total count {}",
                 validation.functions, validation.max_function_count, validation.total_count
             );
             run.record.validations.push(validation);
         }
-        Action::Publish { from, to } => {
-            std::fs::rename(from, to)
-                .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
-        }
-        Action::KeepRawProfiles { dir, to } => {
-            if to.exists() {
-                std::fs::remove_dir_all(to)
-                    .with_context(|| format!("cannot replace {}", to.display()))?;
-            }
-            std::fs::rename(dir, to)
-                .with_context(|| format!("cannot move {} to {}", dir.display(), to.display()))?;
-            if let Some(raw) = run
-                .record
-                .raw_profiles
-                .iter_mut()
-                .rev()
-                .find(|r| &r.dir == dir)
-            {
-                raw.dir = to.clone();
-            }
-            eprintln!("    kept in {}", to.display());
-        }
-        Action::RemoveRawProfiles { dir } => {
-            std::fs::remove_dir_all(dir)
-                .with_context(|| format!("cannot delete {}", dir.display()))?;
-            if let Some(raw) = run
-                .record
-                .raw_profiles
-                .iter_mut()
-                .rev()
-                .find(|r| &r.dir == dir)
-            {
-                raw.kept = false;
-            }
-        }
+        Action::Work(work) => work.run(&mut run)?,
     }
     Ok(())
+}
+
+/// The journal to continue: the one an interrupted run of the same plan left (the same own
+/// steps, from the same inputs), else a new one.
+fn start_journal(ctx: &Ctx, plan: &StagePlan) -> Journal {
+    let fingerprint = state::fingerprint(ctx, plan);
+    let inputs: BTreeMap<String, String> = plan
+        .inputs
+        .iter()
+        .filter_map(|a| Some((a.path.display().to_string(), sha256_file(&a.path).ok()?)))
+        .collect();
+    match state::read_journal(&plan.dir) {
+        Some(journal) if journal.fingerprint == fingerprint && journal.inputs == inputs => journal,
+        _ => Journal {
+            fingerprint,
+            inputs,
+            completed: 0,
+            record: Record::default(),
+            started_at: fsutil::utc_timestamp(SystemTime::now()),
+        },
+    }
+}
+
+/// Leaves `failed.json` for `status`: which step, the error, the advice.
+fn record_failure(plan: &StagePlan, failed: &StepFailed, err: &anyhow::Error) {
+    let failure = Failure {
+        step: failed.index,
+        steps: failed.count,
+        title: failed.title.clone(),
+        error: format!("{err:#}"),
+        hint: failed.hint.clone(),
+        at: fsutil::utc_timestamp(SystemTime::now()),
+    };
+    if let Err(write) = write_json(&plan.dir.join(FAILED_FILE), &failure) {
+        eprintln!("opt-dist: could not record the failure: {write:#}");
+    }
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    fsutil::write_atomically(path, &serde_json::to_vec_pretty(value)?)
 }
 
 /// Puts back every library a BOLT step left instrumented, saying why it was left so.

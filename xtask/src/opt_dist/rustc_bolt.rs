@@ -5,6 +5,7 @@
 use anyhow::Result;
 
 use super::bolt::LibraryPattern;
+use super::build_state;
 use super::pipeline::{Profile, StageId, StagePlan};
 use super::training::{Benchmarks, BoltGathering};
 use super::Ctx;
@@ -31,11 +32,10 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     }
     .steps(ctx);
     Ok(StagePlan {
-        stage: StageId::RustcBolt,
-        dir,
         inputs: vec![rustc_profile],
         outputs: vec![output],
-        steps,
-        skipped: None,
+        // It instruments stage 1's librustc_driver in place.
+        needs: vec![build_state::optimized_compiler(ctx)],
+        ..StagePlan::new(StageId::RustcBolt, dir, steps)
     })
 }

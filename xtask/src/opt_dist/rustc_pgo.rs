@@ -11,7 +11,7 @@
 use anyhow::Result;
 
 use super::bootstrap::{Component, Interface};
-use super::pipeline::{Action, Profile, StageId, StagePlan, Step};
+use super::pipeline::{kind, Action, Built, Part, StageId, StagePlan, Step};
 use super::training::{build_collector, Benchmarks, PgoGathering};
 use super::Ctx;
 
@@ -19,9 +19,8 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let tree = &ctx.tree;
     let dir = ctx.stage_dir(StageId::RustcPgo);
     let raw = dir.join("raw");
-    let rustc = ctx.profile(Profile::RustcPgo);
-    let rustdoc = ctx.profile(Profile::RustdocPgo);
-    let (rustc_profile, rustdoc_profile) = (rustc.path.clone(), rustdoc.path.clone());
+    let rustc = ctx.profile_file::<kind::RustcPgo>();
+    let rustdoc = ctx.profile_file::<kind::RustdocPgo>();
     let with_table = ctx.interface == Interface::PgoTable;
     let profdata = ctx.profdata_for_built_compiler();
     let compiler = tree.stage2_rustc();
@@ -45,27 +44,26 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
 
     let mut steps = vec![
         Step::reset_raw_profiles(&raw),
-        Step {
-            title: "Build the PGO-instrumented compiler".to_string(),
-            action: Action::Run {
-                cmd: instrumented.into_cmd(),
-            },
-            hint: "bootstrap failed building the instrumented compiler: its error is above; \
-                   fix it and rerun this stage"
-                .to_string(),
-        },
-        Step {
-            title: "Build the rustc-perf collector".to_string(),
-            action: Action::Run {
+        Step::new(
+            "Build the PGO-instrumented compiler",
+            instrumented.into_action(),
+            "bootstrap failed building the instrumented compiler: its error is above; fix it \
+             and rerun this stage",
+        )
+        .changing(Part::Compiler, Built::Instrumented)
+        .building_if_absent(Part::Llvm, Built::Plain),
+        Step::new(
+            "Build the rustc-perf collector",
+            Action::Run {
                 cmd: build_collector(ctx),
             },
-            hint: format!(
+            format!(
                 "the collector did not build: {} must be complete (a git checkout needs \
-                 `git submodule update --init src/tools/rustc-perf`) and its crates vendored \
-                 or reachable",
+                 `git submodule update --init src/tools/rustc-perf`) and its crates vendored or \
+                 reachable",
                 tree.rustc_perf_dir().display()
             ),
-        },
+        ),
     ];
     steps.extend(
         PgoGathering {
@@ -75,12 +73,14 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             profile_file: Some(raw_profile_file.clone()),
             profdata: &profdata,
             compiler: &compiler,
-            output: &rustc_profile,
+            output: rustc.path(),
         }
         .steps(ctx),
     );
-    let mut outputs = vec![rustc];
+    let mut outputs = vec![rustc.artifact.clone()];
     if with_table {
+        // Its own reset, so that an interrupted rustdoc training resumes here, not with rustc's.
+        steps.push(Step::reset_raw_profiles(&raw));
         steps.extend(
             PgoGathering {
                 what: "rustdoc",
@@ -89,43 +89,52 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
                 profile_file: Some(raw_profile_file.clone()),
                 profdata: &profdata,
                 compiler: &compiler,
-                output: &rustdoc_profile,
+                output: rustdoc.path(),
             }
             .steps(ctx),
         );
-        outputs.push(rustdoc);
+        outputs.push(rustdoc.artifact.clone());
     }
 
+    steps.push(optimized_compiler_build(ctx)?);
+
+    Ok(StagePlan {
+        outputs,
+        ..StagePlan::new(StageId::RustcPgo, dir, steps)
+    })
+}
+
+/// The compiler built with the rustc profile (and, with the `[pgo]` table, rustdoc and cargo
+/// with theirs), linked for BOLT when BOLT follows: what stage 1 leaves for every later stage,
+/// and what they rebuild when the build dir holds another compiler.
+pub fn optimized_compiler_build(ctx: &Ctx) -> Result<Step> {
+    let rustc = ctx.profile_file::<kind::RustcPgo>();
     let mut optimized = ctx.x_build();
-    if with_table {
+    if ctx.interface == Interface::PgoTable {
         // cargo ran during rustc's training, so its counts are in rustc's profile.
+        let rustdoc = ctx.profile_file::<kind::RustdocPgo>();
         optimized = optimized
             .with_paths(&["rustdoc", "cargo"])
-            .pgo_use(Component::Rustc, &rustc_profile)?
-            .pgo_use(Component::Cargo, &rustc_profile)?
-            .pgo_use(Component::Rustdoc, &rustdoc_profile)?;
+            .use_rustc_profile(&rustc)?
+            .use_cargo_profile(&rustc)?
+            .use_rustdoc_profile(&rustdoc)?;
     } else {
-        optimized = optimized.pgo_use(Component::Rustc, &rustc_profile)?;
+        optimized = optimized.use_rustc_profile(&rustc)?;
     }
     if ctx.use_bolt {
         optimized = optimized.with_rustc_bolt_settings();
     }
-    steps.push(Step {
-        title: "Build the PGO-optimized compiler".to_string(),
-        action: Action::Run {
-            cmd: optimized.into_cmd(),
+    Ok(Step::new(
+        "Build the PGO-optimized compiler",
+        optimized.into_action(),
+        "bootstrap failed building the optimized compiler: its error is above; the validated \
+         profile stays in the stage directory",
+    )
+    .changing(
+        Part::Compiler,
+        Built::Optimized {
+            profile: rustc.path().to_path_buf(),
+            bolt_ready: ctx.use_bolt,
         },
-        hint: "bootstrap failed building the optimized compiler: its error is above; the \
-               validated profile stays in the stage directory"
-            .to_string(),
-    });
-
-    Ok(StagePlan {
-        stage: StageId::RustcPgo,
-        dir,
-        inputs: Vec::new(),
-        outputs,
-        steps,
-        skipped: None,
-    })
+    ))
 }

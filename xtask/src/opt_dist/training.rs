@@ -8,10 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use super::backup;
-use super::bolt::LibraryPattern;
+use super::bolt::{InstrumentedTraining, LibraryPattern, MergeFdata};
 use super::bootstrap::Interface;
 use super::cmd::Cmd;
-use super::pipeline::{Action, Step};
+use super::pipeline::{Action, ProfileCheck, Step};
+use super::validate::ProfdataMatchesCompiler;
 use super::Ctx;
 
 /// The benchmarks that train rustc (src/build_helper's RUSTC_PGO_CRATES at 1.95.0): stress
@@ -159,59 +160,58 @@ impl PgoGathering<'_> {
         let raw = self.raw_dir.to_path_buf();
         let unpublished = self.output.with_extension("profdata.partial");
         let mut steps = vec![
-            Step {
-                title: format!("Train the instrumented {what} with rustc-perf"),
-                action: Action::Run {
+            Step::new(
+                format!("Train the instrumented {what} with rustc-perf"),
+                Action::Run {
                     cmd: run_collector(ctx, &self.benchmarks, self.profile_file.as_deref()),
                 },
-                hint: "the collector failed while training: its output above names the \
-                       benchmark; --rustc-crates picks other benchmarks, \
-                       --benchmark-cargo-config lets offline builds use vendored crates"
-                    .to_string(),
-            },
-            Step {
-                title: format!("Check that training wrote {what} raw profiles"),
-                action: Action::ExpectRawProfiles {
+                "the collector failed while training: its output above names the benchmark; \
+                 --rustc-crates picks other benchmarks, --benchmark-cargo-config lets offline \
+                 builds use vendored crates",
+            )
+            .not_resumable(),
+            Step::new(
+                format!("Check that training wrote {what} raw profiles"),
+                Action::ExpectRawProfiles {
                     dir: raw.clone(),
                     extension: "profraw",
                 },
-                hint: format!(
-                    "was {} built instrumented, and did the collector run it? rerun the \
-                     stage: it rebuilds the instrumented compiler first",
+                format!(
+                    "was {} built instrumented, and did the collector run it? rerun the stage: \
+                     it rebuilds the instrumented compiler first",
                     self.compiler.display()
                 ),
-            },
-            Step {
-                title: "Check that llvm-profdata matches the compiler's LLVM".to_string(),
-                action: Action::CheckProfdataMatchesCompiler {
+            ),
+            Step::new(
+                "Check that llvm-profdata matches the compiler's LLVM",
+                Action::Work(Box::new(ProfdataMatchesCompiler {
                     profdata: self.profdata.to_path_buf(),
                     compiler: self.compiler.to_path_buf(),
-                },
-                hint: "install the llvm-profdata of the compiler's LLVM major version (Debian: \
-                       apt-get install llvm-<major>) and pass --llvm-dir /usr/lib/llvm-<major> \
-                       (with --build-llvm false; an in-tree LLVM build brings its own)"
-                    .to_string(),
-            },
-            Step {
-                title: format!("Merge the {what} raw profiles"),
-                action: Action::Run {
+                })),
+                "install the llvm-profdata of the compiler's LLVM major version (Debian: \
+                 apt-get install llvm-<major>) and pass --llvm-dir /usr/lib/llvm-<major> (with \
+                 --build-llvm false; an in-tree LLVM build brings its own)",
+            ),
+            Step::new(
+                format!("Merge the {what} raw profiles"),
+                Action::Run {
                     cmd: Cmd::new(self.profdata.display().to_string(), &ctx.tree.src)
                         .args(["merge", "-o"])
                         .arg(unpublished.display().to_string())
                         .arg(raw.display().to_string()),
                 },
-                hint: "llvm-profdata could not merge the raw profiles: its message is above"
-                    .to_string(),
-            },
-            Step {
-                title: format!("Validate the merged {what} profile"),
-                action: Action::ValidateProfile {
-                    profdata: self.profdata.to_path_buf(),
+                "llvm-profdata could not merge the raw profiles: its message is above",
+            ),
+            Step::new(
+                format!("Validate the merged {what} profile"),
+                Action::Validate {
                     profile: unpublished.clone(),
+                    check: ProfileCheck::LlvmProfdata {
+                        tool: self.profdata.to_path_buf(),
+                    },
                 },
-                hint: "rustc would silently ignore this profile; rerun the stage to train again"
-                    .to_string(),
-            },
+                "rustc would silently ignore this profile; rerun the stage to train again",
+            ),
         ];
         steps.extend(publish_steps(ctx, what, unpublished, self.output, raw));
         steps
@@ -230,8 +230,8 @@ fn file_stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Everything from a built library to a validated, published `.fdata` BOLT profile: instrument
-/// the library in place (original backed up), train, put the original back, merge the
+/// Everything from a built library to a validated, published `.fdata` BOLT profile: train the
+/// library BOLT-instrumented in place (its original backed up and put back), merge the
 /// per-process profiles with `merge-fdata`, validate, publish, drop (or keep) the raw files.
 pub struct BoltGathering<'a> {
     pub what: &'a str,
@@ -246,67 +246,56 @@ impl BoltGathering<'_> {
     pub fn steps(&self, ctx: &Ctx) -> Vec<Step> {
         let what = self.what;
         let raw = self.stage_dir.join("raw");
-        let backups = backup::backups_dir(&ctx.tree.artifacts_root());
         let unpublished = self.output.with_extension("fdata.partial");
         let mut steps = vec![
             Step::reset_raw_profiles(&raw),
-            Step {
-                title: format!("BOLT-instrument {} in place", self.library.shown()),
-                action: Action::BoltInstrument {
+            Step::new(
+                format!(
+                    "Train {} BOLT-instrumented in place with rustc-perf",
+                    self.library.shown()
+                ),
+                Action::Work(Box::new(InstrumentedTraining {
                     library: self.library.clone(),
                     bolt: ctx.host_llvm.tool("llvm-bolt"),
                     profile_prefix: raw.join("prof.fdata"),
                     scratch: self
                         .stage_dir
                         .join(format!("{}.instrumented", self.library.prefix)),
-                    backups: backups.clone(),
+                    backups: backup::backups_dir(&ctx.tree.artifacts_root()),
                     rebuild_hint: self.rebuild_hint.to_string(),
-                },
-                hint: "llvm-bolt needs a library linked with relocations (-Wl,-q): was it \
-                       built with BOLT settings (--use-bolt true)?"
-                    .to_string(),
-            },
-            Step {
-                title: format!("Train the BOLT-instrumented {what} with rustc-perf"),
-                action: Action::Run {
-                    cmd: run_collector(ctx, &self.benchmarks, None),
-                },
-                hint: "the collector failed while training: its output above names the \
-                       benchmark; the original library was put back"
-                    .to_string(),
-            },
-            Step {
-                title: format!("Put the original {} back", self.library.shown()),
-                action: Action::RestoreBackups { backups },
-                hint: "copy the backup in <build-dir>/opt-dist/backups over the library"
-                    .to_string(),
-            },
-            Step {
-                title: format!("Check that training wrote {what} BOLT profiles"),
-                action: Action::ExpectRawProfiles {
+                    training: run_collector(ctx, &self.benchmarks, None),
+                })),
+                "llvm-bolt needs a library linked with relocations (-Wl,-q): was it built with \
+                 BOLT settings (--use-bolt true)? If the collector failed, its output above \
+                 names the benchmark. The original library was put back either way",
+            )
+            .not_resumable(),
+            Step::new(
+                format!("Check that training wrote {what} BOLT profiles"),
+                Action::ExpectRawProfiles {
                     dir: raw.clone(),
                     extension: "fdata",
                 },
-                hint: "the instrumented library did not run: did the collector use this \
-                       build's compiler?"
-                    .to_string(),
-            },
-            Step {
-                title: format!("Merge the {what} BOLT profiles"),
-                action: Action::MergeFdata {
+                "the instrumented library did not run: did the collector use this build's \
+                 compiler?",
+            ),
+            Step::new(
+                format!("Merge the {what} BOLT profiles"),
+                Action::Work(Box::new(MergeFdata {
                     merge_fdata: ctx.host_llvm.tool("merge-fdata"),
                     raw_dir: raw.clone(),
                     output: unpublished.clone(),
-                },
-                hint: "merge-fdata failed: its message is above".to_string(),
-            },
-            Step {
-                title: format!("Validate the merged {what} BOLT profile"),
-                action: Action::ValidateFdata {
+                })),
+                "merge-fdata failed: its message is above",
+            ),
+            Step::new(
+                format!("Validate the merged {what} BOLT profile"),
+                Action::Validate {
                     profile: unpublished.clone(),
+                    check: ProfileCheck::Fdata,
                 },
-                hint: "rerun the stage to train again".to_string(),
-            },
+                "rerun the stage to train again",
+            ),
         ];
         steps.extend(publish_steps(ctx, what, unpublished, self.output, raw));
         steps
@@ -322,27 +311,30 @@ fn publish_steps(
     output: &Path,
     raw: PathBuf,
 ) -> [Step; 2] {
-    let publish = Step {
-        title: format!("Publish {}", file_name(output)),
-        action: Action::Publish {
+    let publish = Step::new(
+        format!("Publish {}", file_name(output)),
+        Action::Move {
             from: unpublished,
             to: output.to_path_buf(),
         },
-        hint: "check free space and permissions in the stage directory".to_string(),
-    };
+        "check free space and permissions in the stage directory",
+    );
     let raw_profiles = if ctx.options.keep_raw {
         let kept = raw.with_file_name(format!("raw-{}", file_stem(output)));
-        Step {
-            title: format!("Keep the {what} raw profiles (--keep-raw)"),
-            action: Action::KeepRawProfiles { dir: raw, to: kept },
-            hint: "check permissions in the stage directory".to_string(),
-        }
+        Step::new(
+            format!("Keep the {what} raw profiles (--keep-raw)"),
+            Action::Move {
+                from: raw,
+                to: kept,
+            },
+            "check permissions in the stage directory",
+        )
     } else {
-        Step {
-            title: format!("Delete the merged {what} raw profiles"),
-            action: Action::RemoveRawProfiles { dir: raw },
-            hint: "check permissions in the stage directory".to_string(),
-        }
+        Step::new(
+            format!("Delete the merged {what} raw profiles"),
+            Action::RemoveDir { dir: raw },
+            "check permissions in the stage directory",
+        )
     };
     [publish, raw_profiles]
 }

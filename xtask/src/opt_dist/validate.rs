@@ -2,17 +2,47 @@
 //! empty profile without complaint and build an unoptimized toolchain, so every merged profile
 //! is read back before it is published, and llvm-profdata must match the compiler's LLVM.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use serde::Serialize;
 
-use super::cmd::Cmd;
+use super::cmd::{shell_quote_path, Cmd};
 use super::llvm_tools::{llvm_major, profdata_llvm_version};
 use super::manifest::{ToolRecord, ValidationRecord};
+use super::pipeline::StageWork;
 use super::runner::Record;
+use super::runner::StepRun;
 use super::tree::llvm_version_of_rustc;
 
-pub fn check_profdata_matches(
+/// llvm-profdata must be of the compiler's LLVM major version, or it cannot read (or mis-reads)
+/// the compiler's raw profiles.
+#[derive(Debug, Serialize)]
+pub struct ProfdataMatchesCompiler {
+    pub profdata: PathBuf,
+    pub compiler: PathBuf,
+}
+
+impl StageWork for ProfdataMatchesCompiler {
+    fn kind(&self) -> &'static str {
+        "check-profdata-matches-compiler"
+    }
+
+    fn run(&self, run: &mut StepRun) -> Result<()> {
+        check_profdata_matches(&self.profdata, &self.compiler, run.record, run.sh)
+    }
+
+    fn shell(&self, _host: &str) -> String {
+        format!(
+            "test \"$({} merge --version | sed -n 's/.*LLVM version \\([0-9]*\\).*/\\1/p')\" = \
+             \"$({} -vV | sed -n 's/^LLVM version: \\([0-9]*\\).*/\\1/p')\"",
+            shell_quote_path(&self.profdata),
+            shell_quote_path(&self.compiler)
+        )
+    }
+}
+
+fn check_profdata_matches(
     profdata: &Path,
     compiler: &Path,
     record: &mut Record,

@@ -25,6 +25,7 @@ RECORD_ENV_KEYS = [
     "RUSTC_BOOTSTRAP",
     "RUST_BACKTRACE",
     "CARGO_TARGET_DIR",
+    "RUST_BOOTSTRAP_CONFIG",
 ]
 SUBCOMMANDS = ("build", "dist", "test")
 PGO_COMPONENTS = ("rustc", "rustdoc", "cargo", "llvm", "clippy")

@@ -1,0 +1,290 @@
+//! What the xtask left in bootstrap's build dir: how the compiler and the in-tree LLVM there
+//! were built (instrumented, plain, or optimized with which profile and whether linked for
+//! BOLT), recorded in `<build-dir>/opt-dist/build-state.json`.
+//!
+//! Stages after the first rely on the build dir: they keep stage 1's compiler
+//! (`--keep-stage 0 --keep-stage 1`), or BOLT a library in place. Bootstrap cannot tell that a
+//! compiler was built for training, so a stage that kept it after an interrupted `rustc-pgo`
+//! would ship an instrumented compiler. So every step that builds or removes a part declares
+//! it ([`super::pipeline::Step::changes`]), the runner records the part as unknown before the
+//! step and as built after it, and every plan states what it needs
+//! ([`super::pipeline::StagePlan::needs`]). Where the build dir holds something else, the plan
+//! starts with the smallest rebuild that makes it right: the very step of the stage that
+//! normally builds that part. In a run from the start nothing needs repair, so the x.py calls
+//! stay upstream's.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::fsutil::{self, sha256_file};
+use super::pipeline::{Action, BuildChange, Built, Need, Part, StagePlan, Step};
+use super::{llvm_bolt, rustc_pgo, Ctx};
+
+/// How a part was built, as recorded: profiles by content, so a profile made again is another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum Recorded {
+    Absent,
+    Plain,
+    Instrumented,
+    Optimized {
+        profile_sha256: String,
+        bolt_ready: bool,
+    },
+    /// A step that changes it did not finish, or it was built by someone else.
+    Unknown,
+}
+
+const FILE: &str = "build-state.json";
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct BuildState {
+    pub parts: BTreeMap<String, Recorded>,
+}
+
+fn key(part: Part) -> &'static str {
+    match part {
+        Part::Compiler => "compiler",
+        Part::Llvm => "llvm",
+    }
+}
+
+impl BuildState {
+    pub fn load(artifacts_root: &Path) -> BuildState {
+        std::fs::read(artifacts_root.join(FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, artifacts_root: &Path) -> Result<()> {
+        std::fs::create_dir_all(artifacts_root)?;
+        fsutil::write_atomically(
+            &artifacts_root.join(FILE),
+            &serde_json::to_vec_pretty(self)?,
+        )
+    }
+
+    pub fn get(&self, part: Part) -> Recorded {
+        self.parts
+            .get(key(part))
+            .cloned()
+            .unwrap_or(Recorded::Unknown)
+    }
+
+    fn set(&mut self, part: Part, state: Recorded) {
+        self.parts.insert(key(part).to_string(), state);
+    }
+
+    /// Before a step that changes parts: they are unknown until it finishes.
+    pub fn before(artifacts_root: &Path, changes: &[BuildChange]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut state = BuildState::load(artifacts_root);
+        for change in changes {
+            if !change.only_if_absent || state.get(change.part) == Recorded::Absent {
+                state.set(change.part, Recorded::Unknown);
+            }
+        }
+        state.save(artifacts_root)
+    }
+
+    /// After a step that changed parts succeeded: they are what it built.
+    pub fn after(artifacts_root: &Path, changes: &[BuildChange]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut state = BuildState::load(artifacts_root);
+        for change in changes {
+            let current = state.get(change.part);
+            // An LLVM bootstrap kept stays what it was: only one it found missing (or did not
+            // know) was built with this step's options.
+            if change.only_if_absent && !matches!(current, Recorded::Absent | Recorded::Unknown) {
+                continue;
+            }
+            state.set(change.part, record(&change.to)?);
+        }
+        state.save(artifacts_root)
+    }
+}
+
+fn record(built: &Built) -> Result<Recorded> {
+    Ok(match built {
+        Built::Absent => Recorded::Absent,
+        Built::Plain => Recorded::Plain,
+        Built::Instrumented => Recorded::Instrumented,
+        Built::Optimized {
+            profile,
+            bolt_ready,
+        } => Recorded::Optimized {
+            profile_sha256: sha256_file(profile)
+                .with_context(|| format!("cannot hash {}", profile.display()))?,
+            bolt_ready: *bolt_ready,
+        },
+    })
+}
+
+/// The compiler as every stage after the first needs it: built with the rustc profile, and
+/// linked for BOLT when BOLT is on (a compiler linked for BOLT serves without it too).
+pub fn optimized_compiler(ctx: &Ctx) -> Need {
+    let profile = ctx.profile(super::pipeline::Profile::RustcPgo).path;
+    let optimized = |bolt_ready| Built::Optimized {
+        profile: profile.clone(),
+        bolt_ready,
+    };
+    Need {
+        part: Part::Compiler,
+        accepted: match ctx.use_bolt {
+            true => vec![optimized(true)],
+            false => vec![optimized(false), optimized(true)],
+        },
+    }
+}
+
+/// A part as a plan sees it: either built by an earlier plan of this run (as that plan says),
+/// or as the build dir records it.
+#[derive(Debug, Clone)]
+enum Expected {
+    ByThisRun(Built),
+    OnDisk(Recorded),
+}
+
+/// The build dir as it will be while a run's plans execute one after the other.
+pub struct Simulation {
+    parts: BTreeMap<&'static str, Expected>,
+    on_disk: BuildState,
+    /// Profile hashes, computed once per file.
+    hashes: BTreeMap<std::path::PathBuf, Option<String>>,
+}
+
+impl Simulation {
+    pub fn new(ctx: &Ctx) -> Simulation {
+        Simulation {
+            parts: BTreeMap::new(),
+            on_disk: BuildState::load(&ctx.tree.artifacts_root()),
+            hashes: BTreeMap::new(),
+        }
+    }
+
+    fn expected(&self, part: Part) -> Expected {
+        self.parts
+            .get(key(part))
+            .cloned()
+            .unwrap_or_else(|| Expected::OnDisk(self.on_disk.get(part)))
+    }
+
+    fn hash(&mut self, path: &Path) -> Option<String> {
+        self.hashes
+            .entry(path.to_path_buf())
+            .or_insert_with(|| sha256_file(path).ok())
+            .clone()
+    }
+
+    fn satisfies(&mut self, part: Part, accepted: &Built) -> bool {
+        match (self.expected(part), accepted) {
+            (Expected::ByThisRun(built), accepted) => &built == accepted,
+            (Expected::OnDisk(Recorded::Absent), Built::Absent) => true,
+            (Expected::OnDisk(Recorded::Plain), Built::Plain) => true,
+            (Expected::OnDisk(Recorded::Instrumented), Built::Instrumented) => true,
+            (
+                Expected::OnDisk(Recorded::Optimized {
+                    profile_sha256,
+                    bolt_ready,
+                }),
+                Built::Optimized {
+                    profile,
+                    bolt_ready: wanted,
+                },
+            ) => bolt_ready == *wanted && self.hash(profile).as_ref() == Some(&profile_sha256),
+            _ => false,
+        }
+    }
+
+    /// What `part` is, in words, for the plan's explanation of a repair.
+    fn describe(&self, part: Part) -> String {
+        match self.expected(part) {
+            Expected::ByThisRun(built) => format!("{built:?} (by this run)"),
+            Expected::OnDisk(Recorded::Optimized { bolt_ready, .. }) => format!(
+                "optimized with another profile{}",
+                if bolt_ready { ", linked for BOLT" } else { "" }
+            ),
+            Expected::OnDisk(Recorded::Unknown) => {
+                "unknown (built by something else, or a step building it did not finish)"
+                    .to_string()
+            }
+            Expected::OnDisk(other) => format!("{other:?}").to_lowercase(),
+        }
+    }
+
+    /// Puts the repairs `plan` needs in front of its steps, then applies its changes.
+    pub fn prepare(&mut self, ctx: &Ctx, plan: &mut StagePlan) -> Result<()> {
+        let mut repairs = Vec::new();
+        for need in plan.needs.clone() {
+            let satisfied = need
+                .accepted
+                .iter()
+                .any(|accepted| self.satisfies(need.part, accepted));
+            if !satisfied {
+                let why = format!(
+                    "the build dir's {} is {}",
+                    key(need.part),
+                    self.describe(need.part)
+                );
+                for step in repair(ctx, &need)? {
+                    self.apply(&step.changes);
+                    repairs.push(Step {
+                        title: format!("Repair: {} ({why})", step.title),
+                        ..step
+                    });
+                }
+            }
+        }
+        for step in plan.own_steps() {
+            self.apply(&step.changes);
+        }
+        plan.repairs = repairs.len();
+        repairs.append(&mut plan.steps);
+        plan.steps = repairs;
+        Ok(())
+    }
+
+    fn apply(&mut self, changes: &[BuildChange]) {
+        for change in changes {
+            let absent = matches!(
+                self.expected(change.part),
+                Expected::ByThisRun(Built::Absent)
+                    | Expected::OnDisk(Recorded::Absent | Recorded::Unknown)
+            );
+            if !change.only_if_absent || absent {
+                self.parts
+                    .insert(key(change.part), Expected::ByThisRun(change.to.clone()));
+            }
+        }
+    }
+}
+
+/// The smallest rebuild that gives `need` what it accepts: the step of the stage that normally
+/// builds the part. LLVM is deleted first, since bootstrap keeps an LLVM it already built
+/// whatever the options; where no LLVM will do (the next bootstrap call builds it), that is all.
+fn repair(ctx: &Ctx, need: &Need) -> Result<Vec<Step>> {
+    Ok(match need.part {
+        Part::Compiler => vec![rustc_pgo::optimized_compiler_build(ctx)?],
+        Part::Llvm => {
+            let llvm = ctx.tree.host_build().join("llvm");
+            let remove = Step::new(
+                "Delete the LLVM build so bootstrap builds it again",
+                Action::RemoveDir { dir: llvm.clone() },
+                format!("make {} writable", llvm.display()),
+            )
+            .changing(Part::Llvm, Built::Absent);
+            match need.accepted.contains(&Built::Absent) {
+                true => vec![remove],
+                false => vec![remove, llvm_bolt::optimized_llvm_build(ctx)?],
+            }
+        }
+    })
+}

@@ -1,0 +1,386 @@
+//! A stage's state, from what its directory holds: the one place that decides whether a stage
+//! is done and current, used by `status`, by `all` (which skips what is done) and before any
+//! stage runs (its inputs must be what their producers made).
+//!
+//! - `done`: its manifest says it finished, and nothing it was made from changed since;
+//! - `stale`: it finished once, but one of these changed since, each given as the reason:
+//!   the tree (version, commit, host), bootstrap's interface, its commands (an option or a tool
+//!   path: the plan's fingerprint), an input profile, or one of its outputs;
+//! - `failed`: its last run stopped at a step (`failed.json`, or a step journal left by a run
+//!   that was killed);
+//! - `running`: the run holding the build dir's lock is in it;
+//! - `skipped`: these options leave it nothing to do;
+//! - `not-run`: nothing of it is there.
+//!
+//! Within a stage, the runner keeps a step journal (`journal.json`): the steps done so far and
+//! what they recorded, so an interrupted stage resumes after its last finished step instead of
+//! training again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::fsutil::{self, human_bytes, sha256_file};
+use super::lock::Holder;
+use super::manifest::{FileRecord, Manifest, MANIFEST_FILE};
+use super::pipeline::{Action, StageId, StagePlan};
+use super::runner::Record;
+use super::Ctx;
+
+pub const FAILED_FILE: &str = "failed.json";
+pub const JOURNAL_FILE: &str = "journal.json";
+
+/// Why the last run of a stage stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    /// 1-based, among the stage's steps (repairs included) of that run.
+    pub step: usize,
+    pub steps: usize,
+    pub title: String,
+    pub error: String,
+    pub hint: String,
+    pub at: String,
+}
+
+/// The steps of a stage's own plan done so far, for resuming it.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    pub fingerprint: String,
+    /// The input profiles the run started from, by content: other inputs, another run.
+    pub inputs: BTreeMap<String, String>,
+    /// Own steps (not repairs) done, from the first.
+    pub completed: usize,
+    pub record: Record,
+    pub started_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum State {
+    Done,
+    Stale(Vec<String>),
+    Failed(Failure),
+    Running(Holder),
+    Skipped(String),
+    NotRun,
+}
+
+impl State {
+    pub fn word(&self) -> &'static str {
+        match self {
+            State::Done => "done",
+            State::Stale(_) => "stale",
+            State::Failed(_) => "failed",
+            State::Running(_) => "running",
+            State::Skipped(_) => "skipped",
+            State::NotRun => "not-run",
+        }
+    }
+
+    /// Nothing to do for `all`.
+    pub fn is_current(&self) -> bool {
+        matches!(self, State::Done | State::Skipped(_))
+    }
+}
+
+/// File hashes, computed once per run: a profile is an input of several stages.
+#[derive(Default)]
+pub struct Hashes(BTreeMap<PathBuf, Option<String>>);
+
+impl Hashes {
+    pub fn of(&mut self, path: &Path) -> Option<String> {
+        self.0
+            .entry(path.to_path_buf())
+            .or_insert_with(|| sha256_file(path).ok())
+            .clone()
+    }
+}
+
+pub fn read_manifest(dir: &Path) -> Option<Manifest> {
+    serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).ok()?).ok()
+}
+
+pub fn read_failure(dir: &Path) -> Option<Failure> {
+    serde_json::from_slice(&std::fs::read(dir.join(FAILED_FILE)).ok()?).ok()
+}
+
+pub fn read_journal(dir: &Path) -> Option<Journal> {
+    serde_json::from_slice(&std::fs::read(dir.join(JOURNAL_FILE)).ok()?).ok()
+}
+
+/// What a stage's plan does, by content: its own steps' actions, inputs and outputs, with this
+/// tree's and build dir's paths written as `<src>` and `<build>`, so that a stage directory
+/// copied to a tree at another path is as current there.
+pub fn fingerprint(ctx: &Ctx, plan: &StagePlan) -> String {
+    let actions: Vec<&Action> = plan.own_steps().iter().map(|s| &s.action).collect();
+    let value = serde_json::json!({
+        "actions": actions,
+        "inputs": plan.inputs.iter().map(|a| (a.kind, &a.path)).collect::<Vec<_>>(),
+        "outputs": plan.outputs.iter().map(|a| (a.kind, &a.path)).collect::<Vec<_>>(),
+        "skipped": plan.skipped,
+    });
+    let text = value
+        .to_string()
+        .replace(&ctx.tree.build_dir.display().to_string(), "<build>")
+        .replace(&ctx.tree.src.display().to_string(), "<src>");
+    fsutil::sha256_bytes(text.as_bytes())
+}
+
+/// The state of the stage `plan` is for.
+pub fn assess(
+    ctx: &Ctx,
+    plan: &StagePlan,
+    hashes: &mut Hashes,
+    holder: Option<&Holder>,
+) -> (State, Option<Manifest>) {
+    let manifest = read_manifest(&plan.dir);
+    if let Some(holder) = holder.filter(|h| h.stage.as_deref() == Some(plan.stage.name())) {
+        return (State::Running(holder.clone()), manifest);
+    }
+    if let Some(reason) = &plan.skipped {
+        return (State::Skipped(reason.clone()), manifest);
+    }
+    if let Some(failure) = read_failure(&plan.dir) {
+        return (State::Failed(failure), manifest);
+    }
+    if let Some(journal) = read_journal(&plan.dir) {
+        let failure = Failure {
+            step: journal.completed + 1,
+            steps: plan.own_steps().len(),
+            title: plan
+                .own_steps()
+                .get(journal.completed)
+                .map(|s| s.title.clone())
+                .unwrap_or_else(|| "writing the manifest".to_string()),
+            error: "the run was killed (no error was recorded)".to_string(),
+            hint: "run the stage again: it resumes after its last finished step".to_string(),
+            at: journal.started_at,
+        };
+        return (State::Failed(failure), manifest);
+    }
+    let Some(manifest) = manifest else {
+        return (State::NotRun, None);
+    };
+    let reasons = stale_reasons(ctx, plan, &manifest, hashes);
+    let state = match reasons.is_empty() {
+        true => State::Done,
+        false => State::Stale(reasons),
+    };
+    (state, Some(manifest))
+}
+
+/// Why a finished stage no longer matches the tree, the options or its inputs: one sentence
+/// per cause.
+fn stale_reasons(
+    ctx: &Ctx,
+    plan: &StagePlan,
+    manifest: &Manifest,
+    hashes: &mut Hashes,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let tree = &ctx.tree;
+    for (what, was, now) in [
+        ("version", Some(&manifest.tree.version), Some(&tree.version)),
+        (
+            "commit",
+            manifest.tree.commit.as_ref(),
+            tree.commit.as_ref(),
+        ),
+        ("host", Some(&manifest.tree.host), Some(&tree.host)),
+    ] {
+        if was != now {
+            reasons.push(format!(
+                "the tree's {what} changed: {} then, {} now",
+                was.map_or("none", String::as_str),
+                now.map_or("none", String::as_str)
+            ));
+        }
+    }
+    if manifest.interface != ctx.interface.name() {
+        reasons.push(format!(
+            "bootstrap's interface changed: {} then, {} now",
+            manifest.interface,
+            ctx.interface.name()
+        ));
+    }
+    if manifest.fingerprint.as_deref() != Some(fingerprint(ctx, plan).as_str()) {
+        reasons.push(
+            match changed_options(&manifest.options, &ctx.options_record()) {
+                changed if !changed.is_empty() => format!(
+                    "its commands changed with the options; they differ in {}",
+                    changed.join(", ")
+                ),
+                _ if manifest.fingerprint.is_none() => {
+                    "it was made by an older xtask, which recorded no plan fingerprint".to_string()
+                }
+                _ => "its commands changed (tool paths, or a newer xtask)".to_string(),
+            },
+        );
+    }
+    for input in &plan.inputs {
+        let name = file_name(&input.path);
+        let used = manifest.inputs.iter().find(|r| r.name == name);
+        match (used, hashes.of(&input.path)) {
+            (_, None) => reasons.push(format!("its input {name} is missing")),
+            (Some(used), Some(now)) if used.sha256 != now => reasons.push(format!(
+                "its input {name} is not the one it used: made again by the {} stage, or replaced",
+                input.made_by.name()
+            )),
+            _ => {}
+        }
+    }
+    for output in &manifest.outputs {
+        // Profiles by content; the dist's files (gigabytes) by size.
+        let path = match output.kind.as_str() {
+            "dist-file" => tree.build_dir.join("dist").join(&output.name),
+            _ => plan.dir.join(&output.name),
+        };
+        let intact = match output.kind.as_str() {
+            "dist-file" => std::fs::metadata(&path).is_ok_and(|m| m.len() == output.size),
+            _ => hashes.of(&path).as_deref() == Some(output.sha256.as_str()),
+        };
+        if !intact {
+            reasons.push(format!(
+                "its output {} is missing or was changed since",
+                output.name
+            ));
+        }
+    }
+    reasons
+}
+
+/// `key: was → now` for each option that differs.
+fn changed_options(was: &serde_json::Value, now: &serde_json::Value) -> Vec<String> {
+    let (Some(was), Some(now)) = (was.as_object(), now.as_object()) else {
+        return Vec::new();
+    };
+    now.iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "no_preflight" | "ignore_disk_space"))
+        .filter(|(key, value)| was.get(*key) != Some(value))
+        .map(|(key, value)| {
+            format!(
+                "{key} {} then, {value} now",
+                was.get(key).map_or("unset".to_string(), |v| v.to_string())
+            )
+        })
+        .collect()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Refuses to start a stage whose input profile is not the one its producer made: rustc takes
+/// a corrupt or foreign profile with a warning and builds without PGO. Inputs made earlier in
+/// the same run are checked when their turn comes.
+pub fn check_inputs_against_producers(plans: &[StagePlan], hashes: &mut Hashes) -> Result<()> {
+    for (i, plan) in plans.iter().enumerate() {
+        for input in &plan.inputs {
+            if plans[..i].iter().any(|p| p.stage == input.made_by) {
+                continue;
+            }
+            let producer_dir = input
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let name = file_name(&input.path);
+            let made = read_manifest(&producer_dir).and_then(|m| {
+                m.outputs
+                    .into_iter()
+                    .find(|o| o.name == name)
+                    .map(|o: FileRecord| (o.size, o.sha256))
+            });
+            let Some((size, sha256)) = made else {
+                bail!(
+                    "the {} stage needs {} ({}), but the {} stage's manifest does not list it: \
+                     it is not known to be complete; run `cargo xtask opt-dist {}`",
+                    plan.stage.name(),
+                    name,
+                    input.path.display(),
+                    input.made_by.name(),
+                    input.made_by.name()
+                );
+            };
+            let found_size = std::fs::metadata(&input.path).map(|m| m.len()).unwrap_or(0);
+            let found = hashes.of(&input.path).unwrap_or_default();
+            if found != sha256 || found_size != size {
+                bail!(
+                    "the {} stage needs {}, but it is not the file the {} stage made: found \
+                     sha256 {found} ({}), its manifest says sha256 {sha256} ({}); the file was \
+                     changed or replaced since: run `cargo xtask opt-dist {}` again",
+                    plan.stage.name(),
+                    input.path.display(),
+                    input.made_by.name(),
+                    human_bytes(found_size),
+                    human_bytes(size),
+                    input.made_by.name()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a stage whose journal says `completed` of its own steps were done resumes: at the
+/// next step, unless that one cannot be resumed (training), then at the last reset of a
+/// scratch directory before it.
+pub fn resume_point(plan: &StagePlan, completed: usize) -> usize {
+    let steps = plan.own_steps();
+    match steps.get(completed) {
+        None => completed.min(steps.len()),
+        Some(step) if step.resumable => completed,
+        Some(_) => steps[..completed]
+            .iter()
+            .rposition(|s| matches!(s.action, Action::ResetDir { .. }))
+            .unwrap_or(0),
+    }
+}
+
+/// The stage id and state of every stage, as JSON for `status --json`.
+pub fn status_json(
+    entries: &[(StageId, State, Option<Manifest>, &StagePlan)],
+) -> serde_json::Value {
+    let stages: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(stage, state, manifest, plan)| {
+            let mut value = serde_json::json!({
+                "stage": stage.name(),
+                "state": state.word(),
+                "directory": plan.dir,
+            });
+            let object = value.as_object_mut().unwrap();
+            match state {
+                State::Stale(reasons) => {
+                    object.insert("reasons".into(), serde_json::json!(reasons));
+                }
+                State::Failed(failure) => {
+                    object.insert("failure".into(), serde_json::json!(failure));
+                }
+                State::Running(holder) => {
+                    object.insert("holder".into(), serde_json::json!(holder));
+                }
+                State::Skipped(reason) => {
+                    object.insert("reason".into(), serde_json::json!(reason));
+                }
+                State::Done | State::NotRun => {}
+            }
+            if let Some(manifest) = manifest {
+                object.insert("finished_at".into(), serde_json::json!(manifest.finished_at));
+                object.insert(
+                    "outputs".into(),
+                    serde_json::json!(manifest
+                        .outputs
+                        .iter()
+                        .map(|o| serde_json::json!({"name": o.name, "kind": o.kind, "size": o.size, "sha256": o.sha256}))
+                        .collect::<Vec<_>>()),
+                );
+            }
+            value
+        })
+        .collect();
+    serde_json::json!({ "schema": 1, "stages": stages })
+}
