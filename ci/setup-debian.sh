@@ -3,6 +3,8 @@
 # the LLVM 22 tools that match rustc 1.95's LLVM (llvm-profdata, llvm-bolt, merge-fdata),
 # clang-22 for the miniature tree's LLVM stand-in, and python3 for x.py. llvm-14 is only for a
 # test: its llvm-profdata is of the wrong LLVM major, which the xtask must refuse.
+# llvm-22 also provides /usr/bin/llvm-config-22, which ci/prepare-real-tree.sh configures as
+# the real tree's LLVM (checked with `dpkg -S`).
 # Idempotent: it installs only what is missing.
 set -euo pipefail
 

@@ -2,13 +2,15 @@
 //! accepted by the tree's real bootstrap, must make bootstrap pass the profile flags on to the
 //! compiler build, and a bad dist argument must be stopped by preflight before any stage runs.
 //!
-//! They run when `OPT_DIST_REAL_TREE` names a tree prepared by `shared/tools/real-rust-tree`
+//! They run when `OPT_DIST_REAL_TREE` names a tree prepared by `ci/prepare-real-tree.sh`
 //! (`.ci/run` provides it). Elsewhere they print why they were skipped, unless
 //! `OPT_DIST_REQUIRE_REAL_TREE=1` makes a missing tree a failure (as in CI).
 //!
-//! Nothing here builds anything: bootstrap is only ever run with `--dry-run` (a fraction of a
+//! Nothing here builds a compiler: bootstrap is only ever run with `--dry-run` (a fraction of a
 //! second, writing only below `build/tmp-dry-run`), and the xtask only with `plan`, `doctor`, or
-//! a run that preflight must reject. Every process is started in its own process group and the
+//! a run that preflight must reject. The one cargo build is section 6's: the xtask installed
+//! into a copy of the tree, and bootstrap, which the copy compiles afresh at its first dry run
+//! (under [`BUILD_LIMIT`]). Every process is started in its own process group and the
 //! group is killed at a time limit ([`HARD_LIMIT`] for the runs preflight must reject), so a
 //! mistake cannot turn into a real compiler build of the cached tree. Runs that must be
 //! rejected also get a python that refuses any x.py call without `--dry-run`
@@ -80,7 +82,7 @@ fn real_tree(test: &str) -> Option<PathBuf> {
             );
             eprintln!(
                 "skipped {test}: OPT_DIST_REAL_TREE is not set (prepare a tree with \
-                 shared/tools/real-rust-tree and export its path)"
+                 ci/prepare-real-tree.sh and export its path)"
             );
             None
         }
@@ -1088,5 +1090,262 @@ fn test_stage_config_is_the_one_bootstrap_reads_under_rust_bootstrap_config() {
         written, read,
         "the test stage writes its configuration to {written}, but its x.py test reads {read} \
          ({how})"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Installed into the tree (ci/install-into-tree.sh): built offline from the tree's vendor/,
+//    run from the tree's root with no --src
+
+/// Cargo builds get this limit: the installed xtask, and bootstrap itself, which a copied tree
+/// compiles afresh at its first x.py call. x.py is still only ever run with `--dry-run` (`plan`
+/// and `doctor` do nothing else, and the guard python refuses anything else).
+const BUILD_LIMIT: Duration = Duration::from_secs(900);
+
+/// A copy of the real tree, as upstream ships the tarball: the vendoring configuration that
+/// tree preparation sets aside is back in `.cargo/config.toml`, and bootstrap.toml no longer
+/// says `vendor = false`. Removed when dropped unless the test failed.
+struct TreeCopy {
+    scratch: Scratch,
+    root: PathBuf,
+}
+
+impl TreeCopy {
+    fn new(tree: &Path, name: &str) -> TreeCopy {
+        let scratch = Scratch::new(name);
+        let root = scratch.dir.join("rustc-src");
+        std::fs::create_dir_all(&root).unwrap();
+        let started = Instant::now();
+        for entry in std::fs::read_dir(tree).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            // bootstrap's outputs: a moved tree rebuilds bootstrap anyway.
+            if name == "build" {
+                continue;
+            }
+            // vendor/ is big and only read, except that the installer adds crate directories:
+            // hard links (new directories, shared files) keep the original as it was.
+            let how: &[&str] = if name == "vendor" {
+                &["-al"]
+            } else {
+                &["-a", "--reflink=auto"]
+            };
+            let status = Command::new("cp")
+                .args(how)
+                .arg(entry.path())
+                .arg(&root)
+                .status()
+                .unwrap();
+            assert!(status.success(), "cp {how:?} {}", entry.path().display());
+        }
+        let cargo = root.join(".cargo");
+        let set_aside = cargo.join("config.toml.debian-vendored");
+        if set_aside.exists() && !cargo.join("config.toml").exists() {
+            std::fs::rename(&set_aside, cargo.join("config.toml")).unwrap();
+        }
+        let config = root.join("bootstrap.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text: String = text
+            .lines()
+            .filter(|l| l.split('=').next().map(str::trim) != Some("vendor"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&config, text).unwrap();
+        eprintln!("copied {} in {:.1?}", tree.display(), started.elapsed());
+        TreeCopy { scratch, root }
+    }
+
+    fn install(&self) -> Ran {
+        let mut cmd = Command::new("bash");
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/install-into-tree.sh"))
+            .arg(&self.root);
+        run_within(cmd, BUILD_LIMIT)
+    }
+
+    /// `cargo xtask opt-dist --python <guard> <args>` from the tree's root, offline, with an
+    /// empty CARGO_HOME (rustup's toolchains stay reachable through RUSTUP_HOME).
+    fn cargo_xtask_offline(&self, cargo_home: &Path, guard: &Path, args: &[&str]) -> Ran {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["xtask", "opt-dist", "--python", guard.to_str().unwrap()])
+            .args(args)
+            .current_dir(&self.root)
+            .env("CARGO_HOME", cargo_home)
+            .env("CARGO_NET_OFFLINE", "true")
+            .env_remove("OPT_DIST_SRC")
+            .env_remove("RUST_BOOTSTRAP_CONFIG")
+            .env_remove("CARGO_TARGET_DIR");
+        run_within(cmd, BUILD_LIMIT)
+    }
+}
+
+/// The registry crates of `tree`'s src/bootstrap/Cargo.lock that its vendor/ lacks at their
+/// version: with the tarball's vendoring, bootstrap cannot be built offline without them.
+fn bootstrap_crates_not_vendored(tree: &Path) -> Vec<String> {
+    let lock: toml::Table = std::fs::read_to_string(tree.join("src/bootstrap/Cargo.lock"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p.get("source").is_some())
+        .map(|p| {
+            format!(
+                "{}-{}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .filter(|dir| !tree.join("vendor").join(dir).is_dir())
+        .collect()
+}
+
+/// Path and SHA-256 of every file below `dirs` (relative to `root`) and of `files`.
+fn hashes(root: &Path, dirs: &[PathBuf], files: &[&str]) -> BTreeMap<PathBuf, String> {
+    let mut paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
+    for dir in dirs {
+        for entry in walkdir::WalkDir::new(root.join(dir)) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_file() {
+                paths.push(entry.into_path());
+            }
+        }
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            let out = Command::new("sha256sum").arg(&p).output().unwrap();
+            assert!(out.status.success(), "sha256sum {}", p.display());
+            let hash = String::from_utf8(out.stdout).unwrap();
+            let hash = hash.split_whitespace().next().unwrap().to_string();
+            (p.strip_prefix(root).unwrap().to_path_buf(), hash)
+        })
+        .collect()
+}
+
+fn vendored(root: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(root.join("vendor"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn installed_xtask_builds_offline_and_plans_from_the_tree_root() {
+    let Some(tree) = real_tree("installed_xtask_builds_offline_and_plans_from_the_tree_root")
+    else {
+        return;
+    };
+    let missing = bootstrap_crates_not_vendored(&tree);
+    if !missing.is_empty() {
+        let why = format!(
+            "{}'s vendor/ lacks {} crates bootstrap needs offline (e.g. {}): prepare the tree \
+             with ci/prepare-real-tree.sh",
+            tree.display(),
+            missing.len(),
+            missing[0]
+        );
+        assert!(
+            std::env::var_os("OPT_DIST_REQUIRE_REAL_TREE").is_none(),
+            "{why}"
+        );
+        eprintln!("skipped installed_xtask_builds_offline_and_plans_from_the_tree_root: {why}");
+        return;
+    }
+    let copy = TreeCopy::new(&tree, "installed");
+    assert!(
+        copy.root.join(".cargo/config.toml").is_file(),
+        "the tree has no vendoring configuration to test an offline build with"
+    );
+    let root_lock = std::fs::read(tree.join("Cargo.lock")).unwrap();
+    let vendored_before = vendored(&copy.root);
+
+    let installed = copy.install();
+    assert!(installed.ok(), "install: {}", installed.describe());
+    let added: Vec<PathBuf> = vendored(&copy.root)
+        .difference(&vendored_before)
+        .map(|d| Path::new("vendor").join(d))
+        .collect();
+    assert!(
+        added
+            .iter()
+            .any(|d| d.to_string_lossy().starts_with("vendor/pico-args-")),
+        "pico-args is not in the tree's vendor/, so the installer adds it: {added:?}"
+    );
+    let written = |root: &Path| {
+        let dirs = [&[PathBuf::from("src/tools/opt-dist-xtask")][..], &added].concat();
+        hashes(root, &dirs, &[".cargo/config.toml", "Cargo.lock"])
+    };
+    let after_install = written(&copy.root);
+
+    let cargo_home = copy.scratch.dir.join("empty-cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    let guard = copy.scratch.guard_python();
+    let ran = copy.cargo_xtask_offline(&cargo_home, &guard, &["plan", "all", "--format", "json"]);
+    assert!(
+        ran.ok(),
+        "cargo xtask opt-dist plan all: {}",
+        ran.describe()
+    );
+    for word in ["Downloading", "Downloaded", "Updating"] {
+        assert!(!ran.stderr.contains(word), "{word}: {}", ran.describe());
+    }
+    assert!(
+        !cargo_home.join("registry").exists(),
+        "the offline build put crates into CARGO_HOME: {}",
+        ran.describe()
+    );
+    let plan: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(
+        Path::new(plan["tree"]["src"].as_str().unwrap()),
+        copy.root.canonicalize().unwrap(),
+        "the plan is for the tree the xtask is installed in"
+    );
+    assert_eq!(plan["interface"], "legacy");
+    eprintln!("offline build and plan in {:.1?}", ran.elapsed);
+
+    let doctor = copy.cargo_xtask_offline(&cargo_home, &guard, &["doctor", "--ignore-disk-space"]);
+    assert!(
+        doctor.ok(),
+        "cargo xtask opt-dist doctor: {}",
+        doctor.describe()
+    );
+    assert!(
+        doctor.stdout.contains(&format!(
+            "at {},",
+            copy.root.canonicalize().unwrap().display()
+        )),
+        "{}",
+        doctor.describe()
+    );
+    assert!(
+        doctor_table(&doctor.stdout)
+            .iter()
+            .all(|(mark, _, _)| mark != "FAIL"),
+        "{}",
+        doctor.describe()
+    );
+
+    let again = copy.install();
+    assert!(again.ok(), "second install: {}", again.describe());
+    assert!(
+        again.stderr.contains("nothing changed"),
+        "{}",
+        again.describe()
+    );
+    assert_eq!(
+        written(&copy.root),
+        after_install,
+        "the second install changed files"
+    );
+    assert_eq!(
+        vendored(&copy.root).len(),
+        vendored_before.len() + added.len()
+    );
+    assert!(
+        std::fs::read(copy.root.join("Cargo.lock")).unwrap() == root_lock,
+        "the tree's root Cargo.lock changed"
     );
 }

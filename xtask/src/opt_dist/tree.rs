@@ -144,19 +144,19 @@ fn find_src(global: &Global) -> Result<PathBuf> {
     } else if let Some(src) = std::env::var_os("OPT_DIST_SRC") {
         (PathBuf::from(src), "OPT_DIST_SRC")
     } else {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        if !workspace.join("x.py").exists() {
+        // Installed into a rust tree (ci/install-into-tree.sh puts the crate at
+        // src/tools/opt-dist-xtask), the tree is the first ancestor of this crate with an x.py.
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let Some(tree) = crate_dir.ancestors().find(|dir| dir.join("x.py").is_file()) else {
             bail!(
-                "no rust source tree given, and this workspace ({}) is not one (it has no x.py)\n\
+                "no rust source tree given, and this xtask ({}) is not inside one (no x.py in \
+                 it or any directory above it)\n\
                  pass --src <DIR> or set OPT_DIST_SRC; the bundled example tree is \
                  tests/mini-rust-tree",
-                workspace.display()
+                crate_dir.display()
             );
-        }
-        (workspace, "the workspace root")
+        };
+        (tree.to_path_buf(), "the tree the xtask is installed in")
     };
     if !src.is_dir() {
         bail!(
