@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::opt_dist::bootstrap::Interface;
-use crate::opt_dist::pipeline::{StageId, STAGES};
+use crate::opt_dist::pipeline::{Profile, StageId, PROFILES, STAGES};
 
 /// What the user asked for.
 #[derive(Debug)]
@@ -118,9 +118,22 @@ pub enum Command {
         json: bool,
     },
     Clean {
+        /// `None`: every stage's scratch; a stage: its whole directory.
         stage: Option<StageId>,
+        and_later: bool,
     },
     Doctor,
+    Export {
+        into: PathBuf,
+        /// Empty: every finished stage.
+        stages: Vec<StageId>,
+    },
+    Import {
+        from: PathBuf,
+        /// A single profile file, and which one it is.
+        single: Option<Profile>,
+        allow_stale: bool,
+    },
 }
 
 /// What an option takes after its name.
@@ -340,7 +353,73 @@ struct CommandArgs {
     json: bool,
     from: Option<StageId>,
     force: bool,
+    and_later: bool,
+    stages: Vec<StageId>,
+    single: Option<Profile>,
+    allow_stale: bool,
 }
+
+const EXPORT_OPTIONS: &[Opt<CommandArgs>] = &[Opt {
+    name: "--stage",
+    takes: Takes::Values("<STAGE>"),
+    help: "export this stage only (repeatable; default: every finished stage)",
+    set: |a, v| {
+        let name = v.unwrap_or_default();
+        a.stages
+            .push(StageId::from_name(&name).ok_or_else(|| format!("unknown stage `{name}`"))?);
+        Ok(())
+    },
+}];
+
+const IMPORT_OPTIONS: &[Opt<CommandArgs>] = &[
+    Opt {
+        name: "--as",
+        takes: Takes::Value("<PROFILE>"),
+        help: "import one profile file as rustc-pgo, rustdoc-pgo, llvm-pgo, llvm-bolt or \
+               rustc-bolt",
+        set: |a, v| {
+            let name = v.unwrap_or_default();
+            a.single = Some(
+                PROFILES
+                    .iter()
+                    .find(|p| p.stem == name)
+                    .map(|p| p.profile)
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown profile `{name}`: expected one of {}",
+                            PROFILES
+                                .iter()
+                                .map(|p| p.stem)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })?,
+            );
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--allow-stale",
+        takes: Takes::Nothing,
+        help: "import profiles made for another tree (another version, commit, host, \
+               interface or LLVM major): rustc and clang use what still matches; the manifest \
+               records what differed",
+        set: |a, _| {
+            a.allow_stale = true;
+            Ok(())
+        },
+    },
+];
+
+const CLEAN_OPTIONS: &[Opt<CommandArgs>] = &[Opt {
+    name: "--and-later",
+    takes: Takes::Nothing,
+    help: "with a stage: also delete the directories of the stages after it",
+    set: |a, _| {
+        a.and_later = true;
+        Ok(())
+    },
+}];
 
 const ALL_OPTIONS: &[Opt<CommandArgs>] = &[
     Opt {
@@ -470,11 +549,48 @@ fn commands() -> Vec<CommandDef> {
         },
         CommandDef {
             name: "clean",
-            operands: "[<stage>]",
-            summary: "delete a stage's outputs (not built yet)",
-            about: "Not built yet.".to_string(),
+            operands: "[<stage>|all]",
+            summary: "delete scratch, or a stage's outputs, saying what and how much",
+            about: "Without a stage (or with `all`): deletes every stage's scratch (raw \
+                    profiles, also those kept with --keep-raw, unpublished merges, step \
+                    journals, the collector's build, the unpacked dist toolchain) and keeps the \
+                    merged profiles and manifests, so every stage stays done. With a stage: \
+                    deletes that stage's directory, its merged profiles included; --and-later \
+                    also those of the stages after it. Bootstrap's own output is left to \
+                    bootstrap. A library a killed run left BOLT-instrumented is put back first."
+                .to_string(),
             pipeline_options: false,
-            own_options: &[],
+            own_options: CLEAN_OPTIONS,
+            takes_dist_args: false,
+        },
+        CommandDef {
+            name: "export",
+            operands: "<DIR>",
+            summary: "copy finished stages' profiles and manifests to <DIR>/<stage>/",
+            about: "Copies every finished stage's profiles and manifest (or those of the stages \
+                    named with --stage) to <DIR>/<stage>/, the layout of \
+                    <build-dir>/opt-dist/<stage>/: a stage directory is self-contained, so \
+                    copying it by hand works as well. `import` brings them into another build."
+                .to_string(),
+            pipeline_options: true,
+            own_options: EXPORT_OPTIONS,
+            takes_dist_args: false,
+        },
+        CommandDef {
+            name: "import",
+            operands: "<DIR|FILE>",
+            summary: "take exported stages (or one profile with --as) into this build",
+            about: "Imports the stages exported to <DIR> (or the <build-dir>/opt-dist of another \
+                    build), or one profile file with --as. Each profile is checked first: it is \
+                    the file its manifest lists, llvm-profdata reads it and finds counts (a BOLT \
+                    profile parses), and it was made for this tree (rust version, commit, host, \
+                    bootstrap interface, LLVM major); a mismatch is refused with both values \
+                    unless --allow-stale. An imported stage is done: `all` then trains nothing \
+                    it covers, and in a fresh build dir builds the optimized compiler and LLVM \
+                    with the imported profiles in one build before the dist."
+                .to_string(),
+            pipeline_options: true,
+            own_options: IMPORT_OPTIONS,
             takes_dist_args: false,
         },
         CommandDef {
@@ -657,8 +773,18 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
         "status" => Command::Status { json: own.json },
         "clean" => Command::Clean {
             stage: stage_operand(&mut p)?,
+            and_later: own.and_later,
         },
         "doctor" => Command::Doctor,
+        "export" => Command::Export {
+            into: path_operand(&mut p, "<DIR>").map_err(local)?,
+            stages: own.stages,
+        },
+        "import" => Command::Import {
+            from: path_operand(&mut p, "<DIR|FILE>").map_err(local)?,
+            single: own.single,
+            allow_stale: own.allow_stale,
+        },
         stage => Command::Stage(StageId::from_name(stage).expect("a command of the table")),
     };
     if let Some(message) = leftover_message(p.finish(), &name) {
@@ -685,6 +811,9 @@ fn known_options() -> Vec<(&'static str, Takes)> {
     known.extend(PLAN_OPTIONS.iter().map(|o| (o.name, o.takes)));
     known.extend(STATUS_OPTIONS.iter().map(|o| (o.name, o.takes)));
     known.extend(ALL_OPTIONS.iter().map(|o| (o.name, o.takes)));
+    known.extend(CLEAN_OPTIONS.iter().map(|o| (o.name, o.takes)));
+    known.extend(EXPORT_OPTIONS.iter().map(|o| (o.name, o.takes)));
+    known.extend(IMPORT_OPTIONS.iter().map(|o| (o.name, o.takes)));
     known
 }
 
@@ -770,6 +899,14 @@ fn bool_value(name: &str, value: Option<String>) -> Result<bool, String> {
             "`{name}` takes true or false, not `{}`",
             other.unwrap_or_default()
         )),
+    }
+}
+
+/// A path the command cannot do without, absolute.
+fn path_operand(p: &mut pico_args::Arguments, what: &str) -> Result<PathBuf, String> {
+    match free_word(p)? {
+        Some(path) => absolute_path(what, Some(path)),
+        None => Err(format!("missing {what}")),
     }
 }
 
@@ -869,7 +1006,8 @@ mod tests {
             Takes::Value("<true|false>") => Some("true"),
             Takes::Value("<text|sh|json>") => Some("json"),
             Takes::Value("<legacy|pgo-table>") => Some("legacy"),
-            Takes::Value("<STAGE>") => Some("rustc-pgo"),
+            Takes::Value("<STAGE>") | Takes::Values("<STAGE>") => Some("rustc-pgo"),
+            Takes::Value("<PROFILE>") => Some("llvm-pgo"),
             Takes::Value(_) | Takes::Values(_) => Some("some-value"),
         }
     }
@@ -882,7 +1020,11 @@ mod tests {
                 panic!("{} --help", command.name)
             };
             for (name, takes) in known_options() {
-                let mut line = format!("opt-dist {} {name}", command.name);
+                let operand = match command.name {
+                    "export" | "import" => " some-dir",
+                    _ => "",
+                };
+                let mut line = format!("opt-dist {}{operand} {name}", command.name);
                 if let Some(value) = sample_value(takes) {
                     line = format!("{line} {value}");
                 }

@@ -52,8 +52,9 @@ fn report_error(err: &anyhow::Error) {
     if let Some(failed) = err.downcast_ref::<opt_dist::StepFailed>() {
         eprintln!("  what to do: {}", failed.hint);
         eprintln!(
-            "  nothing of this run was recorded as done; earlier outputs in the stage directory \
-             are untouched"
+            "  the stage is not recorded as done, and its earlier outputs are untouched; the \
+             steps that finished are in its journal, so running it (or `all`) again resumes \
+             after them"
         );
     }
 }

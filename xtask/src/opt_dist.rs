@@ -9,10 +9,12 @@ mod backup;
 mod bolt;
 pub mod bootstrap;
 mod build_state;
+mod clean;
 mod cmd;
 mod dist;
 mod dist_tests;
 mod elf;
+mod exchange;
 mod fsutil;
 mod interrupt;
 mod llvm_bolt;
@@ -212,9 +214,26 @@ pub fn run(invocation: Invocation) -> Result<()> {
             let ctx = Ctx::resolve(&invocation, &sh)?;
             status(&ctx, json)
         }
-        Command::Clean { stage: None } => not_built_yet("clean"),
-        Command::Clean { stage: Some(stage) } => not_built_yet(&format!("clean {}", stage.name())),
+        Command::Clean { stage, and_later } => {
+            let ctx = Ctx::resolve(&invocation, &sh)?;
+            clean::clean(&ctx, stage, and_later)
+        }
         Command::Doctor => doctor(&invocation, &sh),
+        Command::Export {
+            ref into,
+            ref stages,
+        } => {
+            let ctx = Ctx::resolve(&invocation, &sh)?;
+            exchange::export(&ctx, into, stages)
+        }
+        Command::Import {
+            ref from,
+            single,
+            allow_stale,
+        } => {
+            let ctx = Ctx::resolve(&invocation, &sh)?;
+            exchange::import(&ctx, from, single, allow_stale)
+        }
     }
 }
 
@@ -432,8 +451,4 @@ fn status(ctx: &Ctx, json: bool) -> Result<()> {
         println!("{:<12}{:<9} {detail}", stage.name(), state.word());
     }
     Ok(())
-}
-
-fn not_built_yet(command: &str) -> Result<()> {
-    bail!("`opt-dist {command}` is not built yet: the stages, `all`, `plan` and `doctor` run today")
 }

@@ -7,24 +7,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{argv, assert_success, stderr, MiniTree};
-
-const LLVM_BIN: &str = "/usr/lib/llvm-22/bin";
-
-/// Upstream CI's dist arguments.
-fn dist_args(host: &str) -> Vec<String> {
-    [
-        "--host",
-        host,
-        "--target",
-        host,
-        "--include-default-paths",
-        "build-manifest",
-        "bootstrap",
-    ]
-    .map(String::from)
-    .to_vec()
-}
+use common::{
+    argv, assert_success, dist_args, is_bolt_optimized, is_instrumented, stderr, untar, MiniTree,
+    LLVM_BIN,
+};
 
 /// The options of one run, as upstream's opt-dist knows them.
 #[derive(Clone, Copy)]
@@ -268,26 +254,6 @@ fn assert_upstream_sequence(tree: &MiniTree, o: Options) {
     }
 }
 
-fn sections(file: &Path) -> String {
-    let out = Command::new(format!("{LLVM_BIN}/llvm-readobj"))
-        .arg("--sections")
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "llvm-readobj {}", file.display());
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn is_bolt_optimized(file: &Path) -> bool {
-    sections(file).contains("Name: .bolt.org.text ")
-}
-
-/// PGO instrumentation leaves profile counters; BOLT instrumentation its own sections.
-fn is_instrumented(file: &Path) -> bool {
-    let s = sections(file);
-    s.contains("Name: __llvm_prf_cnts ") || s.contains("Name: .bolt.instr")
-}
-
 fn shared_libraries(dir: &Path) -> Vec<PathBuf> {
     walkdir::WalkDir::new(dir)
         .into_iter()
@@ -296,18 +262,6 @@ fn shared_libraries(dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.into_path())
         .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".so"))
         .collect()
-}
-
-fn untar(tarball: &Path, into: &Path) {
-    std::fs::create_dir_all(into).unwrap();
-    let ok = Command::new("tar")
-        .arg("-xf")
-        .arg(tarball)
-        .arg("-C")
-        .arg(into)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "untar {}", tarball.display());
 }
 
 fn profdata_max_count(profile: &Path) -> u64 {

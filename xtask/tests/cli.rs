@@ -41,14 +41,6 @@ fn unknown_command_and_option_exit_with_2_and_name_them() {
 }
 
 #[test]
-fn commands_of_later_issues_say_they_are_not_built_yet() {
-    let tree = MiniTree::new("cli-not-built", "legacy");
-    let out = tree.opt_dist(&["--interface", "legacy", "clean"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not built yet"), "{}", stderr(&out));
-}
-
-#[test]
 fn a_missing_tree_is_named_with_the_fix() {
     let out = xtask(&["opt-dist", "--src", "/nonexistent/tree", "rustc-pgo"]);
     assert_eq!(out.status.code(), Some(1));

@@ -21,6 +21,8 @@
 //! bootstrap (both read `RUST_BOOTSTRAP_CONFIG`) at a copy of the tree's `bootstrap.toml`
 //! without `llvm-config` ([`InTreeLlvm`]).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -1348,4 +1350,106 @@ fn installed_xtask_builds_offline_and_plans_from_the_tree_root() {
         std::fs::read(copy.root.join("Cargo.lock")).unwrap() == root_lock,
         "the tree's root Cargo.lock changed"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profiles made elsewhere: a fresh build dir of the real tree starts at dist
+
+/// Profiles made on the miniature tree (rust 1.95.0, the same commit and host as the real
+/// tree), exported, imported into a fresh build dir of the real tree: `plan dist` there trains
+/// nothing, rebuilds the compiler with the imported profile first (the fresh build dir holds
+/// no compiler), and every x.py command of it is accepted by the real bootstrap.
+#[test]
+fn profiles_imported_from_the_miniature_tree_plan_a_dist_real_bootstrap_accepts() {
+    let Some(tree) =
+        real_tree("profiles_imported_from_the_miniature_tree_plan_a_dist_real_bootstrap_accepts")
+    else {
+        return;
+    };
+    let mini = common::MiniTree::new("real-tree-import", "legacy");
+    for stage in ["rustc-pgo", "rustc-bolt"] {
+        common::assert_success(&mini.opt_dist(&[stage]), stage);
+    }
+    let scratch = Scratch::new("import");
+    let exported = scratch.dir.join("exported");
+    common::assert_success(
+        &mini.opt_dist(&["export", exported.to_str().unwrap()]),
+        "export",
+    );
+
+    // A fresh build dir; bootstrap's own build is copied in, or x.py would compile bootstrap
+    // again for it.
+    let build = scratch.dir.join("build");
+    std::fs::create_dir_all(&build).unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(tree.join("build/bootstrap"))
+        .arg(&build)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let build_arg = build.to_str().unwrap();
+    let ran = opt_dist_within(
+        &tree,
+        &[
+            "--build-dir",
+            build_arg,
+            "import",
+            exported.to_str().unwrap(),
+        ],
+        &[],
+        DRY_RUN_LIMIT,
+    );
+    assert!(ran.ok(), "import: {}", ran.describe());
+
+    let args = [
+        &[
+            "--build-dir",
+            build_arg,
+            "plan",
+            "dist",
+            "--format",
+            "sh",
+            "--",
+        ][..],
+        DIST_ARGS,
+    ]
+    .concat();
+    let ran = opt_dist(&tree, &args, &[]);
+    assert!(ran.ok(), "plan dist: {}", ran.describe());
+    let lines = x_py_lines(&ran.stdout);
+    let profile = build.join(format!(
+        "opt-dist/rustc-pgo/rustc-pgo-1.95.0-{HOST}.profdata"
+    ));
+    let bolt_profile = build.join(format!(
+        "opt-dist/rustc-bolt/rustc-bolt-1.95.0-{HOST}.fdata"
+    ));
+    let subcommands: Vec<&str> = lines.iter().map(XPyLine::subcommand).collect();
+    assert_eq!(subcommands, ["build", "dist"], "{}", ran.stdout);
+    let rebuild = &lines[0].line;
+    for expected in [
+        format!("--rust-profile-use {}", profile.display()),
+        "--enable-bolt-settings".to_string(),
+    ] {
+        assert!(rebuild.contains(&expected), "`{expected}` in {rebuild}");
+    }
+    assert!(!rebuild.contains("--keep-stage"), "{rebuild}");
+    assert!(
+        lines[1].line.contains(&format!(
+            "--reproducible-artifact {}",
+            bolt_profile.display()
+        )),
+        "{}",
+        lines[1].line
+    );
+    assert!(!ran.stdout.contains("profile-generate"), "{}", ran.stdout);
+    for line in &lines {
+        let ran = dry_run(line, "", &[]);
+        assert!(
+            ran.ok(),
+            "real bootstrap rejects `{}`: {}",
+            line.line,
+            ran.describe()
+        );
+    }
 }

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::fsutil::{self, sha256_file};
@@ -222,25 +222,46 @@ impl Simulation {
 
     /// Puts the repairs `plan` needs in front of its steps, then applies its changes.
     pub fn prepare(&mut self, ctx: &Ctx, plan: &mut StagePlan) -> Result<()> {
+        let unmet: Vec<Need> = plan
+            .needs
+            .iter()
+            .filter(|need| !self.satisfied(need))
+            .cloned()
+            .collect();
         let mut repairs = Vec::new();
-        for need in plan.needs.clone() {
-            let satisfied = need
-                .accepted
+        if !unmet.is_empty() {
+            let why: Vec<String> = unmet
                 .iter()
-                .any(|accepted| self.satisfies(need.part, accepted));
-            if !satisfied {
-                let why = format!(
-                    "the build dir's {} is {}",
+                .map(|need| {
+                    format!(
+                        "the build dir's {} is {}",
+                        key(need.part),
+                        self.describe(need.part)
+                    )
+                })
+                .collect();
+            // An LLVM the stage relies on, which the compiler's rebuild would build without a
+            // profile: there is none, or none known.
+            let llvm_at_risk = plan.needs.iter().any(|n| n.part == Part::Llvm)
+                && matches!(
+                    self.expected(Part::Llvm),
+                    Expected::ByThisRun(Built::Absent)
+                        | Expected::OnDisk(Recorded::Absent | Recorded::Unknown)
+                );
+            for step in repair(ctx, &unmet, llvm_at_risk)? {
+                self.apply(&step.changes);
+                repairs.push(Step {
+                    title: format!("Repair: {} ({})", step.title, why.join("; ")),
+                    ..step
+                });
+            }
+            if let Some(need) = plan.needs.iter().find(|need| !self.satisfied(need)) {
+                bail!(
+                    "cannot plan a rebuild that gives the {} stage the {} it needs ({})",
+                    plan.stage.name(),
                     key(need.part),
                     self.describe(need.part)
                 );
-                for step in repair(ctx, &need)? {
-                    self.apply(&step.changes);
-                    repairs.push(Step {
-                        title: format!("Repair: {} ({why})", step.title),
-                        ..step
-                    });
-                }
             }
         }
         for step in plan.own_steps() {
@@ -250,6 +271,12 @@ impl Simulation {
         repairs.append(&mut plan.steps);
         plan.steps = repairs;
         Ok(())
+    }
+
+    fn satisfied(&mut self, need: &Need) -> bool {
+        need.accepted
+            .iter()
+            .any(|accepted| self.satisfies(need.part, accepted))
     }
 
     fn apply(&mut self, changes: &[BuildChange]) {
@@ -267,24 +294,34 @@ impl Simulation {
     }
 }
 
-/// The smallest rebuild that gives `need` what it accepts: the step of the stage that normally
-/// builds the part. LLVM is deleted first, since bootstrap keeps an LLVM it already built
-/// whatever the options; where no LLVM will do (the next bootstrap call builds it), that is all.
-fn repair(ctx: &Ctx, need: &Need) -> Result<Vec<Step>> {
-    Ok(match need.part {
-        Part::Compiler => vec![rustc_pgo::optimized_compiler_build(ctx)?],
-        Part::Llvm => {
-            let llvm = ctx.tree.host_build().join("llvm");
-            let remove = Step::new(
-                "Delete the LLVM build so bootstrap builds it again",
-                Action::RemoveDir { dir: llvm.clone() },
-                format!("make {} writable", llvm.display()),
-            )
-            .changing(Part::Llvm, Built::Absent);
-            match need.accepted.contains(&Built::Absent) {
-                true => vec![remove],
-                false => vec![remove, llvm_bolt::optimized_llvm_build(ctx)?],
-            }
-        }
+/// The smallest rebuild that gives the `unmet` needs what they accept: the step of the stage
+/// that normally builds the part. LLVM is deleted first, since bootstrap keeps an LLVM it
+/// already built whatever the options; where no LLVM will do (the next bootstrap call builds
+/// it), that is all. Where the compiler is rebuilt while LLVM needs a rebuild too, or is not
+/// there for a stage that relies on it (`llvm_at_risk`), both are built in one call with both
+/// profiles: the compiler's build alone would make an LLVM without one.
+fn repair(ctx: &Ctx, unmet: &[Need], llvm_at_risk: bool) -> Result<Vec<Step>> {
+    let llvm = ctx.tree.host_build().join("llvm");
+    let remove_llvm = Step::new(
+        "Delete the LLVM build so bootstrap builds it again",
+        Action::RemoveDir { dir: llvm.clone() },
+        format!("make {} writable", llvm.display()),
+    )
+    .changing(Part::Llvm, Built::Absent);
+    let compiler = unmet.iter().any(|n| n.part == Part::Compiler);
+    let llvm_need = unmet.iter().find(|n| n.part == Part::Llvm);
+    Ok(match (compiler, llvm_need) {
+        (true, Some(_)) => vec![
+            remove_llvm,
+            rustc_pgo::optimized_compiler_and_llvm_build(ctx)?,
+        ],
+        (true, None) if llvm_at_risk => vec![
+            remove_llvm,
+            rustc_pgo::optimized_compiler_and_llvm_build(ctx)?,
+        ],
+        (true, None) => vec![rustc_pgo::optimized_compiler_build(ctx)?],
+        (false, Some(need)) if need.accepted.contains(&Built::Absent) => vec![remove_llvm],
+        (false, Some(_)) => vec![remove_llvm, llvm_bolt::optimized_llvm_build(ctx)?],
+        (false, None) => Vec::new(),
     })
 }

@@ -108,8 +108,12 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         })),
         "bootstrap wrote no dist files: check the dist arguments",
     ));
+    let check = match bolt.is_empty() {
+        true => "Check that nothing in the packaged compiler is instrumented",
+        false => "Check the packaged compiler: nothing instrumented, the libraries BOLT-optimized",
+    };
     steps.push(Step::new(
-        "Check the packaged compiler: no instrumentation, the BOLT-optimized libraries",
+        check,
         Action::Work(Box::new(CheckPackagedToolchain {
             dist_dir,
             bolt_libraries: bolt.iter().map(|(_, lib)| lib.clone()).collect(),

@@ -31,6 +31,9 @@ pub struct Manifest {
     /// The stage's plan by content (see `state::fingerprint`): a different one makes it stale.
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// Set when the stage was imported from another build instead of made here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<super::exchange::ImportRecord>,
     pub started_at: String,
     pub finished_at: String,
     pub duration_secs: f64,

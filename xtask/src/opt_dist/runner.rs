@@ -235,6 +235,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         interface: ctx.interface.name().to_string(),
         options: ctx.options_record(),
         fingerprint: Some(state::fingerprint(ctx, plan)),
+        imported: None,
         started_at: fsutil::utc_timestamp(started_at),
         finished_at: fsutil::utc_timestamp(SystemTime::now()),
         duration_secs: started.elapsed().as_secs_f64(),

@@ -108,6 +108,18 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
 /// with theirs), linked for BOLT when BOLT follows: what stage 1 leaves for every later stage,
 /// and what they rebuild when the build dir holds another compiler.
 pub fn optimized_compiler_build(ctx: &Ctx) -> Result<Step> {
+    optimized_build(ctx, false)
+}
+
+/// [`optimized_compiler_build`] that also builds LLVM with its profile (linked for BOLT when
+/// BOLT is on): where neither is in the build dir (a fresh build root with imported
+/// profiles), one build makes both as upstream's stages 1 to 3 leave them. Bootstrap builds
+/// LLVM only where there is none, so the caller deletes it first.
+pub fn optimized_compiler_and_llvm_build(ctx: &Ctx) -> Result<Step> {
+    optimized_build(ctx, true)
+}
+
+fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
     let rustc = ctx.profile_file::<kind::RustcPgo>();
     let mut optimized = ctx.x_build();
     if ctx.interface == Interface::PgoTable {
@@ -124,8 +136,26 @@ pub fn optimized_compiler_build(ctx: &Ctx) -> Result<Step> {
     if ctx.use_bolt {
         optimized = optimized.with_rustc_bolt_settings();
     }
-    Ok(Step::new(
-        "Build the PGO-optimized compiler",
+    let llvm_profile = ctx.profile_file::<kind::LlvmPgo>();
+    if with_llvm {
+        optimized = optimized.use_llvm_profile(&llvm_profile)?;
+        if ctx.use_bolt {
+            optimized = optimized.with_llvm_bolt_ldflags();
+        }
+    }
+    let (title, llvm) = match with_llvm {
+        true => (
+            "Build the PGO-optimized compiler and LLVM",
+            Built::Optimized {
+                profile: llvm_profile.path().to_path_buf(),
+                bolt_ready: ctx.use_bolt,
+            },
+        ),
+        // An LLVM bootstrap builds on the way is built without a profile.
+        false => ("Build the PGO-optimized compiler", Built::Plain),
+    };
+    let step = Step::new(
+        title,
         optimized.into_action(),
         "bootstrap failed building the optimized compiler: its error is above; the validated \
          profile stays in the stage directory",
@@ -136,5 +166,9 @@ pub fn optimized_compiler_build(ctx: &Ctx) -> Result<Step> {
             profile: rustc.path().to_path_buf(),
             bolt_ready: ctx.use_bolt,
         },
-    ))
+    );
+    Ok(match with_llvm {
+        true => step.changing(Part::Llvm, llvm),
+        false => step.building_if_absent(Part::Llvm, llvm),
+    })
 }

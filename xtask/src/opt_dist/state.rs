@@ -178,6 +178,13 @@ fn stale_reasons(
     manifest: &Manifest,
     hashes: &mut Hashes,
 ) -> Vec<String> {
+    if manifest.imported.is_some() {
+        // Its provenance was compared with this tree when it was imported (and differences
+        // accepted by name); what it stands for is its profiles, as long as they are intact.
+        let mut reasons = Vec::new();
+        outputs_intact(ctx, plan, manifest, hashes, &mut reasons);
+        return reasons;
+    }
     let mut reasons = Vec::new();
     let tree = &ctx.tree;
     for (what, was, now) in [
@@ -230,10 +237,22 @@ fn stale_reasons(
             _ => {}
         }
     }
+    outputs_intact(ctx, plan, manifest, hashes, &mut reasons);
+    reasons
+}
+
+/// Its outputs are there and unchanged: profiles by content, the dist's files (gigabytes) by
+/// size.
+fn outputs_intact(
+    ctx: &Ctx,
+    plan: &StagePlan,
+    manifest: &Manifest,
+    hashes: &mut Hashes,
+    reasons: &mut Vec<String>,
+) {
     for output in &manifest.outputs {
-        // Profiles by content; the dist's files (gigabytes) by size.
         let path = match output.kind.as_str() {
-            "dist-file" => tree.build_dir.join("dist").join(&output.name),
+            "dist-file" => ctx.tree.build_dir.join("dist").join(&output.name),
             _ => plan.dir.join(&output.name),
         };
         let intact = match output.kind.as_str() {
@@ -247,7 +266,6 @@ fn stale_reasons(
             ));
         }
     }
-    reasons
 }
 
 /// `key: was → now` for each option that differs.

@@ -99,6 +99,14 @@ impl MiniTree {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// The `manifest.json` a stage left in the build dir `build_dir`, parsed.
+    pub fn manifest_in(&self, build_dir: &Path, stage: &str) -> serde_json::Value {
+        let path = build_dir.join("opt-dist").join(stage).join("manifest.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
     pub fn host(&self) -> String {
         let out = Command::new("rustc").arg("-vV").output().unwrap();
         String::from_utf8(out.stdout)
@@ -146,4 +154,69 @@ pub fn argv(record: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|a| a.as_str().unwrap().to_string())
         .collect()
+}
+
+pub const LLVM_BIN: &str = "/usr/lib/llvm-22/bin";
+
+/// Upstream CI's dist arguments.
+pub fn dist_args(host: &str) -> Vec<String> {
+    [
+        "--host",
+        host,
+        "--target",
+        host,
+        "--include-default-paths",
+        "build-manifest",
+        "bootstrap",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `llvm-readobj --sections` of a file: what it holds, as LLVM's own tool reads it.
+pub fn sections(file: &Path) -> String {
+    let out = Command::new(format!("{LLVM_BIN}/llvm-readobj"))
+        .arg("--sections")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "llvm-readobj {}", file.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn is_bolt_optimized(file: &Path) -> bool {
+    sections(file).contains("Name: .bolt.org.text ")
+}
+
+/// PGO instrumentation leaves profile counters; BOLT instrumentation its own sections.
+pub fn is_instrumented(file: &Path) -> bool {
+    let s = sections(file);
+    s.contains("Name: __llvm_prf_cnts ") || s.contains("Name: .bolt.instr")
+}
+
+/// Every ELF file below `dir`.
+pub fn elf_files(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| {
+            std::fs::read(p)
+                .map(|b| b.starts_with(b"\x7fELF"))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+pub fn untar(tarball: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    let ok = Command::new("tar")
+        .arg("-xf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(into)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "untar {}", tarball.display());
 }

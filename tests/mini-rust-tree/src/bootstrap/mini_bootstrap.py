@@ -1149,6 +1149,10 @@ def text_file(ctx, name, content):
 
 
 def do_dist(ctx, parts):
+    # Fault injection for the driver's tests: a dist that fails, as a real one may (a full
+    # disk, a packaging error), after everything before it went well.
+    if os.environ.get("MINI_TREE_FAULT") == "dist":
+        fail("error: injected failure of x.py dist (MINI_TREE_FAULT=dist)")
     needs = set()
     if "rustc" in parts:
         needs.add("rustdoc")

@@ -337,6 +337,10 @@ fn compile_once(
 }
 
 fn real_main(raw: &[String]) -> Result<(), String> {
+    // Fault injection for the driver's tests: a benchmark run that fails.
+    if std::env::var("MINI_TREE_FAULT").as_deref() == Ok("collector") {
+        return Err("error: injected failure of the collector (MINI_TREE_FAULT=collector)".into());
+    }
     let args = parse_args(raw)?;
     let (bench_dir, root) = locate();
     if !args.rustc.exists() {
