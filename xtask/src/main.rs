@@ -28,7 +28,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             report_error(&err);
-            ExitCode::FAILURE
+            match opt_dist::interrupted_by() {
+                // As a process killed by the signal would: 130 for Ctrl-C, 143 for SIGTERM.
+                Some(signum) => {
+                    eprintln!(
+                        "opt-dist: interrupted by {}",
+                        opt_dist::describe_signal(signum)
+                    );
+                    ExitCode::from((128 + signum) as u8)
+                }
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

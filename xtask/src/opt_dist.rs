@@ -44,6 +44,7 @@ use llvm_tools::HostLlvm;
 use pipeline::{StageId, StagePlan};
 use tree::Tree;
 
+pub use interrupt::{describe as describe_signal, signal as interrupted_by};
 pub use runner::StepFailed;
 
 /// Everything a stage needs to know, resolved once per invocation.
@@ -61,6 +62,14 @@ pub struct Ctx {
 impl Ctx {
     fn resolve(invocation: &Invocation, sh: &xshell::Shell) -> Result<Ctx> {
         let tree = Tree::locate(&invocation.global, sh)?;
+        // Before bootstrap is asked anything about it.
+        if tree.build_dir.exists() && !tree.build_dir.is_dir() {
+            bail!(
+                "preflight: the build dir {} is not a directory; nothing was started\n\
+                 fix: pass a --build-dir that is a writable directory (or can be created)",
+                tree.build_dir.display()
+            );
+        }
         let interface = match invocation.global.interface {
             Some(interface) => interface,
             None => bootstrap::cached_interface(&tree, sh)?,
@@ -192,11 +201,13 @@ pub fn run(invocation: Invocation) -> Result<()> {
     match invocation.command {
         Command::Stage(stage) => {
             let ctx = Ctx::resolve(&invocation, &sh)?;
+            preflight::require_usable_build_dir(&ctx)?;
             let mut lock = lock::acquire(&ctx.tree.artifacts_root())?;
             run_plans(&ctx, vec![ctx.stage_plan(stage)?], &sh, &mut lock)
         }
         Command::All { from, force } => {
             let ctx = Ctx::resolve(&invocation, &sh)?;
+            preflight::require_usable_build_dir(&ctx)?;
             let mut lock = lock::acquire(&ctx.tree.artifacts_root())?;
             run_all(&ctx, from, force, &sh, &mut lock)
         }

@@ -25,8 +25,8 @@ pub fn backups_dir(artifacts_root: &Path) -> PathBuf {
 }
 
 /// Copies `original` into `backups` and records where it belongs. Written in that order, so
-/// a record always has a complete backup behind it.
-pub fn back_up(original: &Path, backups: &Path) -> Result<()> {
+/// a record always has a complete backup behind it. Returns the backup's path.
+pub fn back_up(original: &Path, backups: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(backups)
         .with_context(|| format!("cannot create {}", backups.display()))?;
     let name = original
@@ -44,7 +44,21 @@ pub fn back_up(original: &Path, backups: &Path) -> Result<()> {
         original: original.to_path_buf(),
         existed,
     };
-    write_atomically(&record_path(&backup), &serde_json::to_vec_pretty(&record)?)
+    write_atomically(&record_path(&backup), &serde_json::to_vec_pretty(&record)?)?;
+    Ok(backup)
+}
+
+/// Forgets the backup of `original` once the change is complete and checked: the record goes
+/// first, so no later start puts back an original the run meant to replace.
+pub fn discard(original: &Path, backups: &Path) -> Result<()> {
+    let name = original
+        .file_name()
+        .context("a backed-up path has a file name")?;
+    let backup = backups.join(name);
+    std::fs::remove_file(record_path(&backup))
+        .with_context(|| format!("cannot remove the backup record of {}", original.display()))?;
+    let _ = std::fs::remove_file(&backup);
+    Ok(())
 }
 
 fn record_path(backup: &Path) -> PathBuf {

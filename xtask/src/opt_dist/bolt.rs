@@ -318,13 +318,18 @@ fn optimize_state(
 }
 
 /// BOLT-optimizes a sysroot library in place with a profile, unless `record` says it already
-/// is (so `dist` can run again).
+/// is (so `dist` can run again). The library either ends up optimized and checked or as it
+/// was: its original is backed up first (and is what BOLT reads), the free space the rewrite
+/// needs is checked before the library is touched, the rewritten file is checked (an ELF file
+/// with BOLT's sections, of the size BOLT wrote), and on any failure, a full disk included,
+/// the original is put back; after a SIGKILL the next run puts it back.
 #[derive(Debug, Serialize)]
 pub struct OptimizeInPlace {
     pub library: LibraryPattern,
     pub bolt: PathBuf,
     pub profile: PathBuf,
     pub scratch: PathBuf,
+    pub backups: PathBuf,
     /// Records which library was optimized with which profile.
     pub record: PathBuf,
 }
@@ -342,52 +347,105 @@ impl StageWork for OptimizeInPlace {
             Err(_) => Vec::new(),
         };
         let previous = done.iter().find(|o| o.library == library);
-        match optimize_state(&library, &self.profile, previous)? {
-            OptimizeState::Done => {
-                eprintln!(
-                    "    {} is already optimized with this profile",
-                    library.display()
-                );
-            }
-            OptimizeState::Pending => {
-                // BOLT reads a copy, so its output can be copied over the library in place.
-                let input = self.scratch.with_extension("original");
-                std::fs::copy(&library, &input)
-                    .with_context(|| format!("cannot copy {}", library.display()))?;
-                let cmd = optimize_cmd(
-                    &self.bolt,
-                    &input,
-                    &self.profile,
-                    &self.scratch,
-                    &run.ctx.tree.host,
-                );
-                run.run(&cmd)?;
-                std::fs::copy(&self.scratch, &library)
-                    .with_context(|| format!("cannot write {}", library.display()))?;
-                std::fs::remove_file(&self.scratch)?;
-                std::fs::remove_file(&input)?;
-                done.retain(|o| o.library != library);
-                done.push(Optimized {
-                    library: library.clone(),
-                    profile_sha256: fsutil::sha256_file(&self.profile)?,
-                    result_sha256: fsutil::sha256_file(&library)?,
-                });
-                fsutil::write_atomically(&self.record, &serde_json::to_vec_pretty(&done)?)?;
-                eprintln!("    {} is BOLT-optimized", library.display());
-            }
+        if let OptimizeState::Done = optimize_state(&library, &self.profile, previous)? {
+            eprintln!(
+                "    {} is already optimized with this profile",
+                library.display()
+            );
+            return Ok(());
         }
+        let original = back_up(&library, &self.backups)
+            .with_context(|| format!("{} was not changed", library.display()))?;
+        let rewritten = self.rewrite(run, &library, &original);
+        let _ = std::fs::remove_file(&self.scratch);
+        if let Err(err) = rewritten {
+            return Err(match backup::restore_leftovers(&self.backups) {
+                Ok(_) => err.context(format!(
+                    "{} is as it was before this step (put back from its backup)",
+                    library.display()
+                )),
+                Err(restore) => err.context(format!(
+                    "{restore:#}; the original is in {}",
+                    original.display()
+                )),
+            });
+        }
+        done.retain(|o| o.library != library);
+        done.push(Optimized {
+            library: library.clone(),
+            profile_sha256: fsutil::sha256_file(&self.profile)?,
+            result_sha256: fsutil::sha256_file(&library)?,
+        });
+        fsutil::write_atomically(&self.record, &serde_json::to_vec_pretty(&done)?)?;
+        backup::discard(&library, &self.backups)?;
+        eprintln!("    {} is BOLT-optimized", library.display());
         Ok(())
     }
-
     fn shell(&self, host: &str) -> String {
-        let input = self.scratch.with_extension("original");
-        let optimize = optimize_cmd(&self.bolt, &input, &self.profile, &self.scratch, host);
-        format!(
-            "lib={0}\ncp \"$lib\" {1} && {2} && cp {3} \"$lib\" && rm {3} {1}",
-            self.library.shell(),
-            shell_quote_path(&input),
-            optimize.shell_line(),
-            shell_quote_path(&self.scratch)
-        )
+        let backups = shell_quote_path(&self.backups);
+        let backup = format!("{backups}/\"$(basename \"$lib\")\"");
+        let optimize = optimize_cmd(
+            &self.bolt,
+            Path::new("BACKUP"),
+            &self.profile,
+            &self.scratch,
+            host,
+        );
+        [
+            format!("lib={}", self.library.shell()),
+            format!(
+                "mkdir -p {backups} && cp \"$lib\" {backup} && trap 'cp {backup} \"$lib\"' EXIT"
+            ),
+            optimize
+                .shell_line()
+                .replace(" BACKUP ", &format!(" {backup} ")),
+            format!(
+                "cp {0} \"$lib\" && rm {0} {backup} && trap - EXIT",
+                shell_quote_path(&self.scratch)
+            ),
+        ]
+        .join("\n")
+    }
+}
+
+impl OptimizeInPlace {
+    /// BOLT reads the backup and writes the scratch file, which is then copied over the
+    /// library (in place: it is a hard link bootstrap refreshes) and checked.
+    fn rewrite(&self, run: &mut StepRun, library: &Path, original: &Path) -> Result<()> {
+        let cmd = optimize_cmd(
+            &self.bolt,
+            original,
+            &self.profile,
+            &self.scratch,
+            &run.ctx.tree.host,
+        );
+        run.run(&cmd).context("llvm-bolt failed")?;
+        let size = std::fs::metadata(&self.scratch)?.len();
+        // Copying truncates the library first: its blocks are free again before the new
+        // ones are written.
+        let old = std::fs::metadata(library)?.len();
+        if let Some(free) = fsutil::free_bytes(library, run.sh) {
+            if free + old < size {
+                bail!(
+                    "rewriting {} needs {} free, {} is: free some space (the BOLT output was \
+                     written; the library was not touched)",
+                    library.display(),
+                    fsutil::human_bytes(size),
+                    fsutil::human_bytes(free)
+                );
+            }
+        }
+        std::fs::copy(&self.scratch, library)
+            .with_context(|| format!("cannot write {}", library.display()))?;
+        let written = std::fs::metadata(library)?.len();
+        if written != size || !is_bolt_optimized(library).unwrap_or(false) {
+            bail!(
+                "{} is not what llvm-bolt wrote after the copy ({} of {})",
+                library.display(),
+                fsutil::human_bytes(written),
+                fsutil::human_bytes(size)
+            );
+        }
+        Ok(())
     }
 }

@@ -14,13 +14,17 @@
 //! stay upstream's.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::bolt::LibraryPattern;
+use super::cmd::shell_quote_path;
+use super::elf::is_bolt_optimized;
 use super::fsutil::{self, sha256_file};
-use super::pipeline::{Action, BuildChange, Built, Need, Part, StagePlan, Step};
+use super::pipeline::{Action, BuildChange, Built, Need, Part, StagePlan, StageWork, Step};
+use super::runner::StepRun;
 use super::{llvm_bolt, rustc_pgo, Ctx};
 
 /// How a part was built, as recorded: profiles by content, so a profile made again is another.
@@ -33,6 +37,9 @@ pub enum Recorded {
     Optimized {
         profile_sha256: String,
         bolt_ready: bool,
+    },
+    BoltOptimized {
+        profile_sha256: String,
     },
     /// A step that changes it did not finish, or it was built by someone else.
     Unknown,
@@ -125,23 +132,38 @@ fn record(built: &Built) -> Result<Recorded> {
                 .with_context(|| format!("cannot hash {}", profile.display()))?,
             bolt_ready: *bolt_ready,
         },
+        Built::BoltOptimized { profile } => Recorded::BoltOptimized {
+            profile_sha256: sha256_file(profile)
+                .with_context(|| format!("cannot hash {}", profile.display()))?,
+        },
     })
 }
 
-/// The compiler as every stage after the first needs it: built with the rustc profile, and
-/// linked for BOLT when BOLT is on (a compiler linked for BOLT serves without it too).
+/// The compiler as the stages that keep it need it: built with the rustc profile, and linked
+/// for BOLT when BOLT is on (a compiler linked for BOLT serves without it too); one that dist
+/// already BOLT-optimized serves as well.
 pub fn optimized_compiler(ctx: &Ctx) -> Need {
     let profile = ctx.profile(super::pipeline::Profile::RustcPgo).path;
-    let optimized = |bolt_ready| Built::Optimized {
-        profile: profile.clone(),
-        bolt_ready,
-    };
+    let mut need = compiler_to_instrument(ctx);
+    if !ctx.use_bolt {
+        need.accepted.push(Built::Optimized {
+            profile: profile.clone(),
+            bolt_ready: false,
+        });
+    }
+    need.accepted.push(Built::BoltOptimized { profile });
+    need
+}
+
+/// The compiler as rustc-bolt needs it: built with the rustc profile, linked for BOLT, and not
+/// BOLT-optimized yet (BOLT cannot instrument its own output).
+pub fn compiler_to_instrument(ctx: &Ctx) -> Need {
     Need {
         part: Part::Compiler,
-        accepted: match ctx.use_bolt {
-            true => vec![optimized(true)],
-            false => vec![optimized(false), optimized(true)],
-        },
+        accepted: vec![Built::Optimized {
+            profile: ctx.profile(super::pipeline::Profile::RustcPgo).path,
+            bolt_ready: true,
+        }],
     }
 }
 
@@ -200,6 +222,10 @@ impl Simulation {
                     bolt_ready: wanted,
                 },
             ) => bolt_ready == *wanted && self.hash(profile).as_ref() == Some(&profile_sha256),
+            (
+                Expected::OnDisk(Recorded::BoltOptimized { profile_sha256 }),
+                Built::BoltOptimized { profile },
+            ) => self.hash(profile).as_ref() == Some(&profile_sha256),
             _ => false,
         }
     }
@@ -212,6 +238,9 @@ impl Simulation {
                 "optimized with another profile{}",
                 if bolt_ready { ", linked for BOLT" } else { "" }
             ),
+            Expected::OnDisk(Recorded::BoltOptimized { .. }) => {
+                "BOLT-optimized in place by an earlier dist".to_string()
+            }
             Expected::OnDisk(Recorded::Unknown) => {
                 "unknown (built by something else, or a step building it did not finish)"
                     .to_string()
@@ -310,18 +339,96 @@ fn repair(ctx: &Ctx, unmet: &[Need], llvm_at_risk: bool) -> Result<Vec<Step>> {
     .changing(Part::Llvm, Built::Absent);
     let compiler = unmet.iter().any(|n| n.part == Part::Compiler);
     let llvm_need = unmet.iter().find(|n| n.part == Part::Llvm);
+    // Bootstrap keeps a compiler whose sources and flags did not change, BOLT-optimized in
+    // place or not: its built library goes first.
+    let unbolt = Step::new(
+        "Delete the BOLT-optimized compiler library so bootstrap builds it again",
+        Action::Work(Box::new(RemoveBoltedLibrary {
+            library: LibraryPattern::rustc_driver(&ctx.tree),
+            build_dirs: vec![
+                ctx.tree.host_build().join("stage1-rustc"),
+                ctx.tree.host_build().join("stage2"),
+            ],
+        })),
+        "make the build dir writable",
+    )
+    .changing(Part::Compiler, Built::Absent);
     Ok(match (compiler, llvm_need) {
         (true, Some(_)) => vec![
+            unbolt,
             remove_llvm,
             rustc_pgo::optimized_compiler_and_llvm_build(ctx)?,
         ],
         (true, None) if llvm_at_risk => vec![
+            unbolt,
             remove_llvm,
             rustc_pgo::optimized_compiler_and_llvm_build(ctx)?,
         ],
-        (true, None) => vec![rustc_pgo::optimized_compiler_build(ctx)?],
+        (true, None) => vec![unbolt, rustc_pgo::optimized_compiler_build(ctx)?],
         (false, Some(need)) if need.accepted.contains(&Built::Absent) => vec![remove_llvm],
         (false, Some(_)) => vec![remove_llvm, llvm_bolt::optimized_llvm_build(ctx)?],
         (false, None) => Vec::new(),
     })
+}
+
+/// Deletes a library BOLT optimized in place, with every hard link to it in `build_dirs`
+/// (bootstrap's build output and the sysroot), so bootstrap builds it again; a library that
+/// is not BOLT-optimized is left alone.
+#[derive(Debug, Serialize)]
+pub struct RemoveBoltedLibrary {
+    pub library: LibraryPattern,
+    pub build_dirs: Vec<PathBuf>,
+}
+
+impl StageWork for RemoveBoltedLibrary {
+    fn kind(&self) -> &'static str {
+        "remove-bolted-library"
+    }
+
+    fn run(&self, _run: &mut StepRun) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(library) = self.library.resolve() else {
+            eprintln!("    there is no {} to delete", self.library.shown());
+            return Ok(());
+        };
+        if !is_bolt_optimized(&library)? {
+            eprintln!(
+                "    {} is not BOLT-optimized: bootstrap rebuilds it as needed",
+                library.display()
+            );
+            return Ok(());
+        }
+        let meta = std::fs::metadata(&library)?;
+        let (dev, ino) = (meta.dev(), meta.ino());
+        for dir in &self.build_dirs {
+            for entry in walkdir::WalkDir::new(dir)
+                .into_iter()
+                .filter_map(|e| e.ok())
+            {
+                let same = entry
+                    .metadata()
+                    .is_ok_and(|m| m.is_file() && m.dev() == dev && m.ino() == ino);
+                if same {
+                    std::fs::remove_file(entry.path())
+                        .with_context(|| format!("cannot delete {}", entry.path().display()))?;
+                    eprintln!("    deleted {}", entry.path().display());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn shell(&self, _host: &str) -> String {
+        let dirs: Vec<String> = self
+            .build_dirs
+            .iter()
+            .map(|d| shell_quote_path(d))
+            .collect();
+        format!(
+            "lib={}\nif [ -f \"$lib\" ] && readelf -S -W \"$lib\" | grep -q '\\.bolt\\.org\\.text'; then \
+             find {} -samefile \"$lib\" -delete; fi",
+            self.library.shell(),
+            dirs.join(" ")
+        )
+    }
 }

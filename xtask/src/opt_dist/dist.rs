@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use serde::Serialize;
 
+use super::backup;
 use super::bolt::{LibraryPattern, OptimizeInPlace};
 use super::bootstrap::{Bootstrap, Interface};
 use super::build_state;
@@ -18,7 +19,7 @@ use super::elf;
 use super::fsutil::{self, human_bytes};
 use super::manifest::FileRecord;
 use super::pipeline::{
-    kind, Action, Artifact, Built, Need, Part, StageId, StagePlan, StageWork, Step,
+    kind, Action, Artifact, Built, Need, Part, Profile, StageId, StagePlan, StageWork, Step,
 };
 use super::runner::StepRun;
 use super::Ctx;
@@ -47,17 +48,31 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
 
     let mut steps = Vec::new();
     for (profile, library) in &bolt {
-        steps.push(Step::new(
-            format!("BOLT-optimize {} in place", library.shown()),
-            Action::Work(Box::new(OptimizeInPlace {
-                library: library.clone(),
-                bolt: ctx.host_llvm.tool("llvm-bolt"),
-                profile: profile.path.clone(),
-                scratch: dir.join(format!("{}.bolt", library.prefix)),
-                record: dir.join("bolt-optimized.json"),
-            })),
-            "llvm-bolt failed: its message is above; the library was not changed",
-        ));
+        let (part, pgo_profile) = match library.prefix {
+            "libLLVM.so" => (Part::Llvm, ctx.profile(Profile::LlvmPgo).path),
+            _ => (Part::Compiler, ctx.profile(Profile::RustcPgo).path),
+        };
+        steps.push(
+            Step::new(
+                format!("BOLT-optimize {} in place", library.shown()),
+                Action::Work(Box::new(OptimizeInPlace {
+                    library: library.clone(),
+                    bolt: ctx.host_llvm.tool("llvm-bolt"),
+                    profile: profile.path.clone(),
+                    scratch: dir.join(format!("{}.bolt", library.prefix)),
+                    backups: backup::backups_dir(&tree.artifacts_root()),
+                    record: dir.join("bolt-optimized.json"),
+                })),
+                "the message above says what failed and that the library is as it was before the \
+             step; fix the cause (llvm-bolt's message, free disk) and run dist again",
+            )
+            .changing(
+                part,
+                Built::BoltOptimized {
+                    profile: pgo_profile,
+                },
+            ),
+        );
     }
 
     let mut dist =
@@ -135,11 +150,14 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             profile: llvm_pgo.path().to_path_buf(),
             bolt_ready,
         };
+        let bolted = || Built::BoltOptimized {
+            profile: llvm_pgo.path().to_path_buf(),
+        };
         needs.push(Need {
             part: Part::Llvm,
             accepted: match ctx.use_bolt {
-                true => vec![optimized(true)],
-                false => vec![Built::Absent, optimized(false), optimized(true)],
+                true => vec![optimized(true), bolted()],
+                false => vec![Built::Absent, optimized(false), optimized(true), bolted()],
             },
         });
     }
@@ -169,8 +187,26 @@ impl StageWork for RecordDistFiles {
             .filter(|p| p.is_file())
             .collect();
         files.sort();
+        // Only what this dist wrote: a file an earlier dist left (say, reproducible artifacts
+        // of a run with BOLT) is not this one's.
+        let slack = std::time::Duration::from_secs(2);
+        let since = run
+            .stage_started
+            .checked_sub(slack)
+            .unwrap_or(run.stage_started);
+        let (files, earlier): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|f| {
+            std::fs::metadata(f)
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified >= since)
+        });
+        for file in &earlier {
+            eprintln!(
+                "    {} is an earlier dist's: not recorded",
+                file.file_name().unwrap_or_default().to_string_lossy()
+            );
+        }
         if files.is_empty() {
-            bail!("{} holds no dist files", dist_dir.display());
+            bail!("bootstrap wrote no dist files to {}", dist_dir.display());
         }
         for file in files {
             let output = FileRecord::of("dist-file", &file)?;
@@ -233,6 +269,25 @@ impl StageWork for CheckPackagedToolchain {
             checked += 1;
         }
         eprintln!("    {checked} ELF files in the rustc tarball, none instrumented");
+        if self.bolt_libraries.is_empty() {
+            let llvm = walkdir::WalkDir::new(scratch)
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .find(|e| e.file_name().to_string_lossy().starts_with("libLLVM.so"));
+            if let Some(llvm) = llvm {
+                eprintln!(
+                    "    note: the dist ships a shared {} without BOLT (BOLT is off{}); with \
+                     --use-bolt true it would be BOLT-optimized",
+                    llvm.file_name().to_string_lossy(),
+                    match run.ctx.options.llvm_shared {
+                        true => "",
+                        false =>
+                            ", and --llvm-shared false was given although bootstrap \
+                                 builds LLVM as a shared library",
+                    }
+                );
+            }
+        }
         let unpacked = walkdir::WalkDir::new(scratch)
             .into_iter()
             .filter_map(|e| e.ok())

@@ -124,6 +124,26 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Free bytes on the file system that holds `dir` (or its nearest existing ancestor).
+pub fn free_bytes(dir: &Path, sh: &xshell::Shell) -> Option<u64> {
+    let existing = dir.ancestors().find(|d| d.exists())?;
+    let df = super::cmd::Cmd::new("df", Path::new("/"))
+        .args(["-Pk"])
+        .arg(existing.display().to_string());
+    let (ok, out, _) = df.probe(sh).ok()?;
+    if !ok {
+        return None;
+    }
+    let kib: u64 = out
+        .lines()
+        .nth(1)?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 /// SHA-256 of a file's contents, as lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file =

@@ -1,29 +1,31 @@
 //! Ctrl-C and termination: the xtask notes the signal instead of dying on the spot, so the step
 //! under way fails normally and the cleanup that follows a failure runs (a BOLT-instrumented
-//! library is put back).
+//! library is put back), and then exits as a signalled process would: 128 + the signal's
+//! number (130 for Ctrl-C, 143 for SIGTERM), with a message that names the interruption.
 //!
 //! Ctrl-C reaches the whole foreground process group, so x.py or the collector stop by
 //! themselves; a signal sent to the xtask alone lets the running command finish first.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The signal that came, 0 while none did.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 #[cfg(unix)]
 mod sys {
     use std::os::raw::c_int;
 
-    const SIGHUP: c_int = 1;
-    const SIGINT: c_int = 2;
-    const SIGTERM: c_int = 15;
+    pub const SIGHUP: c_int = 1;
+    pub const SIGINT: c_int = 2;
+    pub const SIGTERM: c_int = 15;
 
     extern "C" {
         fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
     }
 
-    extern "C" fn note(_: c_int) {
+    extern "C" fn note(signum: c_int) {
         // Only an atomic store: all a signal handler may safely do.
-        super::INTERRUPTED.store(true, super::Ordering::SeqCst);
+        super::SIGNAL.store(signum, super::Ordering::SeqCst);
     }
 
     pub fn install() {
@@ -38,6 +40,9 @@ mod sys {
 
 #[cfg(not(unix))]
 mod sys {
+    pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
+    pub const SIGTERM: i32 = 15;
     pub fn install() {}
 }
 
@@ -47,5 +52,23 @@ pub fn install() {
 }
 
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    signal().is_some()
+}
+
+/// The signal that interrupted the run, if one did.
+pub fn signal() -> Option<i32> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        signum => Some(signum),
+    }
+}
+
+/// The signal in words, for messages.
+pub fn describe(signum: i32) -> String {
+    match signum {
+        sys::SIGINT => "SIGINT (Ctrl-C)".to_string(),
+        sys::SIGTERM => "SIGTERM".to_string(),
+        sys::SIGHUP => "SIGHUP (the terminal went away)".to_string(),
+        other => format!("signal {other}"),
+    }
 }

@@ -137,11 +137,24 @@ pub fn llvm_major(text: &str) -> Option<u32> {
 
 /// The full LLVM version an llvm-profdata reports, e.g. `22.1.8`.
 pub fn profdata_llvm_version(tool: &Path, sh: &xshell::Shell) -> Result<String> {
+    // `llvm-profdata --version` is rejected by older releases; `merge --version` works on all.
+    tool_llvm_version(tool, &["merge", "--version"], sh)
+}
+
+/// The full LLVM version an LLVM tool (llvm-bolt, merge-fdata, ...) reports.
+pub fn llvm_tool_version(tool: &Path, sh: &xshell::Shell) -> Result<String> {
+    match tool.file_name().and_then(|n| n.to_str()) {
+        Some(name) if name.starts_with("llvm-profdata") => profdata_llvm_version(tool, sh),
+        _ => tool_llvm_version(tool, &["--version"], sh),
+    }
+}
+
+fn tool_llvm_version(tool: &Path, version_args: &[&str], sh: &xshell::Shell) -> Result<String> {
     if !tool.is_file() {
         bail!("{} does not exist", tool.display());
     }
-    // `llvm-profdata --version` is rejected by older releases; `merge --version` works on all.
-    let version = Cmd::new(tool.display().to_string(), Path::new(".")).args(["merge", "--version"]);
+    let version =
+        Cmd::new(tool.display().to_string(), Path::new(".")).args(version_args.iter().copied());
     let (_, stdout, stderr) = version.probe(sh)?;
     let text = format!("{stdout}{stderr}");
     text.lines()

@@ -397,6 +397,9 @@ pub enum Built {
     Instrumented,
     /// Built with `profile`; `bolt_ready`: linked with relocations, for BOLT.
     Optimized { profile: PathBuf, bolt_ready: bool },
+    /// Built with `profile`, then BOLT-optimized in place by dist: fine to keep and to ship,
+    /// but BOLT cannot instrument it again.
+    BoltOptimized { profile: PathBuf },
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -13,9 +13,10 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use super::cmd::Cmd;
-use super::fsutil::{human_bytes, human_duration};
-use super::llvm_tools::{llvm_major, profdata_llvm_version};
+use super::fsutil::{self, human_bytes, human_duration};
+use super::llvm_tools::{llvm_major, llvm_tool_version};
 use super::pipeline::{Action, StageId, StagePlan};
+use super::training::Benchmarks;
 use super::Ctx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,28 +128,20 @@ pub fn checks(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Vec<Check> {
         ),
     });
 
-    checks.push(profdata_check(ctx, sh));
-    for tool in ["llvm-bolt", "merge-fdata"] {
-        let path = ctx.host_llvm.tool(tool);
-        let needed = ctx.use_bolt
-            && stages
-                .iter()
-                .any(|s| matches!(s, StageId::LlvmBolt | StageId::RustcBolt));
-        let check = if path.is_file() {
-            Check::ok(tool, path.display().to_string())
-        } else {
-            Check::fail(
-                tool,
-                format!(
-                    "not found ({} looked up via {})",
-                    path.display(),
-                    ctx.host_llvm.found_by
-                ),
-                bolt_fix(ctx),
-            )
-        };
-        checks.push(check.needed_by_this_run(needed));
+    checks.push(profdata_check(ctx, stages, sh));
+    let bolt_stages = ctx.use_bolt
+        && stages
+            .iter()
+            .any(|s| matches!(s, StageId::LlvmBolt | StageId::RustcBolt | StageId::Dist));
+    let trains_bolt = ctx.use_bolt
+        && stages
+            .iter()
+            .any(|s| matches!(s, StageId::LlvmBolt | StageId::RustcBolt));
+    for (tool, needed) in [("llvm-bolt", bolt_stages), ("merge-fdata", trains_bolt)] {
+        checks.push(host_tool_check(ctx, tool, bolt_fix(ctx), sh).needed_by_this_run(needed));
     }
+    checks.extend(training_checks(ctx, stages));
+    checks.push(build_dir_check(ctx));
 
     let waiting = super::backup::pending(&super::backup::backups_dir(&tree.artifacts_root()));
     if !waiting.is_empty() {
@@ -183,39 +176,177 @@ fn bolt_fix(ctx: &Ctx) -> String {
     }
 }
 
-fn profdata_check(ctx: &Ctx, sh: &xshell::Shell) -> Check {
+/// llvm-profdata: the in-tree LLVM's when LLVM is built (it merges rustc's profiles), and the
+/// host's whenever it merges anything (LLVM's profiles, or everything without an in-tree
+/// LLVM); the host's must be of the compiler's LLVM major, or the merge fails after the build
+/// and training it follows.
+fn profdata_check(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Check {
     const NAME: &str = "llvm-profdata";
-    if ctx.llvm_built_in_tree() {
+    let host_merges =
+        !ctx.llvm_built_in_tree() || stages.iter().any(|s| matches!(s, StageId::LlvmPgo));
+    if !host_merges {
         return Check::ok(
             NAME,
             "built with the in-tree LLVM (same version as the compiler's)",
         );
     }
-    let path = ctx.host_llvm.tool(NAME);
-    let version = match profdata_llvm_version(&path, sh) {
+    let check = host_tool_check(ctx, NAME, profdata_fix(ctx), sh);
+    match (&check.outcome, ctx.llvm_built_in_tree()) {
+        (Outcome::Ok, true) => Check::ok(
+            NAME,
+            format!(
+                "{} for LLVM's profiles; rustc's are merged by the in-tree LLVM's",
+                check.detail
+            ),
+        ),
+        _ => check,
+    }
+}
+
+/// A host LLVM tool: there, and of the compiler's LLVM major version.
+fn host_tool_check(ctx: &Ctx, name: &'static str, fix: String, sh: &xshell::Shell) -> Check {
+    let path = ctx.host_llvm.tool(name);
+    let version = match llvm_tool_version(&path, sh) {
         Ok(version) => version,
-        Err(_) => {
+        Err(_) if !path.is_file() => {
             return Check::fail(
-                NAME,
+                name,
                 format!(
                     "not found ({} looked up via {})",
                     path.display(),
                     ctx.host_llvm.found_by
                 ),
-                profdata_fix(ctx),
+                fix,
             )
         }
+        Err(err) => return Check::fail(name, format!("{err:#}"), fix),
     };
     match ctx.host_llvm.expected_major {
         Some(major) if llvm_major(&version) != Some(major) => Check::fail(
-            NAME,
+            name,
             format!(
                 "{} is LLVM {version}, the compiler's LLVM is {major}",
                 path.display()
             ),
-            profdata_fix(ctx),
+            fix,
         ),
-        _ => Check::ok(NAME, format!("{} (LLVM {version})", path.display())),
+        _ => Check::ok(name, format!("{} (LLVM {version})", path.display())),
+    }
+}
+
+/// What the stages will train with: every benchmark in the tree's rustc-perf, and every
+/// `--benchmark-cargo-config` file there. Otherwise training fails after the instrumented
+/// build, hours into a real run.
+fn training_checks(ctx: &Ctx, stages: &[StageId]) -> Vec<Check> {
+    let trains_rustc = stages.iter().any(|s| match s {
+        StageId::RustcPgo => true,
+        StageId::RustcBolt => ctx.use_bolt,
+        _ => false,
+    });
+    let trains_llvm = ctx.llvm_built_in_tree()
+        && stages.iter().any(|s| match s {
+            StageId::LlvmPgo => true,
+            StageId::LlvmBolt => ctx.use_bolt,
+            _ => false,
+        });
+    let benchmarks = ctx
+        .tree
+        .rustc_perf_dir()
+        .join("collector/compile-benchmarks");
+    let mut checks = Vec::new();
+    for (name, wanted, crates) in [
+        (
+            "rustc benchmarks",
+            trains_rustc,
+            Benchmarks::rustc(ctx).crates,
+        ),
+        ("LLVM benchmarks", trains_llvm, Benchmarks::llvm().crates),
+    ] {
+        if !wanted {
+            continue;
+        }
+        let missing: Vec<&String> = crates
+            .iter()
+            .filter(|c| !benchmarks.join(c).is_dir())
+            .collect();
+        checks.push(if crates.is_empty() {
+            Check::fail(
+                name,
+                "the list is empty: training would run nothing",
+                "name at least one benchmark with --rustc-crates, or leave it out for upstream's",
+            )
+        } else if missing.is_empty() {
+            Check::ok(name, crates.join(","))
+        } else {
+            Check::fail(
+                name,
+                format!(
+                    "not in {}: {}",
+                    benchmarks.display(),
+                    missing
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "name benchmarks the tree's rustc-perf has (--rustc-crates)",
+            )
+        });
+    }
+    for config in &ctx.options.benchmark_cargo_config {
+        if !config.is_file() {
+            checks.push(Check::fail(
+                "cargo config",
+                format!("{} does not exist", config.display()),
+                "give --benchmark-cargo-config an existing file",
+            ));
+        }
+    }
+    checks
+}
+
+/// Before a run that writes takes the build dir's lock: it must be able to hold it.
+pub fn require_usable_build_dir(ctx: &Ctx) -> Result<()> {
+    let check = build_dir_check(ctx);
+    if check.outcome == Outcome::Fail {
+        bail!(
+            "preflight: this run cannot succeed, nothing was started:\n{}",
+            render_table(&[check])
+        );
+    }
+    Ok(())
+}
+
+/// The build dir: a directory, or one that can be made, and writable.
+fn build_dir_check(ctx: &Ctx) -> Check {
+    const NAME: &str = "build dir";
+    let dir = &ctx.tree.build_dir;
+    let fix = "pass a --build-dir that is a writable directory (or can be created)";
+    if dir.exists() && !dir.is_dir() {
+        return Check::fail(NAME, format!("{} is not a directory", dir.display()), fix);
+    }
+    let Some(existing) = dir.ancestors().find(|d| d.exists()) else {
+        return Check::fail(NAME, format!("no part of {} exists", dir.display()), fix);
+    };
+    if !existing.is_dir() {
+        return Check::fail(
+            NAME,
+            format!("{} is not a directory", existing.display()),
+            fix,
+        );
+    }
+    // Writable as this user, on this file system (a read-only mount says no to root too).
+    let probe = existing.join(format!(".opt-dist-write-probe-{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            Check::ok(NAME, dir.display().to_string())
+        }
+        Err(err) => Check::fail(
+            NAME,
+            format!("cannot write in {}: {err}", existing.display()),
+            fix,
+        ),
     }
 }
 
@@ -240,7 +371,7 @@ fn disk_check(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Check {
     let compiler = source_bytes(&ctx.tree.src.join("compiler"));
     let needed =
         (full as f64 * (compiler as f64 / FULL_SIZE_COMPILER_SOURCES as f64).min(1.0)) as u64;
-    let Some(free) = free_bytes(&ctx.tree.build_dir, sh) else {
+    let Some(free) = fsutil::free_bytes(&ctx.tree.build_dir, sh) else {
         return Check::note(
             NAME,
             "could not be measured (`df` failed)",
@@ -262,26 +393,6 @@ fn disk_check(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Check {
             "free some space, use another --build-dir, or pass --ignore-disk-space",
         )
     }
-}
-
-/// Free bytes on the file system that holds `dir` (or its nearest existing ancestor).
-fn free_bytes(dir: &Path, sh: &xshell::Shell) -> Option<u64> {
-    let existing = dir.ancestors().find(|d| d.exists())?;
-    let df = Cmd::new("df", Path::new("/"))
-        .args(["-Pk"])
-        .arg(existing.display().to_string());
-    let (ok, out, _) = df.probe(sh).ok()?;
-    if !ok {
-        return None;
-    }
-    let kib: u64 = out
-        .lines()
-        .nth(1)?
-        .split_whitespace()
-        .nth(3)?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }
 
 /// The checks as a table, for `doctor`.

@@ -68,6 +68,8 @@ pub struct StepRun<'a> {
     pub ctx: &'a Ctx,
     pub sh: &'a xshell::Shell,
     pub record: &'a mut Record,
+    /// When this run of the stage started: files older than that are an earlier run's.
+    pub stage_started: SystemTime,
     step: &'a str,
 }
 
@@ -169,12 +171,16 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         // A signal between steps (or stages of `all`) stops the run before the next one.
         let mut result = match interrupt::interrupted() {
             false => BuildState::before(&root, &step.changes)
-                .and_then(|()| execute(ctx, step, &mut journal.record, sh))
+                .and_then(|()| execute(ctx, step, &mut journal.record, started_at, sh))
                 .and_then(|()| BuildState::after(&root, &step.changes)),
             true => Ok(()),
         };
-        if interrupt::interrupted() {
-            result = Err(anyhow::anyhow!("interrupted by a signal (Ctrl-C?)"));
+        let interrupted = interrupt::signal();
+        if let Some(signum) = interrupted {
+            result = Err(anyhow::anyhow!(
+                "interrupted by {}",
+                interrupt::describe(signum)
+            ));
         }
         let secs = step_started.elapsed().as_secs_f64();
         timings.push((step.title.as_str(), secs));
@@ -184,12 +190,20 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
                 Err(restore) => err.context(format!("{restore:#}")),
             };
             print_timings(stage, &timings, started.elapsed().as_secs_f64(), false);
+            let hint = match interrupted {
+                // What the step's own advice says about its failures does not apply.
+                Some(_) => "the run was interrupted: nothing was left half-done (a library \
+                            changed for training was put back); run the stage, or `all`, \
+                            again to go on"
+                    .to_string(),
+                None => step.hint.clone(),
+            };
             let failed = StepFailed {
                 stage,
                 index: i + 1,
                 count,
                 title: step.title.clone(),
-                hint: step.hint.clone(),
+                hint,
             };
             record_failure(plan, &failed, &err);
             return Err(err.context(failed));
@@ -275,11 +289,18 @@ fn print_timings(stage: &str, timings: &[(&str, f64)], total: f64, done: bool) {
     }
 }
 
-fn execute(ctx: &Ctx, step: &Step, record: &mut Record, sh: &xshell::Shell) -> Result<()> {
+fn execute(
+    ctx: &Ctx,
+    step: &Step,
+    record: &mut Record,
+    stage_started: SystemTime,
+    sh: &xshell::Shell,
+) -> Result<()> {
     let mut run = StepRun {
         ctx,
         sh,
         record,
+        stage_started,
         step: &step.title,
     };
     match &step.action {

@@ -35,7 +35,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         inputs: vec![rustc_profile],
         outputs: vec![output],
         // It instruments stage 1's librustc_driver in place.
-        needs: vec![build_state::optimized_compiler(ctx)],
+        needs: vec![build_state::compiler_to_instrument(ctx)],
         ..StagePlan::new(StageId::RustcBolt, dir, steps)
     })
 }

@@ -158,6 +158,13 @@ fn find_src(global: &Global) -> Result<PathBuf> {
         };
         (tree.to_path_buf(), "the tree the xtask is installed in")
     };
+    if src.exists() && !src.is_dir() {
+        bail!(
+            "the rust source tree {} (from {how}) is a file, not a directory: point it at the \
+             top of a rust checkout or an unpacked rustc-src tarball",
+            src.display()
+        );
+    }
     if !src.is_dir() {
         bail!(
             "the rust source tree {} (from {how}) does not exist",
