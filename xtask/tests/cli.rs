@@ -61,6 +61,20 @@ fn a_missing_tree_is_named_with_the_fix() {
 }
 
 #[test]
+fn a_src_that_is_a_file_is_named_as_one() {
+    let file = std::env::temp_dir().join(format!("opt-dist-src-file-{}", std::process::id()));
+    std::fs::write(&file, "").unwrap();
+    let out = xtask(&["opt-dist", "--src", file.to_str().unwrap(), "rustc-pgo"]);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is a file, not a directory"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn a_tree_without_x_py_is_refused() {
     let dir = std::env::temp_dir().join(format!("opt-dist-no-xpy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -37,6 +37,7 @@ fn cargo_xtask(dir: &Path, args: &[&str]) -> Output {
 }
 
 #[test]
+#[ignore = "heavy: builds the installed xtask in the tree, then a whole pipeline (CI runs it)"]
 fn installed_xtask_runs_all_from_the_tree_root_without_src() {
     let tree = MiniTree::new("in-tree", "legacy");
     let installed = install_into(&tree.root);

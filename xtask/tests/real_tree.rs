@@ -1235,6 +1235,7 @@ fn vendored(root: &Path) -> BTreeSet<String> {
 }
 
 #[test]
+#[ignore = "heavy: copies the real tree and builds bootstrap and the xtask offline (CI runs it)"]
 fn installed_xtask_builds_offline_and_plans_from_the_tree_root() {
     let Some(tree) = real_tree("installed_xtask_builds_offline_and_plans_from_the_tree_root")
     else {

@@ -355,6 +355,13 @@ fn an_interrupted_rustc_pgo_never_ships_an_instrumented_compiler_and_runs_do_not
         stderr(&out)
     );
     assert_dist_is_clean(&tree, false);
+    // The reproducible artifacts of the earlier dist (with BOLT) are not this one's.
+    let outputs = tree.manifest("dist")["outputs"].to_string();
+    assert!(!outputs.contains("reproducible-artifacts"), "{outputs}");
+    assert!(
+        outputs.contains(&format!("rustc-{}", tree.version())),
+        "{outputs}"
+    );
 }
 
 /// Runs `all` in a process group, kills it with SIGKILL once the log shows `at`.
@@ -427,6 +434,35 @@ fn sigkill_in_every_stage_then_all_finishes_without_repeating_earlier_stages() {
         assert_earlier_stages_not_rerun(&calls_since(&tree, since), stage, &err);
         assert_dist_is_clean(&tree, true);
     }
+
+    // Killed after its training finished, a stage resumes after it: no training again.
+    let log = tree.root.join("kill-after-training.log");
+    let from = with_dist_args(&tree, &["all", "--from", "rustc-pgo"]);
+    kill_all_at(&tree, &from, "] Build the PGO-optimized compiler", &log);
+    let since = tree.records().len();
+    let out = opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]);
+    assert_success(&out, "all after a kill after training");
+    assert!(
+        stderr(&out).contains("opt-dist: rustc-pgo: resuming at step 11"),
+        "{}",
+        stderr(&out)
+    );
+    // rustc-pgo's training is the collector run writing into its raw-profile directory.
+    let trained_again: Vec<serde_json::Value> = tree.records()[since..]
+        .iter()
+        .filter(|r| {
+            r["tool"] == "collector"
+                && r["env"]["LLVM_PROFILE_FILE"]
+                    .as_str()
+                    .is_some_and(|f| f.contains("rustc-pgo"))
+        })
+        .cloned()
+        .collect();
+    assert!(
+        trained_again.is_empty(),
+        "rustc-pgo trained again: {trained_again:?}"
+    );
+    assert_dist_is_clean(&tree, true);
 }
 
 /// A directory of LLVM tools that fail while `<dir>/fail` exists and the arguments contain

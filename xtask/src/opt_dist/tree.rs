@@ -43,7 +43,8 @@ impl Tree {
         let src = find_src(global)?;
         let config = read_bootstrap_config(&src)?;
         let (build_dir, build_dir_is_explicit) = match &global.build_dir {
-            Some(dir) => (absolute(dir)?, true),
+            // Made absolute when the command line was parsed.
+            Some(dir) => (dir.clone(), true),
             None => (
                 config
                     .build_dir
@@ -54,14 +55,11 @@ impl Tree {
         };
         let version = read_version(&src)?;
         let commit = read_commit(&src, sh);
-        // x.py runs in the tree, so a relative path to python must not depend on where we are.
-        let python = match &global.python {
-            Some(python) if python.contains('/') => {
-                absolute(Path::new(python))?.display().to_string()
-            }
-            Some(python) => python.clone(),
-            None => "python3".to_string(),
-        };
+        // A path was made absolute when the command line was parsed; a name is looked up.
+        let python = global
+            .python
+            .clone()
+            .unwrap_or_else(|| "python3".to_string());
         let mut tree = Tree {
             src,
             python,
@@ -182,15 +180,6 @@ fn find_src(global: &Global) -> Result<PathBuf> {
         );
     }
     Ok(src)
-}
-
-pub fn absolute(path: &Path) -> Result<PathBuf> {
-    if path.is_absolute() {
-        return Ok(path.to_path_buf());
-    }
-    Ok(std::env::current_dir()
-        .context("cannot read the current directory")?
-        .join(path))
 }
 
 /// The tarball's `version` reads `1.95.0 (59807616e 2026-04-14)`; a checkout's `src/version`
