@@ -195,6 +195,24 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
         .unwrap()
         .contains("BOLT is off"));
 
+    // A host tool of another LLVM major than the one a stage used (as after an upgrade):
+    // the stage is stale, and says which tool.
+    let manifest_path = tree.stage_dir("llvm-pgo").join("manifest.json");
+    let original_manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    let mut edited: serde_json::Value = serde_json::from_str(&original_manifest).unwrap();
+    let tools = edited["tools"].as_array_mut().unwrap();
+    let host_profdata = tools
+        .iter_mut()
+        .find(|t| t["name"] == "llvm-profdata")
+        .expect("llvm-pgo records the llvm-profdata it merged with");
+    host_profdata["llvm_version"] = "21.1.0".into();
+    std::fs::write(&manifest_path, edited.to_string()).unwrap();
+    let status = status_json(&tree, &[]);
+    assert_eq!(state_of(&status, "llvm-pgo"), "stale", "{status:#}");
+    let reasons = stage_entry(&status, "llvm-pgo")["reasons"].to_string();
+    assert!(reasons.contains("changed its LLVM major"), "{reasons}");
+    std::fs::write(&manifest_path, original_manifest).unwrap();
+
     // A corrupt profile: refused, with both hashes and the stage to re-run; both its maker
     // and its user are stale.
     let good = std::fs::read(&profile).unwrap();

@@ -19,6 +19,7 @@ use super::backup::{self, back_up};
 use super::cmd::{shell_quote_path, Cmd};
 use super::elf::is_bolt_optimized;
 use super::fsutil::{self, sha256_file};
+use super::llvm_tools::llvm_tool_version;
 use super::pipeline::StageWork;
 use super::runner::StepRun;
 use super::tree::Tree;
@@ -140,6 +141,13 @@ pub fn optimize_cmd(bolt: &Path, input: &Path, profile: &Path, output: &Path, ho
         ])
 }
 
+/// Records a BOLT tool with its LLVM version in the stage's manifest (a later run compares it).
+fn record_tool(run: &mut StepRun, name: &str, path: &Path) {
+    if let Ok(version) = llvm_tool_version(path, run.sh) {
+        run.record.tool(name, path, version);
+    }
+}
+
 /// Swaps the instrumented build of `library` in, after backing the original up.
 fn swap_in_instrumented(library: &Path, instrumented: &Path, backups: &Path) -> Result<()> {
     back_up(library, backups)?;
@@ -187,6 +195,7 @@ impl StageWork for InstrumentedTraining {
     fn run(&self, run: &mut StepRun) -> Result<()> {
         let library = self.library.resolve()?;
         ensure_not_optimized(&library, &self.rebuild_hint)?;
+        record_tool(run, "llvm-bolt", &self.bolt);
         run.run(&instrument_cmd(
             &self.bolt,
             &library,
@@ -261,6 +270,7 @@ impl StageWork for MergeFdata {
             .map(|p| p.display().to_string())
             .collect();
         inputs.sort();
+        record_tool(run, "merge-fdata", &self.merge_fdata);
         let cmd = Cmd::new(self.merge_fdata.display().to_string(), &self.raw_dir)
             .arg("-o")
             .arg(self.output.display().to_string())
@@ -354,6 +364,7 @@ impl StageWork for OptimizeInPlace {
             );
             return Ok(());
         }
+        record_tool(run, "llvm-bolt", &self.bolt);
         let original = back_up(&library, &self.backups)
             .with_context(|| format!("{} was not changed", library.display()))?;
         let rewritten = self.rewrite(run, &library, &original);

@@ -57,6 +57,17 @@ pub struct Record {
 }
 
 impl Record {
+    /// Records a tool the stage used, once (a stage that merges twice checks its tools twice).
+    pub fn tool(&mut self, name: &str, path: &Path, llvm_version: String) {
+        if !self.tools.iter().any(|t| t.name == name && t.path == path) {
+            self.tools.push(ToolRecord {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+                llvm_version,
+            });
+        }
+    }
+
     /// The raw profiles counted in `dir`, to note that they were moved or deleted.
     fn raw_profiles_in(&mut self, dir: &Path) -> Option<&mut RawProfilesRecord> {
         self.raw_profiles.iter_mut().rev().find(|r| r.dir == dir)

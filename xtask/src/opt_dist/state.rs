@@ -23,6 +23,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::fsutil::{self, human_bytes, sha256_file};
+use super::llvm_tools::{llvm_major, llvm_tool_version};
 use super::lock::Holder;
 use super::manifest::{FileRecord, Manifest, MANIFEST_FILE};
 use super::pipeline::{Action, StageId, StagePlan};
@@ -225,6 +226,7 @@ fn stale_reasons(
             },
         );
     }
+    reasons.extend(changed_tools(manifest, &tree.build_dir));
     for input in &plan.inputs {
         let name = file_name(&input.path);
         let used = manifest.inputs.iter().find(|r| r.name == name);
@@ -266,6 +268,30 @@ fn outputs_intact(
             ));
         }
     }
+}
+
+/// The host tools the stage used (the build dir's own change with the stages) that now have
+/// another LLVM major version: their profiles do not mix with the old ones.
+fn changed_tools(manifest: &Manifest, build_dir: &Path) -> Vec<String> {
+    let Ok(sh) = xshell::Shell::new() else {
+        return Vec::new();
+    };
+    let mut changed = Vec::new();
+    for tool in &manifest.tools {
+        if tool.path.starts_with(build_dir) || !tool.path.is_absolute() {
+            continue;
+        }
+        let now = llvm_tool_version(&tool.path, &sh).ok();
+        if now.as_deref().and_then(llvm_major) != llvm_major(&tool.llvm_version) {
+            changed.push(format!(
+                "a tool it used changed its LLVM major: {} was LLVM {} then, {} now",
+                tool.path.display(),
+                tool.llvm_version,
+                now.as_deref().unwrap_or("missing")
+            ));
+        }
+    }
+    changed
 }
 
 /// `key: was → now` for each option that differs.

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::cmd::{shell_quote_path, Cmd};
 use super::llvm_tools::{llvm_major, profdata_llvm_version};
-use super::manifest::{ToolRecord, ValidationRecord};
+use super::manifest::ValidationRecord;
 use super::pipeline::StageWork;
 use super::runner::Record;
 use super::runner::StepRun;
@@ -68,27 +68,8 @@ fn check_profdata_matches(
             compiler.display()
         );
     }
-    // A stage that merges twice (rustc and rustdoc) checks the same tools twice: record once.
-    for tool in [
-        ToolRecord {
-            name: "llvm-profdata".to_string(),
-            path: profdata.to_path_buf(),
-            llvm_version: tool_version,
-        },
-        ToolRecord {
-            name: "instrumented rustc".to_string(),
-            path: compiler.to_path_buf(),
-            llvm_version: compiler_version,
-        },
-    ] {
-        if !record
-            .tools
-            .iter()
-            .any(|t| t.name == tool.name && t.path == tool.path)
-        {
-            record.tools.push(tool);
-        }
-    }
+    record.tool("llvm-profdata", profdata, tool_version);
+    record.tool("instrumented rustc", compiler, compiler_version);
     Ok(())
 }
 
