@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::backup::{self, back_up};
 use super::cmd::{shell_quote_path, Cmd};
 use super::elf::is_bolt_optimized;
-use super::fsutil::{self, sha256_file};
+use super::fsutil::{self, file_name, sha256_file};
 use super::llvm_tools::llvm_tool_version;
 use super::pipeline::StageWork;
 use super::runner::StepRun;
@@ -61,11 +61,7 @@ impl LibraryPattern {
         let mut found = Vec::new();
         for entry in entries {
             let path = entry?.path();
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+            let name = file_name(&path);
             if name.starts_with(self.prefix) && name.ends_with(self.suffix) && path.is_file() {
                 found.push(path);
             }

@@ -242,7 +242,8 @@ impl Simulation {
                 "BOLT-optimized in place by an earlier dist".to_string()
             }
             Expected::OnDisk(Recorded::Unknown) => {
-                "unknown (built by something else, or a step building it did not finish)"
+                "not known (a fresh build dir, a build by something else, or one that did not \
+                 finish)"
                     .to_string()
             }
             Expected::OnDisk(other) => format!("{other:?}").to_lowercase(),
@@ -277,12 +278,14 @@ impl Simulation {
                     Expected::ByThisRun(Built::Absent)
                         | Expected::OnDisk(Recorded::Absent | Recorded::Unknown)
                 );
-            for step in repair(ctx, &unmet, llvm_at_risk)? {
+            for (i, step) in repair(ctx, &unmet, llvm_at_risk)?.into_iter().enumerate() {
                 self.apply(&step.changes);
-                repairs.push(Step {
-                    title: format!("Repair: {} ({})", step.title, why.join("; ")),
-                    ..step
-                });
+                // Why the build dir needs repair, said once, with the first repair.
+                let title = match i {
+                    0 => format!("Repair: {} ({})", step.title, why.join("; ")),
+                    _ => format!("Repair: {}", step.title),
+                };
+                repairs.push(Step { title, ..step });
             }
             if let Some(need) = plan.needs.iter().find(|need| !self.satisfied(need)) {
                 bail!(

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::fsutil::{files_below, human_bytes};
+use super::fsutil::{file_name, files_below, human_bytes};
 use super::pipeline::{StageId, STAGES};
 use super::{backup, lock, Ctx};
 
@@ -79,11 +79,7 @@ fn stage_scratch(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut scratch = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&path);
         let is_scratch = name == "raw"
             || name.starts_with("raw-")
             || name.ends_with(".partial")

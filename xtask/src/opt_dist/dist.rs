@@ -16,7 +16,7 @@ use super::bootstrap::{Bootstrap, Interface};
 use super::build_state;
 use super::cmd::{shell_quote_path, Cmd};
 use super::elf;
-use super::fsutil::{self, human_bytes};
+use super::fsutil::{self, file_name, human_bytes};
 use super::manifest::FileRecord;
 use super::pipeline::{
     kind, Action, Artifact, Built, Need, Part, Profile, StageId, StagePlan, StageWork, Step,
@@ -366,11 +366,7 @@ pub fn rustc_tarball(dist_dir: &Path, host: &str) -> Result<PathBuf> {
     std::fs::read_dir(dist_dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
-            let name = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+            let name = file_name(p);
             name.strip_prefix("rustc-")
                 .and_then(|rest| rest.split_once(&suffix))
                 .is_some_and(|(version, _)| !version.contains('-'))

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::bootstrap::{toml_path, Bootstrap, TestConfig};
 use super::cmd::{shell_quote_path, Cmd};
 use super::dist::{rustc_tarball, rustc_tarball_shell};
-use super::fsutil;
+use super::fsutil::{self, file_name};
 use super::pipeline::{Action, Artifact, StageId, StagePlan, StageWork, Step};
 use super::runner::StepRun;
 use super::Ctx;
@@ -277,11 +277,7 @@ impl DistToolchain {
     fn find(dist_dir: &Path, unpacked: &Path, host: &str) -> Result<DistToolchain> {
         let rustc = rustc_tarball(dist_dir, host)
             .context("run the dist stage first: it makes the tarballs")?;
-        let name = rustc
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&rustc);
         let package_version = name
             .strip_prefix("rustc-")
             .and_then(|rest| rest.split_once(&format!("-{host}.tar")))
@@ -304,12 +300,7 @@ impl DistToolchain {
             let prefix = format!("{}.tar.", stem(component, with_host));
             let tarball = std::fs::read_dir(dist_dir)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .find(|p| {
-                    p.file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .starts_with(&prefix)
-                })
+                .find(|p| file_name(p).starts_with(&prefix))
                 .with_context(|| format!("no {prefix}* (.xz or .zst) in {}", dist_dir.display()))?;
             tarballs.push(tarball);
         }

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::fsutil::{self, human_bytes, sha256_file};
+use super::fsutil::{self, file_name, human_bytes, sha256_file};
 use super::llvm_tools::llvm_major;
 use super::manifest::{FileRecord, Manifest, TreeRecord, MANIFEST_FILE, SCHEMA_VERSION};
 use super::pipeline::{Profile, ProfileFormat, StageId, PROFILES, STAGES};
@@ -286,13 +286,7 @@ fn import_file(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> R
         status: "done".to_string(),
         skip_reason: None,
         xtask_version: env!("CARGO_PKG_VERSION").to_string(),
-        tree: TreeRecord {
-            src: ctx.tree.src.clone(),
-            version: ctx.tree.version.clone(),
-            commit: ctx.tree.commit.clone(),
-            host: ctx.tree.host.clone(),
-            build_dir: ctx.tree.build_dir.clone(),
-        },
+        tree: TreeRecord::of(&ctx.tree),
         interface: ctx.interface.name().to_string(),
         options: ctx.options_record(),
         fingerprint: None,
@@ -448,10 +442,4 @@ fn copy_atomically(from: &Path, to: &Path) -> Result<()> {
         .with_context(|| format!("cannot copy {} to {}", from.display(), partial.display()))?;
     std::fs::rename(&partial, to)
         .with_context(|| format!("cannot move {} to {}", partial.display(), to.display()))
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }

@@ -22,6 +22,13 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
 }
 
+/// The last component of `path`, as text (empty for a path without one).
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Files below `dir` (only those named `*.<extension>` when one is given): (count, total
 /// bytes). A directory that does not exist holds nothing.
 pub fn files_below(dir: &Path, extension: Option<&str>) -> Result<(u64, u64)> {

@@ -103,6 +103,18 @@ pub struct FileRecord {
     pub sha256: String,
 }
 
+impl TreeRecord {
+    pub fn of(tree: &super::tree::Tree) -> TreeRecord {
+        TreeRecord {
+            src: tree.src.clone(),
+            version: tree.version.clone(),
+            commit: tree.commit.clone(),
+            host: tree.host.clone(),
+            build_dir: tree.build_dir.clone(),
+        }
+    }
+}
+
 impl FileRecord {
     pub fn of(kind: &str, path: &Path) -> Result<FileRecord> {
         let size = std::fs::metadata(path)
@@ -110,10 +122,7 @@ impl FileRecord {
             .len();
         Ok(FileRecord {
             kind: kind.to_string(),
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: super::fsutil::file_name(path),
             path: path.to_path_buf(),
             size,
             sha256: super::fsutil::sha256_file(path)?,

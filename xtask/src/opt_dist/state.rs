@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use super::fsutil::{self, human_bytes, sha256_file};
+use super::fsutil::{self, file_name, human_bytes, sha256_file};
 use super::llvm_tools::{llvm_major, llvm_tool_version};
 use super::lock::Holder;
 use super::manifest::{FileRecord, Manifest, MANIFEST_FILE};
@@ -270,15 +270,23 @@ fn outputs_intact(
     }
 }
 
-/// The host tools the stage used (the build dir's own change with the stages) that now have
-/// another LLVM major version: their profiles do not mix with the old ones.
+/// The host tools the stage used that now have another LLVM major version: their profiles do
+/// not mix with the old ones. Tools in a build dir (the in-tree llvm-profdata, the instrumented
+/// compiler) change with the stages themselves, and a tool that is not here (a stage made on
+/// another machine) cannot be compared: preflight finds the tools a run needs.
 fn changed_tools(manifest: &Manifest, build_dir: &Path) -> Vec<String> {
     let Ok(sh) = xshell::Shell::new() else {
         return Vec::new();
     };
     let mut changed = Vec::new();
     for tool in &manifest.tools {
-        if tool.path.starts_with(build_dir) || !tool.path.is_absolute() {
+        let built = tool.path.starts_with(build_dir)
+            || tool.path.starts_with(&manifest.tree.build_dir)
+            || !matches!(
+                tool.name.as_str(),
+                "llvm-profdata" | "llvm-bolt" | "merge-fdata"
+            );
+        if built || !tool.path.is_file() {
             continue;
         }
         let now = llvm_tool_version(&tool.path, &sh).ok();
@@ -309,12 +317,6 @@ fn changed_options(was: &serde_json::Value, now: &serde_json::Value) -> Vec<Stri
             )
         })
         .collect()
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// Refuses to start a stage whose input profile is not the one its producer made: rustc takes

@@ -11,6 +11,7 @@ use super::backup;
 use super::bolt::{InstrumentedTraining, LibraryPattern, MergeFdata};
 use super::bootstrap::Interface;
 use super::cmd::Cmd;
+use super::fsutil::file_name;
 use super::pipeline::{Action, ProfileCheck, Step};
 use super::validate::ProfdataMatchesCompiler;
 use super::Ctx;
@@ -216,12 +217,6 @@ impl PgoGathering<'_> {
         steps.extend(publish_steps(ctx, what, unpublished, self.output, raw));
         steps
     }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 fn file_stem(path: &Path) -> String {

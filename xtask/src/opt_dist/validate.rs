@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::cmd::{shell_quote_path, Cmd};
+use super::fsutil::file_name;
 use super::llvm_tools::{llvm_major, profdata_llvm_version};
 use super::manifest::ValidationRecord;
 use super::pipeline::StageWork;
@@ -104,10 +105,7 @@ pub fn validate_profile(
         .map(|(name, _)| name.rsplit(';').next().unwrap_or(name).to_string())
         .collect();
     let validation = ValidationRecord {
-        profile: profile
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        profile: file_name(profile),
         functions: number("Total functions:"),
         total_count: number("Total count:"),
         max_function_count: number("Maximum function count:"),
@@ -152,10 +150,7 @@ pub fn validate_fdata(profile: &Path) -> Result<ValidationRecord> {
         );
     }
     Ok(ValidationRecord {
-        profile: profile
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        profile: file_name(profile),
         functions: functions.len() as u64,
         total_count: total,
         max_function_count: max_count,
