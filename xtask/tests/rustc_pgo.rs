@@ -280,6 +280,21 @@ fn pgo_table_tree_instruments_rustc_cargo_and_rustdoc_and_keeps_raw_on_request()
     // rustdoc is trained on its own, with documentation builds.
     let collector = tree.records_of("collector");
     assert_eq!(collector.len(), 2);
+    // The collector drives the cargo the instrumented build made (its counts join rustc's
+    // profile): bootstrap puts a stage 2 tool in stage2-tools-bin.
+    let cargo = argv(&collector[0])
+        .windows(2)
+        .find(|w| w[0] == "--cargo")
+        .map(|w| w[1].clone())
+        .unwrap();
+    assert_eq!(
+        Path::new(&cargo),
+        tree.root
+            .join(format!("build/{host}/stage2-tools-bin/cargo")),
+        "{:?}",
+        argv(&collector[0])
+    );
+    assert!(Path::new(&cargo).is_file(), "{cargo} was built");
     assert!(argv(&collector[1])
         .windows(2)
         .any(|w| w == ["--profiles", "Doc"]));

@@ -115,10 +115,12 @@ pub fn build_collector(ctx: &Ctx) -> Cmd {
 pub fn run_collector(ctx: &Ctx, benchmarks: &Benchmarks, profile_file: Option<&Path>) -> Cmd {
     let tree = &ctx.tree;
     // With the [pgo] interface cargo is instrumented too, and its profile joins rustc's: the
-    // collector must drive the freshly built cargo for that.
+    // collector must drive the freshly built cargo for that. `x.py build --stage 2 cargo`
+    // builds it with the stage 1 compiler into `stage2-tools-bin` (bootstrap's
+    // `Build::tools_dir`: `stage{build compiler's stage + 1}-tools-bin`).
     let cargo = match ctx.interface {
         Interface::Legacy => tree.stage0_cargo(),
-        Interface::PgoTable => tree.host_build().join("stage1-tools-bin/cargo"),
+        Interface::PgoTable => tree.host_build().join("stage2-tools-bin/cargo"),
     };
     let mut cmd = collector_cargo(ctx, "run")
         .args(["--bin", "collector", "--", "profile_local", "eprintln"])

@@ -1112,7 +1112,9 @@ def do_build(ctx, components):
     stamp["components"]["llvm"] = install_llvm(ctx, stamp, llvm_info)
     copy_std(ctx, rustc0)
     write_stage_stamp(ctx, stamp)
-    tools_bin = host_dir(ctx, f"stage{ctx.stage - 1}-tools-bin")
+    # Like bootstrap (`Build::tools_dir`): a stage N tool is built by the stage N-1 compiler
+    # into `stage{N-1 + 1}-tools-bin`, so `x.py build --stage 2 cargo` leaves stage2-tools-bin.
+    tools_bin = host_dir(ctx, f"stage{ctx.stage}-tools-bin")
     if "rustdoc" in components:
         stamp["components"]["rustdoc"] = build_tool(ctx, stamp, rustc0, "rustdoc", "src/tools/rustdoc/main.rs",
                                                     os.path.join(ctx.stage_dir, "bin", "rustdoc"), True, "rustdoc")
