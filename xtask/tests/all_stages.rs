@@ -50,8 +50,10 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<Call> {
     );
     let llvm_raw = path("llvm-pgo", "raw/prof-%p".into());
     let llvm_profile = path("llvm-pgo", format!("llvm-pgo-{version}-{host}.profdata"));
-    let llvm_bolt = path("llvm-bolt", format!("llvm-bolt-{version}-{host}.fdata"));
-    let rustc_bolt = path("rustc-bolt", format!("rustc-bolt-{version}-{host}.fdata"));
+    // Upstream hands dist its BOLT profiles as LLVM-bolt.profdata and rustc-bolt.profdata (the
+    // names in the reproducible-artifacts tarball); the xtask names them so in dist's directory.
+    let llvm_bolt = path("dist", "reproducible-artifacts/LLVM-bolt.profdata".into());
+    let rustc_bolt = path("dist", "reproducible-artifacts/rustc-bolt.profdata".into());
     let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<String>>();
     let set = |key: &str, value: &str| s(&["--set", &format!("{key}=\"{value}\"")]);
     let try_sets = if o.try_build {
@@ -381,21 +383,30 @@ fn all_builds_a_bolt_optimized_toolchain_from_our_profiles_with_upstreams_calls(
     let backups = art.join("backups");
     assert!(!backups.exists() || std::fs::read_dir(&backups).unwrap().next().is_none());
 
-    // The BOLT profiles ship as reproducible artifacts.
+    // The BOLT profiles ship as reproducible artifacts, under upstream's names.
     let repro = tree.root.join("check-repro");
     untar(
         &dist.join(format!("reproducible-artifacts-{version}-{host}.tar.xz")),
         &repro,
     );
-    let shipped: Vec<String> = walkdir::WalkDir::new(&repro)
+    let shipped: Vec<PathBuf> = walkdir::WalkDir::new(&repro)
         .into_iter()
         .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
         .collect();
-    for f in &fdata {
+    for (ours, upstream_name) in fdata
+        .iter()
+        .zip(["LLVM-bolt.profdata", "rustc-bolt.profdata"])
+    {
+        let packaged = shipped
+            .iter()
+            .find(|p| p.file_name().unwrap() == upstream_name)
+            .unwrap_or_else(|| panic!("{upstream_name} in {shipped:?}"));
         assert!(
-            shipped.contains(&f.file_name().unwrap().to_string_lossy().into_owned()),
-            "{shipped:?}"
+            std::fs::read(packaged).unwrap() == std::fs::read(ours).unwrap(),
+            "{upstream_name} is {}",
+            ours.display()
         );
     }
 

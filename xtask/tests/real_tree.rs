@@ -1422,9 +1422,8 @@ fn profiles_imported_from_the_miniature_tree_plan_a_dist_real_bootstrap_accepts(
     let profile = build.join(format!(
         "opt-dist/rustc-pgo/rustc-pgo-1.95.0-{HOST}.profdata"
     ));
-    let bolt_profile = build.join(format!(
-        "opt-dist/rustc-bolt/rustc-bolt-1.95.0-{HOST}.fdata"
-    ));
+    // Upstream's name for it, the name dist ships it under.
+    let bolt_profile = build.join("opt-dist/dist/reproducible-artifacts/rustc-bolt.profdata");
     let subcommands: Vec<&str> = lines.iter().map(XPyLine::subcommand).collect();
     assert_eq!(subcommands, ["build", "dist"], "{}", ran.stdout);
     let rebuild = &lines[0].line;

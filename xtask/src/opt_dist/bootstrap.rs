@@ -132,15 +132,18 @@ impl Bootstrap {
         }
     }
 
-    /// Adds `--reproducible-artifact`: dist ships the file in reproducible-artifacts-*.tar.xz.
+    /// Adds `--reproducible-artifact`: dist ships the file in reproducible-artifacts-*.tar.xz,
+    /// under its name. So the BOLT profile is handed over by the name upstream gives it, from
+    /// `named_in`, where the dist stage links it under that name.
     pub fn with_reproducible_artifact<K: BoltKind>(
         mut self,
-        profile: &ProfileFile<K>,
+        _profile: &ProfileFile<K>,
+        named_in: &Path,
     ) -> Bootstrap {
         self.cmd = self
             .cmd
             .arg("--reproducible-artifact")
-            .arg(profile.path().display().to_string());
+            .arg(named_in.join(K::UPSTREAM_NAME).display().to_string());
         self
     }
 

@@ -87,7 +87,8 @@ fn stage_scratch(dir: &Path) -> Result<Vec<PathBuf>> {
             || name.ends_with(".instrumented")
             || name.ends_with(".original")
             || name.ends_with(".bolt")
-            || name.starts_with("unpacked-");
+            || name.starts_with("unpacked-")
+            || name == "reproducible-artifacts";
         if is_scratch {
             scratch.push(path);
         }

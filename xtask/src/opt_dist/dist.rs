@@ -19,7 +19,8 @@ use super::elf;
 use super::fsutil::{self, file_name, human_bytes};
 use super::manifest::FileRecord;
 use super::pipeline::{
-    kind, Action, Artifact, Built, Need, Part, Profile, StageId, StagePlan, StageWork, Step,
+    kind, Action, Artifact, Built, Need, Part, Profile, ProfileFile, StageId, StagePlan, StageWork,
+    Step,
 };
 use super::runner::StepRun;
 use super::Ctx;
@@ -92,11 +93,23 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     } else {
         dist.keep_stages(&[0])
     };
+    // The BOLT profiles ship under upstream's names: ours stay in the stage directories.
+    let named_in = dir.join("reproducible-artifacts");
+    let mut links = Vec::new();
     if let Some(profile) = &llvm_bolt {
-        dist = dist.with_reproducible_artifact(profile);
+        dist = dist.with_reproducible_artifact(profile, &named_in);
+        links.push(upstream_named(profile, &named_in));
     }
     if let Some(profile) = &rustc_bolt {
-        dist = dist.with_reproducible_artifact(profile);
+        dist = dist.with_reproducible_artifact(profile, &named_in);
+        links.push(upstream_named(profile, &named_in));
+    }
+    if !links.is_empty() {
+        steps.push(Step::new(
+            "Name the BOLT profiles as upstream does, for the reproducible artifacts",
+            Action::Work(Box::new(LinkUnderNames { links })),
+            "check permissions in the stage directory",
+        ));
     }
     let dist_dir = tree.build_dir.join("dist");
     let mut dist_step = Step::new(
@@ -166,6 +179,59 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         needs,
         ..StagePlan::new(StageId::Dist, dir, steps)
     })
+}
+
+/// (our file, the same under upstream's name in `dir`).
+fn upstream_named<K: kind::BoltKind>(profile: &ProfileFile<K>, dir: &Path) -> (PathBuf, PathBuf) {
+    (profile.path().to_path_buf(), dir.join(K::UPSTREAM_NAME))
+}
+
+/// Gives files a second name (a hard link, else a copy), replacing what had that name.
+#[derive(Debug, Serialize)]
+pub struct LinkUnderNames {
+    /// (existing file, new name)
+    pub links: Vec<(PathBuf, PathBuf)>,
+}
+
+impl StageWork for LinkUnderNames {
+    fn kind(&self) -> &'static str {
+        "link-under-names"
+    }
+
+    fn run(&self, _run: &mut StepRun) -> Result<()> {
+        for (from, to) in &self.links {
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let partial = to.with_file_name(format!("{}.partial", file_name(to)));
+            let _ = std::fs::remove_file(&partial);
+            if std::fs::hard_link(from, &partial).is_err() {
+                std::fs::copy(from, &partial).with_context(|| {
+                    format!("cannot copy {} to {}", from.display(), partial.display())
+                })?;
+            }
+            std::fs::rename(&partial, to)
+                .with_context(|| format!("cannot name {} {}", from.display(), to.display()))?;
+            eprintln!("    {} is {}", file_name(to), from.display());
+        }
+        Ok(())
+    }
+
+    fn shell(&self, _host: &str) -> String {
+        self.links
+            .iter()
+            .map(|(from, to)| {
+                format!(
+                    "mkdir -p {} && ln -f {} {}",
+                    shell_quote_path(to.parent().unwrap_or(Path::new("."))),
+                    shell_quote_path(from),
+                    shell_quote_path(to)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 /// Records every file bootstrap's dist wrote, with size and SHA-256, as a stage output.

@@ -280,7 +280,11 @@ pub mod kind {
         const PROFILE: Profile;
     }
     /// The BOLT profiles, which dist ships as reproducible artifacts.
-    pub trait BoltKind: ProfileKind {}
+    pub trait BoltKind: ProfileKind {
+        /// The file name upstream's opt-dist gives it, and so the name consumers of the
+        /// reproducible-artifacts tarball find it under.
+        const UPSTREAM_NAME: &'static str;
+    }
 
     pub enum RustcPgo {}
     pub enum RustdocPgo {}
@@ -303,8 +307,12 @@ pub mod kind {
     impl ProfileKind for RustcBolt {
         const PROFILE: Profile = Profile::RustcBolt;
     }
-    impl BoltKind for LlvmBolt {}
-    impl BoltKind for RustcBolt {}
+    impl BoltKind for LlvmBolt {
+        const UPSTREAM_NAME: &'static str = "LLVM-bolt.profdata";
+    }
+    impl BoltKind for RustcBolt {
+        const UPSTREAM_NAME: &'static str = "rustc-bolt.profdata";
+    }
 }
 
 /// A profile of kind `K` where this tree keeps it.
