@@ -57,6 +57,8 @@ pub struct Ctx {
     pub host_llvm: HostLlvm,
     /// Arguments for the final `x.py dist`, after `--`.
     pub dist_args: Vec<String>,
+    /// The tree's training crate lists.
+    pub training: training::TrainingLists,
 }
 
 impl Ctx {
@@ -98,6 +100,7 @@ impl Ctx {
         }
         let host_llvm = HostLlvm::locate(invocation.global.llvm_dir.as_deref(), &tree, sh);
         let dist_args = invocation.dist_args.clone();
+        let training = training::TrainingLists::of(&tree);
         Ok(Ctx {
             tree,
             interface,
@@ -105,6 +108,7 @@ impl Ctx {
             use_bolt,
             host_llvm,
             dist_args,
+            training,
         })
     }
 
@@ -159,12 +163,14 @@ impl Ctx {
             options: &'a PipelineOptions,
             host_llvm: &'a HostLlvm,
             dist_args: &'a [String],
+            training: &'a training::TrainingLists,
         }
         serde_json::to_value(Record {
             use_bolt: self.use_bolt,
             options: &self.options,
             host_llvm: &self.host_llvm,
             dist_args: &self.dist_args,
+            training: &self.training,
         })
         .expect("options serialize")
     }

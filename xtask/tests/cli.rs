@@ -265,3 +265,65 @@ fn relative_tool_paths_are_taken_from_where_the_user_stands() {
         "{text}"
     );
 }
+
+/// The LLVM training of a planned run, as `plan --format json` shows it.
+fn llvm_training(plan: &serde_json::Value) -> Vec<String> {
+    let step = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "llvm-pgo")
+        .unwrap()["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"].as_str().unwrap().starts_with("Train"))
+        .unwrap()
+        .clone();
+    let argv: Vec<String> = step["action"]["cmd"]["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let list = argv
+        .windows(2)
+        .find(|w| w[0] == "--exact-match")
+        .map(|w| w[1].clone())
+        .unwrap();
+    list.split(',').map(String::from).collect()
+}
+
+#[test]
+fn training_lists_come_from_the_trees_build_helper() {
+    let tree = MiniTree::new("cli-training-lists", "legacy");
+    let helper = tree.root.join("src/build_helper/src/lib.rs");
+    // As on master, where the LLVM list changed: the tree's own list is trained with.
+    std::fs::write(
+        &helper,
+        "pub const LLVM_PGO_CRATES: &[&str] = &[\"syn-2.0.101\", \"hyper-1.6.0\"];\n\
+         pub const RUSTC_PGO_CRATES: &[&str] = &[\"externs\"];\n",
+    )
+    .unwrap();
+    let out = tree.opt_dist(&["--interface", "legacy", "plan", "all", "--format", "json"]);
+    common::assert_success(&out, "plan all");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(llvm_training(&plan), ["syn-2.0.101", "hyper-1.6.0"]);
+    assert_eq!(
+        plan["options"]["training"]["source"],
+        helper.to_str().unwrap(),
+        "the plan says where the lists came from"
+    );
+
+    // A tree without them: 1.95.0's lists, with a warning that says so.
+    std::fs::remove_file(&helper).unwrap();
+    let out = tree.opt_dist(&["--interface", "legacy", "plan", "all", "--format", "json"]);
+    common::assert_success(&out, "plan all");
+    assert!(
+        stderr(&out).contains("warning: training with rust 1.95.0's lists"),
+        "{}",
+        stderr(&out)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(llvm_training(&plan).len(), 7);
+}

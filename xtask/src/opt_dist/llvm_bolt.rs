@@ -35,7 +35,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         BoltGathering {
             what: "LLVM",
             library: LibraryPattern::llvm(tree),
-            benchmarks: Benchmarks::llvm(),
+            benchmarks: Benchmarks::llvm(ctx),
             stage_dir: &dir,
             output: &output.path,
             rebuild_hint: "rerun this stage after `cargo xtask opt-dist llvm-pgo`, which \

@@ -74,7 +74,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     steps.extend(
         PgoGathering {
             what: "LLVM",
-            benchmarks: Benchmarks::llvm(),
+            benchmarks: Benchmarks::llvm(ctx),
             raw_dir: &raw,
             profile_file: None,
             profdata: &profdata,

@@ -52,6 +52,7 @@ fn describe(ctx: &Ctx) -> String {
 fn text(ctx: &Ctx, plans: &[StagePlan]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Plan for {}", describe(ctx));
+    let _ = writeln!(out, "Training crates from {}", ctx.training.source);
     for plan in plans {
         let _ = writeln!(out, "\n{}: {}", plan.stage.name(), plan.stage.def().title);
         let _ = writeln!(out, "  directory: {}", plan.dir.display());

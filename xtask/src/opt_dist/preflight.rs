@@ -260,7 +260,7 @@ fn training_checks(ctx: &Ctx, stages: &[StageId]) -> Vec<Check> {
             trains_rustc,
             Benchmarks::rustc(ctx).crates,
         ),
-        ("LLVM benchmarks", trains_llvm, Benchmarks::llvm().crates),
+        ("LLVM benchmarks", trains_llvm, Benchmarks::llvm(ctx).crates),
     ] {
         if !wanted {
             continue;

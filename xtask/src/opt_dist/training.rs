@@ -16,9 +16,10 @@ use super::pipeline::{Action, ProfileCheck, Step};
 use super::validate::ProfdataMatchesCompiler;
 use super::Ctx;
 
-/// The benchmarks that train rustc (src/build_helper's RUSTC_PGO_CRATES at 1.95.0): stress
-/// tests that put the frontend under pressure, plus real crates.
-pub const RUSTC_PGO_CRATES: &[&str] = &[
+/// The benchmarks that train rustc when the tree does not say (src/build_helper's
+/// RUSTC_PGO_CRATES at 1.95.0): stress tests that put the frontend under pressure, plus real
+/// crates.
+const RUSTC_PGO_CRATES_1_95: &[&str] = &[
     "externs",
     "ctfe-stress-5",
     "cargo-0.87.1",
@@ -30,9 +31,9 @@ pub const RUSTC_PGO_CRATES: &[&str] = &[
     "serde-1.0.219-new-solver",
 ];
 
-/// The benchmarks that train LLVM (src/build_helper's LLVM_PGO_CRATES at 1.95.0): real
+/// The benchmarks that train LLVM when the tree does not say (LLVM_PGO_CRATES at 1.95.0): real
 /// crates whose code generation keeps LLVM busy.
-pub const LLVM_PGO_CRATES: &[&str] = &[
+const LLVM_PGO_CRATES_1_95: &[&str] = &[
     "syn-2.0.101",
     "cargo-0.87.1",
     "serde-1.0.219",
@@ -41,6 +42,61 @@ pub const LLVM_PGO_CRATES: &[&str] = &[
     "clap_derive-4.5.32",
     "hyper-1.6.0",
 ];
+
+/// The training crate lists of the tree being built: upstream's opt-dist takes them from the
+/// tree's `src/build_helper/src/lib.rs` (`RUSTC_PGO_CRATES`, `LLVM_PGO_CRATES`), and they
+/// change between releases. Where the tree has none, 1.95.0's are used, with a warning.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainingLists {
+    pub rustc: Vec<String>,
+    pub llvm: Vec<String>,
+    /// Where they came from: the file, or why the pinned lists are used.
+    pub source: String,
+}
+
+impl TrainingLists {
+    pub fn of(tree: &super::tree::Tree) -> TrainingLists {
+        let file = tree.src.join("src/build_helper/src/lib.rs");
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        match (
+            const_list(&text, "RUSTC_PGO_CRATES"),
+            const_list(&text, "LLVM_PGO_CRATES"),
+        ) {
+            (Some(rustc), Some(llvm)) => TrainingLists {
+                rustc,
+                llvm,
+                source: file.display().to_string(),
+            },
+            _ => {
+                let source = format!(
+                    "rust 1.95.0's lists: {} has no RUSTC_PGO_CRATES and LLVM_PGO_CRATES",
+                    file.display()
+                );
+                eprintln!("opt-dist: warning: training with {source}");
+                TrainingLists {
+                    rustc: owned(RUSTC_PGO_CRATES_1_95),
+                    llvm: owned(LLVM_PGO_CRATES_1_95),
+                    source,
+                }
+            }
+        }
+    }
+}
+
+/// The string literals of `const <name>: &[&str] = &[ ... ];` in Rust source.
+fn const_list(source: &str, name: &str) -> Option<Vec<String>> {
+    let start = source.find(&format!("const {name}"))?;
+    let rest = &source[start..];
+    let body = &rest[rest.find("= &[")? + 4..];
+    let body = &body[..body.find("];")?];
+    let crates: Vec<String> = body
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect();
+    (!crates.is_empty()).then_some(crates)
+}
 
 /// What one collector run exercises.
 pub struct Benchmarks<'a> {
@@ -59,16 +115,16 @@ impl Benchmarks<'_> {
                 .options
                 .rustc_crates
                 .clone()
-                .unwrap_or_else(|| owned(RUSTC_PGO_CRATES)),
+                .unwrap_or_else(|| ctx.training.rustc.clone()),
         }
     }
 
     /// LLVM only works when code is generated, so no `Check` builds.
-    pub fn llvm() -> Benchmarks<'static> {
+    pub fn llvm(ctx: &Ctx) -> Benchmarks<'static> {
         Benchmarks {
             profiles: &["Debug", "Opt"],
             scenarios: &["Full"],
-            crates: owned(LLVM_PGO_CRATES),
+            crates: ctx.training.llvm.clone(),
         }
     }
 
@@ -334,4 +390,31 @@ fn publish_steps(
         )
     };
     [publish, raw_profiles]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crate_lists_are_read_from_build_helper_source() {
+        let source = r#"
+/// The default set of crates for opt-dist to collect LLVM profiles.
+pub const LLVM_PGO_CRATES: &[&str] = &[
+    "syn-2.0.101",
+    "cargo-0.87.1", // a comment
+];
+
+pub const RUSTC_PGO_CRATES: &[&str] = &["externs", "match-stress"];
+"#;
+        assert_eq!(
+            const_list(source, "LLVM_PGO_CRATES").unwrap(),
+            ["syn-2.0.101", "cargo-0.87.1"]
+        );
+        assert_eq!(
+            const_list(source, "RUSTC_PGO_CRATES").unwrap(),
+            ["externs", "match-stress"]
+        );
+        assert_eq!(const_list(source, "CLIPPY_PGO_CRATES"), None);
+    }
 }
