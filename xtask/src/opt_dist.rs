@@ -385,13 +385,7 @@ fn doctor(invocation: &Invocation, sh: &xshell::Shell) -> Result<()> {
     let stages: Vec<StageId> = pipeline::STAGES.iter().map(|s| s.id).collect();
     let mut checks = vec![interface_check];
     checks.extend(preflight::checks(&ctx, &stages, sh));
-    println!(
-        "opt-dist doctor: rust {} at {}, host {}, build dir {}\n",
-        ctx.tree.version,
-        ctx.tree.src.display(),
-        ctx.tree.host,
-        ctx.tree.build_dir.display()
-    );
+    println!("opt-dist doctor: {}\n", ctx.tree.describe());
     print!("{}", preflight::render_table(&checks));
     if checks.iter().any(|c| c.outcome == preflight::Outcome::Fail) {
         bail!("doctor found problems: see the FAIL lines and their fixes above");
@@ -421,13 +415,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<()> {
         );
         return Ok(());
     }
-    println!(
-        "opt-dist status: rust {} at {}, host {}, build dir {}\n",
-        ctx.tree.version,
-        ctx.tree.src.display(),
-        ctx.tree.host,
-        ctx.tree.build_dir.display()
-    );
+    println!("opt-dist status: {}\n", ctx.tree.describe());
     for (stage, state, manifest, _) in &entries {
         let detail = match state {
             state::State::Done => manifest

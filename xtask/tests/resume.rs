@@ -490,21 +490,15 @@ fn failing_llvm_tools(tree: &MiniTree) -> PathBuf {
     std::fs::create_dir_all(dir.join("bin")).unwrap();
     for tool in ["llvm-profdata", "llvm-bolt", "merge-fdata"] {
         let wrapper = dir.join("bin").join(tool);
-        std::fs::write(
+        common::write_script(
             &wrapper,
-            format!(
+            &format!(
                 "#!/bin/sh\nif [ -e '{0}/fail-{tool}' ] && echo \"$*\" | grep -q \"$(cat '{0}/fail-{tool}')\"; then\n  \
                  echo 'injected failure of {tool}' >&2; exit 1\nfi\nexec {1}/{tool} \"$@\"\n",
                 dir.display(),
                 common::LLVM_BIN
             ),
-        )
-        .unwrap();
-        Command::new("chmod")
-            .arg("+x")
-            .arg(&wrapper)
-            .status()
-            .unwrap();
+        );
     }
     dir
 }

@@ -452,19 +452,13 @@ fn a_merged_profile_that_does_not_validate_is_not_published() {
     let llvm = tree.root.join("broken-llvm");
     std::fs::create_dir_all(llvm.join("bin")).unwrap();
     let wrapper = llvm.join("bin/llvm-profdata");
-    std::fs::write(
+    common::write_script(
         &wrapper,
-        format!(
+        &format!(
             "#!/bin/sh\nif [ \"$1\" = merge ] && [ \"$2\" = -o ]; then : > \"$3\"; exit 0; fi\n\
              exec {PROFDATA_22} \"$@\"\n"
         ),
-    )
-    .unwrap();
-    Command::new("chmod")
-        .arg("+x")
-        .arg(&wrapper)
-        .status()
-        .unwrap();
+    );
     let out = tree.opt_dist(
         &[
             &[

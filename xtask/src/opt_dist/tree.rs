@@ -77,6 +77,17 @@ impl Tree {
         Ok(tree)
     }
 
+    /// `rust <version> at <src>, host <host>, build dir <dir>`: the heading of a report.
+    pub fn describe(&self) -> String {
+        format!(
+            "rust {} at {}, host {}, build dir {}",
+            self.version,
+            self.src.display(),
+            self.host,
+            self.build_dir.display()
+        )
+    }
+
     pub fn x_py(&self) -> PathBuf {
         self.src.join("x.py")
     }

@@ -220,3 +220,10 @@ pub fn untar(tarball: &Path, into: &Path) {
         .unwrap();
     assert!(ok.success(), "untar {}", tarball.display());
 }
+
+/// Writes an executable shell script (a tool stand-in for a test).
+pub fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
