@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::opt_dist::bootstrap::Interface;
 use crate::opt_dist::pipeline::{Profile, StageId, PROFILES, STAGES};
+use crate::opt_dist::training::RawProfiles;
 
 /// What the user asked for.
 #[derive(Debug)]
@@ -64,6 +65,7 @@ pub struct PipelineOptions {
     pub build_llvm: bool,
     pub llvm_shared: bool,
     pub keep_raw: bool,
+    pub raw_profiles: RawProfiles,
     pub rustc_crates: Option<Vec<String>>,
     pub benchmark_cargo_config: Vec<PathBuf>,
     pub no_preflight: bool,
@@ -82,6 +84,7 @@ impl Default for PipelineOptions {
             build_llvm: true,
             llvm_shared: true,
             keep_raw: false,
+            raw_profiles: RawProfiles::default(),
             rustc_crates: None,
             benchmark_cargo_config: Vec::new(),
             no_preflight: false,
@@ -269,6 +272,20 @@ const PIPELINE_OPTIONS: &[Opt<PipelineOptions>] = &[
                a good merge",
         set: |o, _| {
             o.keep_raw = true;
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--raw-profiles",
+        takes: Takes::Value("<pooled|per-process>"),
+        help: "how training processes write raw profiles: per-process (one file each, as \
+               upstream; the default) or pooled (merged as processes exit into a few files per \
+               binary: ~26x less disk, but indirect-call targets lose counts)",
+        set: |o, v| {
+            let name = non_empty("--raw-profiles", v)?;
+            o.raw_profiles = RawProfiles::from_name(&name).ok_or_else(|| {
+                format!("unknown raw-profile mode `{name}`: expected pooled or per-process")
+            })?;
             Ok(())
         },
     },
@@ -1008,6 +1025,7 @@ mod tests {
             Takes::Value("<legacy|pgo-table>") => Some("legacy"),
             Takes::Value("<STAGE>") | Takes::Values("<STAGE>") => Some("rustc-pgo"),
             Takes::Value("<PROFILE>") => Some("llvm-pgo"),
+            Takes::Value("<pooled|per-process>") => Some("pooled"),
             Takes::Value(_) | Takes::Values(_) => Some("some-value"),
         }
     }

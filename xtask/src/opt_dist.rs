@@ -11,6 +11,7 @@ pub mod bootstrap;
 mod build_state;
 mod clean;
 mod cmd;
+mod disk;
 mod dist;
 mod dist_tests;
 mod elf;
@@ -26,11 +27,12 @@ mod metrics;
 pub mod pipeline;
 mod plan;
 mod preflight;
+mod report;
 mod runner;
 mod rustc_bolt;
 mod rustc_pgo;
 mod state;
-mod training;
+pub mod training;
 mod tree;
 mod validate;
 
@@ -326,32 +328,27 @@ fn run_plans(
         preflight::preflight(ctx, &plans, sh)?;
     }
     let started = std::time::Instant::now();
-    let mut timings = Vec::new();
+    let mut manifests = Vec::new();
+    let mut result = Ok(());
     for plan in &plans {
-        let stage_started = std::time::Instant::now();
-        lock.set_stage(Some(plan.stage.name()))?;
-        runner::run_stage(ctx, plan, sh)?;
-        timings.push((
-            plan.stage,
-            plan.skipped.is_some(),
-            stage_started.elapsed().as_secs_f64(),
-        ));
-    }
-    if plans.len() > 1 {
-        eprintln!(
-            "\nopt-dist: all stages finished in {}",
-            fsutil::human_duration(started.elapsed().as_secs_f64())
-        );
-        for (stage, skipped, secs) in timings {
-            let what = if skipped {
-                "skipped".to_string()
-            } else {
-                fsutil::human_duration(secs)
-            };
-            eprintln!("  {:<12} {:<22} {what:>9}", stage.name(), stage.def().title);
+        let ran = lock
+            .set_stage(Some(plan.stage.name()))
+            .and_then(|()| runner::run_stage(ctx, plan, sh));
+        match ran {
+            Ok(manifest) => manifests.push(manifest),
+            Err(err) => {
+                result = Err(err);
+                break;
+            }
         }
     }
-    Ok(())
+    report::RunSummary {
+        manifests: &manifests,
+        total_secs: started.elapsed().as_secs_f64(),
+        failure: result.as_ref().err().map(|err| format!("{err}")),
+    }
+    .emit();
+    result
 }
 
 /// `doctor`: every check for a full run, as a table; bootstrap's interface is one of them, so

@@ -204,7 +204,7 @@ impl StageWork for InstrumentedTraining {
             library.display(),
             self.backups.display()
         );
-        let trained = run.run(&self.training);
+        let trained = run.run_training(&self.training);
         let restored = backup::restore_leftovers(&self.backups);
         match (trained, restored) {
             (trained, Ok(put_back)) => {

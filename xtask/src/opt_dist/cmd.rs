@@ -78,6 +78,35 @@ impl Cmd {
             .with_context(|| self.failure_context())
     }
 
+    /// Runs with stdout attached and stderr read line by line into `on_line` (which passes it
+    /// on): for commands whose progress the xtask reports.
+    pub fn run_watching_stderr(
+        &self,
+        sh: &xshell::Shell,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<()> {
+        use std::io::BufRead;
+        let _cwd = sh.push_dir(&self.cwd);
+        let mut command: std::process::Command = self.to_xshell(sh).into();
+        let mut child = command
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("could not start `{}`", self.program()))
+            .with_context(|| self.failure_context())?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        for line in std::io::BufReader::new(stderr).split(b'\n') {
+            let line = line.with_context(|| format!("reading the output of {}", self.program()))?;
+            on_line(String::from_utf8_lossy(&line).trim_end_matches('\r'));
+        }
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for {}", self.program()))?;
+        if !status.success() {
+            anyhow::bail!("{}: {status}", self.failure_context());
+        }
+        Ok(())
+    }
+
     /// Runs and returns stdout; stderr still goes to the terminal.
     pub fn read(&self, sh: &xshell::Shell) -> Result<String> {
         let _cwd = sh.push_dir(&self.cwd);

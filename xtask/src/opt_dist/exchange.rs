@@ -298,6 +298,8 @@ fn import_file(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> R
         started_at: now.clone(),
         finished_at: now,
         duration_secs: 0.0,
+        steps: Vec::new(),
+        disk: None,
         commands: Vec::new(),
         tools: Vec::new(),
         raw_profiles: Vec::new(),

@@ -76,7 +76,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             what: "LLVM",
             benchmarks: Benchmarks::llvm(ctx),
             raw_dir: &raw,
-            profile_file: None,
+            profile_file: ctx.options.raw_profiles.llvm_pattern(&raw),
             profdata: &profdata,
             compiler: &compiler,
             output: &output.path,

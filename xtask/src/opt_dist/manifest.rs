@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// 2: `fingerprint` added (the stage's plan by content, for staleness).
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: `steps` (every step's duration) and `disk` (what the stage did to the disk) added.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Manifest {
@@ -43,6 +44,19 @@ pub struct Manifest {
     pub validations: Vec<ValidationRecord>,
     pub inputs: Vec<FileRecord>,
     pub outputs: Vec<FileRecord>,
+    /// Every step in order with its duration (schema 3; empty in older manifests).
+    #[serde(default)]
+    pub steps: Vec<StepRecord>,
+    /// Measured while the stage ran (schema 3; absent in older and imported manifests' copies
+    /// made before it).
+    #[serde(default)]
+    pub disk: Option<super::disk::DiskRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub title: String,
+    pub secs: f64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

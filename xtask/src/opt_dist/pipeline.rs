@@ -51,9 +51,10 @@ impl StageId {
     }
 }
 
-/// Disk a stage needs below the build dir for a tree the size of rustc 1.95.0, in GiB: what
-/// stays (build output, dist files) and what it needs only while it runs (raw profiles, which
-/// upstream reports at 6-20 GiB per PGO stage; unpacked tarballs).
+/// Disk a stage needs below the build dir for a tree the size of rustc 1.95.0, in GiB, from
+/// what upstream reports of its own CI runs: what stays (build output, dist files) and what it
+/// needs only while it runs (raw profiles, 6-20 GiB per PGO stage; unpacked tarballs). The
+/// reference for trees of that size that never ran here (see [`super::disk`]).
 #[derive(Debug, Clone, Copy)]
 pub struct DiskNeed {
     pub kept_gib: u64,
@@ -526,8 +527,12 @@ impl Step {
 #[derive(Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Action {
-    /// An external command.
-    Run { cmd: Cmd },
+    /// An external command; `training`: the collector, whose progress is reported.
+    Run {
+        cmd: Cmd,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        training: bool,
+    },
     /// A call of the tree's `x.py`: preflight checks it with `--dry-run` before the run, and
     /// bootstrap's own step timings are recorded when it writes metrics.
     Bootstrap { cmd: Cmd },
@@ -553,6 +558,23 @@ pub enum Action {
     /// Work that belongs to one stage.
     #[serde(untagged, serialize_with = "serialize_work")]
     Work(Box<dyn StageWork>),
+}
+
+impl Action {
+    pub fn run(cmd: Cmd) -> Action {
+        Action::Run {
+            cmd,
+            training: false,
+        }
+    }
+
+    /// The collector's run: its output is watched for the progress through the benchmarks.
+    pub fn training(cmd: Cmd) -> Action {
+        Action::Run {
+            cmd,
+            training: true,
+        }
+    }
 }
 
 /// How a merged profile is read back.

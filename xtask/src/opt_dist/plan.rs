@@ -68,7 +68,7 @@ fn text(ctx: &Ctx, plans: &[StagePlan]) -> String {
         for (i, step) in plan.steps.iter().enumerate() {
             let _ = writeln!(out, "  {:>2}. {}", i + 1, step.title);
             let line = match &step.action {
-                Action::Run { cmd } | Action::Bootstrap { cmd } => {
+                Action::Run { cmd, .. } | Action::Bootstrap { cmd } => {
                     format!("cd {} && {}", cmd.cwd.display(), cmd.shell_line())
                 }
                 other => shell_equivalent(other, &ctx.tree.host),
@@ -109,7 +109,7 @@ fn sh(ctx: &Ctx, plans: &[StagePlan]) -> String {
         for (i, step) in plan.steps.iter().enumerate() {
             let _ = writeln!(out, "# {}. {}", i + 1, step.title);
             match &step.action {
-                Action::Run { cmd } | Action::Bootstrap { cmd } => {
+                Action::Run { cmd, .. } | Action::Bootstrap { cmd } => {
                     if cwd.as_deref() != Some(cmd.cwd.as_path()) {
                         let _ = writeln!(out, "cd {}", quote_path(&cmd.cwd));
                         cwd = Some(cmd.cwd.clone());
@@ -135,7 +135,7 @@ fn quote_path(path: &Path) -> String {
 /// command.
 fn shell_equivalent(action: &Action, host: &str) -> String {
     match action {
-        Action::Run { cmd } | Action::Bootstrap { cmd } => cmd.shell_line(),
+        Action::Run { cmd, .. } | Action::Bootstrap { cmd } => cmd.shell_line(),
         Action::ResetDir { dir } => {
             format!("rm -rf {0} && mkdir -p {0}", quote_path(dir))
         }

@@ -76,11 +76,6 @@ impl Check {
     }
 }
 
-const GIB: u64 = 1 << 30;
-
-/// rustc 1.95.0's `compiler/` holds about 35 MB of sources.
-const FULL_SIZE_COMPILER_SOURCES: u64 = 35_000_000;
-
 pub fn checks(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Vec<Check> {
     let tree = &ctx.tree;
     let mut checks = Vec::new();
@@ -359,18 +354,11 @@ fn source_bytes(dir: &Path) -> u64 {
 
 fn disk_check(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Check {
     const NAME: &str = "free disk";
-    // What every stage keeps, plus the largest of what one needs only while it runs. Rough
-    // by nature: it catches a disk that is clearly too small.
-    let kept: u64 = stages.iter().map(|s| s.def().disk.kept_gib).sum();
-    let transient = stages
-        .iter()
-        .map(|s| s.def().disk.transient_gib)
-        .max()
-        .unwrap_or(0);
-    let full = (kept + transient) * GIB;
+    // What every stage keeps, plus the largest of what one needs only while it runs, from
+    // measured figures. Rough by nature: it catches a disk that is clearly too small.
     let compiler = source_bytes(&ctx.tree.src.join("compiler"));
-    let needed =
-        (full as f64 * (compiler as f64 / FULL_SIZE_COMPILER_SOURCES as f64).min(1.0)) as u64;
+    let estimate = super::disk::estimate(ctx, stages, compiler);
+    let needed = estimate.bytes;
     let Some(free) = fsutil::free_bytes(&ctx.tree.build_dir, sh) else {
         return Check::note(
             NAME,
@@ -379,10 +367,11 @@ fn disk_check(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Check {
         );
     };
     let detail = format!(
-        "{} free below {}, about {} needed",
+        "{} free below {}, about {} needed ({})",
         human_bytes(free),
         ctx.tree.build_dir.display(),
-        human_bytes(needed)
+        human_bytes(needed),
+        estimate.basis.join("; ")
     );
     if free >= needed || ctx.options.ignore_disk_space {
         Check::ok(NAME, detail)

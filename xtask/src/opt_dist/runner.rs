@@ -15,15 +15,16 @@ use serde::{Deserialize, Serialize};
 
 use super::build_state::BuildState;
 use super::cmd::Cmd;
+use super::disk::DiskMeter;
 use super::fsutil::{self, human_bytes, human_duration, sha256_file};
 use super::manifest::{
-    CommandRecord, FileRecord, Manifest, RawProfilesRecord, ToolRecord, TreeRecord,
+    CommandRecord, FileRecord, Manifest, RawProfilesRecord, StepRecord, ToolRecord, TreeRecord,
     ValidationRecord, SCHEMA_VERSION,
 };
 use super::pipeline::{Action, ProfileCheck, StagePlan, Step};
 use super::state::{self, Failure, Journal, FAILED_FILE, JOURNAL_FILE};
 use super::Ctx;
-use super::{backup, interrupt, metrics, validate};
+use super::{backup, interrupt, metrics, report, validate};
 
 /// The error of a failed step: which stage, which step, and the advice that goes with it.
 #[derive(Debug)]
@@ -45,6 +46,14 @@ impl fmt::Display for StepFailed {
     }
 }
 
+/// What kind of command a step runs: it decides what is read from it while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Bootstrap,
+    Training,
+}
+
 /// What the steps leave for the manifest (kept in the step journal while the stage runs).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Record {
@@ -54,6 +63,9 @@ pub struct Record {
     pub validations: Vec<ValidationRecord>,
     /// Outputs found while the stage ran (the files bootstrap's dist wrote).
     pub found_outputs: Vec<FileRecord>,
+    /// Every finished step and how long it took (also those of an interrupted earlier run).
+    #[serde(default)]
+    pub steps: Vec<StepRecord>,
 }
 
 impl Record {
@@ -82,25 +94,41 @@ pub struct StepRun<'a> {
     /// When this run of the stage started: files older than that are an earlier run's.
     pub stage_started: SystemTime,
     step: &'a str,
+    /// How long this step took in the stage's previous finished run.
+    previous_secs: Option<f64>,
 }
 
 impl StepRun<'_> {
     /// Runs a command with its line logged, and records it for the manifest.
     pub fn run(&mut self, cmd: &Cmd) -> Result<()> {
-        self.run_recorded(cmd, false)
+        self.run_recorded(cmd, Kind::Plain)
     }
 
     /// Runs an x.py call like [`StepRun::run`], and records bootstrap's own slowest steps
     /// when it wrote metrics (`build.metrics = true`).
     pub fn run_bootstrap(&mut self, cmd: &Cmd) -> Result<()> {
-        self.run_recorded(cmd, true)
+        self.run_recorded(cmd, Kind::Bootstrap)
     }
 
-    fn run_recorded(&mut self, cmd: &Cmd, bootstrap: bool) -> Result<()> {
+    /// Runs the collector like [`StepRun::run`], reporting its progress through the benchmarks.
+    pub fn run_training(&mut self, cmd: &Cmd) -> Result<()> {
+        self.run_recorded(cmd, Kind::Training)
+    }
+
+    fn run_recorded(&mut self, cmd: &Cmd, kind: Kind) -> Result<()> {
         eprintln!("    $ cd {} && {}", cmd.cwd.display(), cmd.shell_line());
         let started_at = SystemTime::now();
         let started = Instant::now();
-        cmd.run(self.sh)?;
+        match kind {
+            Kind::Training => {
+                let mut progress = report::TrainingProgress::new(self.previous_secs);
+                let result = cmd.run_watching_stderr(self.sh, |line| progress.line(line));
+                progress.finish();
+                result?
+            }
+            _ => cmd.run(self.sh)?,
+        }
+        let bootstrap = kind == Kind::Bootstrap;
         let bootstrap_steps = match bootstrap {
             true => metrics::slowest_steps(&self.ctx.tree.build_dir, started_at, 5),
             false => Vec::new(),
@@ -125,7 +153,8 @@ impl StepRun<'_> {
     }
 }
 
-pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> {
+/// Runs the plan and returns the manifest it wrote.
+pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Manifest> {
     let stage = plan.stage.name();
     let title = plan.stage.def().title;
     let count = plan.steps.len();
@@ -133,6 +162,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
     let started = Instant::now();
     std::fs::create_dir_all(&plan.dir)
         .with_context(|| format!("cannot create the stage directory {}", plan.dir.display()))?;
+    let mut disk = DiskMeter::start(&ctx.tree.build_dir, sh);
     match &plan.skipped {
         Some(reason) => eprintln!("opt-dist: {stage}: {title} skipped: {reason}"),
         None => {
@@ -155,6 +185,8 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
     let backups = backup::backups_dir(&root);
     restore_backups(&backups, "an earlier run was killed before it could")?;
 
+    // How long its training took last time, for the progress estimate.
+    let previous = state::read_manifest(&plan.dir);
     let mut journal = start_journal(ctx, plan);
     let resume_at = state::resume_point(plan, journal.completed);
     journal.completed = resume_at;
@@ -177,12 +209,28 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
             );
             continue;
         }
-        eprintln!("\n==> [{stage} {}/{count}] {}", i + 1, step.title);
+        let group = report::LogGroup::open(&format!("[{stage} {}/{count}] {}", i + 1, step.title));
         let step_started = Instant::now();
         // A signal between steps (or stages of `all`) stops the run before the next one.
         let mut result = match interrupt::interrupted() {
             false => BuildState::before(&root, &step.changes)
-                .and_then(|()| execute(ctx, step, &mut journal.record, started_at, sh))
+                .and_then(|()| {
+                    let previous_secs = previous.as_ref().and_then(|m| {
+                        m.steps
+                            .iter()
+                            .find(|s| s.title == step.title)
+                            .map(|s| s.secs)
+                    });
+                    let mut run = StepRun {
+                        ctx,
+                        sh,
+                        record: &mut journal.record,
+                        stage_started: started_at,
+                        step: &step.title,
+                        previous_secs,
+                    };
+                    execute(step, &mut run)
+                })
                 .and_then(|()| BuildState::after(&root, &step.changes)),
             true => Ok(()),
         };
@@ -195,12 +243,13 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         }
         let secs = step_started.elapsed().as_secs_f64();
         timings.push((step.title.as_str(), secs));
+        drop(group);
         if let Err(err) = result {
             let err = match restore_backups(&backups, "the stage stopped before it could") {
                 Ok(()) => err,
                 Err(restore) => err.context(format!("{restore:#}")),
             };
-            print_timings(stage, &timings, started.elapsed().as_secs_f64(), false);
+            print_timings(stage, &timings, started.elapsed().as_secs_f64());
             let hint = match interrupted {
                 // What the step's own advice says about its failures does not apply.
                 Some(_) => "the run was interrupted: nothing was left half-done (a library \
@@ -219,10 +268,15 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
             record_failure(plan, &failed, &err);
             return Err(err.context(failed));
         }
+        journal.record.steps.push(StepRecord {
+            title: step.title.clone(),
+            secs,
+        });
         if let Some(own) = own {
             journal.completed = own + 1;
             write_json(&plan.dir.join(JOURNAL_FILE), &journal)?;
         }
+        disk.sample();
         eprintln!("    ({} for this step)", human_duration(secs));
     }
     let mut record = journal.record;
@@ -238,6 +292,16 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         .iter()
         .map(|a| FileRecord::of(a.kind, &a.path))
         .collect::<Result<Vec<_>>>()?;
+    let raw: Vec<(u64, u64)> = record
+        .raw_profiles
+        .iter()
+        .map(|r| (r.count, r.bytes))
+        .collect();
+    let merged_bytes = outputs
+        .iter()
+        .filter(|o| o.name.ends_with(".profdata") || o.name.ends_with(".fdata"))
+        .map(|o| o.size)
+        .sum();
     let manifest = Manifest {
         schema: SCHEMA_VERSION,
         stage: stage.to_string(),
@@ -264,6 +328,8 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         validations: record.validations,
         inputs,
         outputs,
+        steps: record.steps,
+        disk: Some(disk.finish(&raw, merged_bytes)),
     };
     manifest.write(&plan.dir)?;
     // The manifest says it all now; a failure of an earlier run is history.
@@ -271,17 +337,19 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<()> 
         let _ = std::fs::remove_file(plan.dir.join(done_with));
     }
 
-    print_timings(stage, &timings, started.elapsed().as_secs_f64(), true);
     for output in &manifest.outputs {
         eprintln!("  {} ({})", output.path.display(), human_bytes(output.size));
     }
-    Ok(())
+    if let Some(disk) = &manifest.disk {
+        eprintln!("  disk: {}", report::disk_line(disk));
+    }
+    Ok(manifest)
 }
 
-fn print_timings(stage: &str, timings: &[(&str, f64)], total: f64, done: bool) {
-    let verdict = if done { "finished" } else { "stopped" };
+/// The steps' times of a stage that stopped (a finished one is in the run's summary).
+fn print_timings(stage: &str, timings: &[(&str, f64)], total: f64) {
     eprintln!(
-        "\nopt-dist: {stage} {verdict} after {}",
+        "\nopt-dist: {stage} stopped after {}",
         human_duration(total)
     );
     let width = timings.iter().map(|(t, _)| t.len()).max().unwrap_or(0);
@@ -294,22 +362,17 @@ fn print_timings(stage: &str, timings: &[(&str, f64)], total: f64, done: bool) {
     }
 }
 
-fn execute(
-    ctx: &Ctx,
-    step: &Step,
-    record: &mut Record,
-    stage_started: SystemTime,
-    sh: &xshell::Shell,
-) -> Result<()> {
-    let mut run = StepRun {
-        ctx,
-        sh,
-        record,
-        stage_started,
-        step: &step.title,
-    };
+fn execute(step: &Step, run: &mut StepRun) -> Result<()> {
+    let sh = run.sh;
     match &step.action {
-        Action::Run { cmd } => run.run(cmd)?,
+        Action::Run {
+            cmd,
+            training: false,
+        } => run.run(cmd)?,
+        Action::Run {
+            cmd,
+            training: true,
+        } => run.run_training(cmd)?,
         Action::Bootstrap { cmd } => run.run_bootstrap(cmd)?,
         Action::ResetDir { dir } => {
             if dir.exists() {
@@ -378,7 +441,7 @@ fn execute(
             );
             run.record.validations.push(validation);
         }
-        Action::Work(work) => work.run(&mut run)?,
+        Action::Work(work) => work.run(run)?,
     }
     Ok(())
 }

@@ -24,9 +24,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let with_table = ctx.interface == Interface::PgoTable;
     let profdata = ctx.profdata_for_built_compiler();
     let compiler = tree.stage2_rustc();
-    // One file per process and binary, as upstream: merging many small files loses nothing,
-    // while processes appending to one shared file can.
-    let raw_profile_file = raw.join("default_%m_%p.profraw");
+    let raw_profile_file = ctx.options.raw_profiles.pattern(&raw);
 
     let mut instrumented = ctx.x_build();
     if with_table {
@@ -54,9 +52,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         .building_if_absent(Part::Llvm, Built::Plain),
         Step::new(
             "Build the rustc-perf collector",
-            Action::Run {
-                cmd: build_collector(ctx),
-            },
+            Action::run(build_collector(ctx)),
             format!(
                 "the collector did not build: {} must be complete (a git checkout needs \
                  `git submodule update --init src/tools/rustc-perf`) and its crates vendored or \

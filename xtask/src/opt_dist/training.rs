@@ -16,6 +16,55 @@ use super::pipeline::{Action, ProfileCheck, Step};
 use super::validate::ProfdataMatchesCompiler;
 use super::Ctx;
 
+/// How training processes write their raw profiles (`--raw-profiles`).
+///
+/// Upstream gives every process its own file (`%p`): 6-20 GiB per stage on a real tree, most
+/// of it the same counters written again by thousands of short compiler runs. LLVM's runtime
+/// can instead merge online (`%Nm`): a process adds its counts to one of N pool files of its
+/// binary under a file lock as it exits. Measured on the miniature tree (BENCHMARKS.md): 26x
+/// fewer bytes, same training time, the same edge counts, but the indirect-call targets
+/// (value profiles) lose most of their counts in the online merge, so the default stays
+/// upstream's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawProfiles {
+    Pooled,
+    #[default]
+    PerProcess,
+}
+
+/// Pool files per instrumented binary: as LLVM's own instrumented build
+/// (`LLVM_PROFILE_MERGE_POOL_SIZE`), so parallel training jobs rarely wait for a lock.
+const MERGE_POOL_SIZE: u32 = 4;
+
+impl RawProfiles {
+    pub fn from_name(name: &str) -> Option<RawProfiles> {
+        match name {
+            "pooled" => Some(RawProfiles::Pooled),
+            "per-process" => Some(RawProfiles::PerProcess),
+            _ => None,
+        }
+    }
+
+    /// The `LLVM_PROFILE_FILE` pattern for a training run writing into `raw_dir`.
+    pub fn pattern(self, raw_dir: &Path) -> PathBuf {
+        match self {
+            RawProfiles::Pooled => raw_dir.join(format!("default_%{MERGE_POOL_SIZE}m.profraw")),
+            RawProfiles::PerProcess => raw_dir.join("default_%m_%p.profraw"),
+        }
+    }
+
+    /// The pattern for LLVM's training. Per process, none: the instrumented LLVM has upstream's
+    /// per-process directory (`LLVM_PROFILE_DIR=<raw>/prof-%p`) compiled in. Pooled, the
+    /// variable overrides it for the training only, so the x.py calls stay upstream's.
+    pub fn llvm_pattern(self, raw_dir: &Path) -> Option<PathBuf> {
+        match self {
+            RawProfiles::Pooled => Some(self.pattern(raw_dir)),
+            RawProfiles::PerProcess => None,
+        }
+    }
+}
+
 /// The benchmarks that train rustc when the tree does not say (src/build_helper's
 /// RUSTC_PGO_CRATES at 1.95.0): stress tests that put the frontend under pressure, plus real
 /// crates.
@@ -204,8 +253,8 @@ pub struct PgoGathering<'a> {
     pub what: &'a str,
     pub benchmarks: Benchmarks<'a>,
     pub raw_dir: &'a Path,
-    /// The `LLVM_PROFILE_FILE` pattern for rustc's own instrumentation; LLVM's build has its
-    /// profile directory compiled in, and the variable would override it.
+    /// The `LLVM_PROFILE_FILE` pattern for the training (see [`RawProfiles`]); `None` leaves
+    /// the instrumented binaries' compiled-in pattern.
     pub profile_file: Option<PathBuf>,
     pub profdata: &'a Path,
     /// The instrumented binary whose LLVM version the profiles carry.
@@ -221,9 +270,11 @@ impl PgoGathering<'_> {
         let mut steps = vec![
             Step::new(
                 format!("Train the instrumented {what} with rustc-perf"),
-                Action::Run {
-                    cmd: run_collector(ctx, &self.benchmarks, self.profile_file.as_deref()),
-                },
+                Action::training(run_collector(
+                    ctx,
+                    &self.benchmarks,
+                    self.profile_file.as_deref(),
+                )),
                 "the collector failed while training: its output above names the benchmark; \
                  --rustc-crates picks other benchmarks, --benchmark-cargo-config lets offline \
                  builds use vendored crates",
@@ -253,12 +304,12 @@ impl PgoGathering<'_> {
             ),
             Step::new(
                 format!("Merge the {what} raw profiles"),
-                Action::Run {
-                    cmd: Cmd::new(self.profdata.display().to_string(), &ctx.tree.src)
+                Action::run(
+                    Cmd::new(self.profdata.display().to_string(), &ctx.tree.src)
                         .args(["merge", "-o"])
                         .arg(unpublished.display().to_string())
                         .arg(raw.display().to_string()),
-                },
+                ),
                 "llvm-profdata could not merge the raw profiles: its message is above",
             ),
             Step::new(

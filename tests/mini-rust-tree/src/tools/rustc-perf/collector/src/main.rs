@@ -380,7 +380,10 @@ fn real_main(raw: &[String]) -> Result<(), String> {
         Some(r) => r.join(".mini-tree").join("collector-tmp"),
         None => std::env::temp_dir().join("mini-collector"),
     };
-    let queue: Arc<Mutex<VecDeque<String>>> = Arc::new(Mutex::new(selected.iter().cloned().collect()));
+    // (position, name): the position is printed as the real collector does, `(i/n)`.
+    let queue: Arc<Mutex<VecDeque<(usize, String)>>> =
+        Arc::new(Mutex::new(selected.iter().cloned().enumerate().collect()));
+    let total = selected.len();
     let failures: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     std::thread::scope(|s| {
         for _ in 0..args.jobs.min(selected.len().max(1)) {
@@ -390,12 +393,16 @@ fn real_main(raw: &[String]) -> Result<(), String> {
             let bench_dir = &bench_dir;
             let tmp_root = &tmp_root;
             s.spawn(move || loop {
-                let name = match queue.lock().unwrap().pop_front() {
-                    Some(n) => n,
+                let (position, name) = match queue.lock().unwrap().pop_front() {
+                    Some(item) => item,
                     None => break,
                 };
+                let benchmark_id = format!("{} ({}/{})", name, position + 1, total);
+                eprintln!("Executing benchmark {}", benchmark_id);
                 let job = Job { args, dir: bench_dir.join(&name), name: name.clone(), tmp_root: tmp_root.clone() };
-                if let Err(e) = profile_benchmark(&job) {
+                let result = profile_benchmark(&job);
+                eprintln!("Finished benchmark {}", benchmark_id);
+                if let Err(e) = result {
                     eprintln!("collector error: Failed to profile '{}' with Eprintln: {}", name, e);
                     failures.lock().unwrap().push(name);
                 }
