@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::{assert_success, stderr, MiniTree};
 
 #[test]
@@ -115,4 +117,158 @@ fn a_stage_on_github_actions_groups_its_log_reports_progress_and_accounts_for_di
     assert_success(&out, "llvm-pgo");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("::group::"));
     assert!(stderr(&out).contains("==> [llvm-pgo 1/"));
+
+    // The machine outputs match docs/json.md, field by field.
+    let schema = Schema::read();
+    for stage in ["rustc-pgo", "llvm-pgo"] {
+        schema.check(&tree.manifest(stage), "manifest", stage);
+    }
+    let status = tree.opt_dist(&["status", "--json"]);
+    assert_success(&status, "status --json");
+    schema.check(
+        &serde_json::from_slice(&status.stdout).unwrap(),
+        "status",
+        "status",
+    );
+    for args in [
+        &["plan", "all", "--format", "json"][..],
+        &["plan", "dist", "--format", "json"],
+    ] {
+        let plan = tree.opt_dist(args);
+        assert_success(&plan, "plan --format json");
+        schema.check(
+            &serde_json::from_slice(&plan.stdout).unwrap(),
+            "plan",
+            &args.join(" "),
+        );
+    }
+}
+
+/// The objects of docs/json.md: per object, its fields with their types and whether optional.
+struct Schema {
+    objects: BTreeMap<String, BTreeMap<String, (String, bool)>>,
+    action_kinds: Vec<String>,
+}
+
+impl Schema {
+    fn read() -> Schema {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/json.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut objects: BTreeMap<String, BTreeMap<String, (String, bool)>> = BTreeMap::new();
+        let mut current = None;
+        let mut action_kinds = Vec::new();
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix("### ") {
+                current = Some(name.trim().to_string());
+                continue;
+            }
+            let (Some(object), Some(row)) = (&current, line.strip_prefix("| `")) else {
+                continue;
+            };
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let field = cells[0].trim_end_matches('`').to_string();
+            let ty = cells[1].replace("\\|", "|");
+            let optional = ty.ends_with(", optional");
+            let ty = ty.trim_end_matches(", optional").to_string();
+            if object == "action" && field == "kind" {
+                action_kinds = cells[2]
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(String::from)
+                    .collect();
+            }
+            objects
+                .entry(object.clone())
+                .or_default()
+                .insert(field, (ty, optional));
+        }
+        Schema {
+            objects,
+            action_kinds,
+        }
+    }
+
+    /// Checks `value` against the object `name`, and its fields that are documented objects.
+    fn check(&self, value: &serde_json::Value, name: &str, at: &str) {
+        let fields = self
+            .objects
+            .get(name)
+            .unwrap_or_else(|| panic!("docs/json.md documents no `{name}`"));
+        let object = value
+            .as_object()
+            .unwrap_or_else(|| panic!("{at}: not an object: {value}"));
+        if name == "action" {
+            let kind = object["kind"].as_str().unwrap();
+            assert!(
+                self.action_kinds.iter().any(|k| k == kind),
+                "{at}: action kind `{kind}` is not documented"
+            );
+            // A stage's own work has its own fields.
+            if ![
+                "run",
+                "bootstrap",
+                "reset-dir",
+                "remove-dir",
+                "move",
+                "expect-raw-profiles",
+                "validate",
+            ]
+            .contains(&kind)
+            {
+                return;
+            }
+        }
+        for key in object.keys() {
+            assert!(
+                fields.contains_key(key),
+                "{at}: `{name}` has field `{key}` that docs/json.md does not list"
+            );
+        }
+        for (field, (ty, optional)) in fields {
+            let Some(v) = object.get(field) else {
+                assert!(
+                    *optional || name == "action",
+                    "{at}: `{name}` lacks documented field `{field}`"
+                );
+                continue;
+            };
+            self.check_type(v, ty, &format!("{at}.{field}"));
+        }
+    }
+
+    fn check_type(&self, value: &serde_json::Value, ty: &str, at: &str) {
+        if let Some(inner) = ty.strip_suffix(" | null") {
+            if !value.is_null() {
+                self.check_type(value, inner, at);
+            }
+            return;
+        }
+        if ty == "string | object" {
+            assert!(value.is_string() || value.is_object(), "{at}: {value}");
+            return;
+        }
+        if let Some(inner) = ty.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            let items = value
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: expected an array, got {value}"));
+            for (i, item) in items.iter().enumerate() {
+                self.check_type(item, inner, &format!("{at}[{i}]"));
+            }
+            return;
+        }
+        let ok = match ty {
+            "string" | "path" | "time" => value.is_string(),
+            "integer" => value.is_u64() || value.is_i64(),
+            "number" => value.is_number(),
+            "bool" => value.is_boolean(),
+            "object" | "object of string" => value.is_object(),
+            object if self.objects.contains_key(object) => {
+                self.check(value, object, at);
+                true
+            }
+            other => panic!("{at}: docs/json.md uses unknown type `{other}`"),
+        };
+        assert!(ok, "{at}: expected {ty}, got {value}");
+    }
 }

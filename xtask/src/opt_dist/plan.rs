@@ -22,6 +22,7 @@ pub fn render(ctx: &Ctx, plans: &[StagePlan], format: PlanFormat) -> Result<Stri
         PlanFormat::Sh => sh(ctx, plans),
         PlanFormat::Json => {
             let value = json!({
+                "schema": PLAN_SCHEMA_VERSION,
                 "tree": {
                     "src": ctx.tree.src,
                     "version": ctx.tree.version,
@@ -37,6 +38,9 @@ pub fn render(ctx: &Ctx, plans: &[StagePlan], format: PlanFormat) -> Result<Stri
         }
     })
 }
+
+/// `plan --format json`'s schema (docs/json.md).
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
 fn describe(ctx: &Ctx) -> String {
     format!(

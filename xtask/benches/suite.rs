@@ -1,0 +1,502 @@
+//! The benchmark suite: `ci/bench` (or `cargo bench --bench suite`) measures what the xtask
+//! promises about time and disk on the miniature tree and writes `BENCHMARKS.md`.
+//!
+//! Every figure is a count or a ratio from one run, so the table compares like with like on
+//! whatever machine runs it:
+//! * a no-op `all` on a finished pipeline vs starting the xtask at all (`--version`);
+//! * `all` resumed after a failure in each stage vs the remaining stages run alone;
+//! * stage by stage vs `all` (x.py calls and wall time);
+//! * a fresh build root with imported profiles vs `all` from scratch;
+//! * raw profiles pooled vs per process (bytes, files, training time, overlap of the merged
+//!   profiles), and with parallel training where the xtask has `--training-jobs`;
+//! * the miniature compiler plain vs PGO vs PGO+BOLT (`mini_compiler_speed`'s report, when
+//!   `ci/bench` ran it first: `target/mini_compiler_speed/results.md`);
+//! * preflight (`doctor`) on the real tree when `OPT_DIST_REAL_TREE` names one.
+//!
+//! It also rewrites `xtask/src/opt_dist/disk_reference.json`, the miniature tree's measured
+//! disk figures that the disk estimate scales from.
+//!
+//! Without `--bench` (as `cargo test --all-targets` runs it) it does nothing.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Output};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+const LLVM_PROFDATA: &str = "/usr/lib/llvm-22/bin/llvm-profdata";
+const STAGES: &[&str] = &["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt", "dist"];
+
+fn main() -> ExitCode {
+    if !std::env::args().any(|a| a == "--bench") {
+        return ExitCode::SUCCESS;
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("suite: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A copy of the miniature tree (or of another copy, build dir and all).
+struct Tree {
+    root: PathBuf,
+}
+
+impl Tree {
+    fn fresh(work: &Path, name: &str) -> Result<Tree> {
+        let root = work.join(name);
+        let fixture = repo_root().join("tests/mini-rust-tree");
+        run_ok(Command::new("cp").arg("-a").arg(&fixture).arg(&root))?;
+        for generated in ["build", ".mini-tree", "src/tools/rustc-perf/target"] {
+            let _ = std::fs::remove_dir_all(root.join(generated));
+        }
+        Ok(Tree { root })
+    }
+
+    /// `cp -a` keeps the build dir's hard links (bootstrap's sysroot links).
+    fn copy(&self, work: &Path, name: &str) -> Result<Tree> {
+        let root = work.join(name);
+        run_ok(Command::new("cp").arg("-a").arg(&self.root).arg(&root))?;
+        Ok(Tree { root })
+    }
+
+    fn xtask(&self, args: &[&str], env: &[(&str, &str)]) -> Result<(f64, Output)> {
+        let mut cmd = Command::new(XTASK);
+        cmd.args(["opt-dist", "--src"]).arg(&self.root).args(args);
+        cmd.current_dir(&self.root);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let started = Instant::now();
+        let out = cmd.output().context("running the xtask")?;
+        Ok((started.elapsed().as_secs_f64(), out))
+    }
+
+    fn xtask_ok(&self, args: &[&str]) -> Result<f64> {
+        let (secs, out) = self.xtask(args, &[])?;
+        if !out.status.success() {
+            bail!(
+                "`xtask opt-dist {}` failed in {}:\n{}",
+                args.join(" "),
+                self.root.display(),
+                tail(&out.stderr)
+            );
+        }
+        Ok(secs)
+    }
+
+    /// How many times the miniature tree ran `tool` (x.py or the collector) so far, not
+    /// counting preflight's `--dry-run`s.
+    fn calls(&self, tool: &str) -> usize {
+        std::fs::read_to_string(self.root.join(".mini-tree/record.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|r| r["tool"] == tool)
+            .filter(|r| {
+                !r["argv"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|w| w == "--dry-run"))
+            })
+            .count()
+    }
+
+    fn manifest(&self, stage: &str) -> Result<Value> {
+        let path = self
+            .root
+            .join("build/opt-dist")
+            .join(stage)
+            .join("manifest.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+fn run_ok(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("{cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?}: {status}");
+    }
+    Ok(())
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// One line of the table.
+struct Row {
+    what: String,
+    figure: String,
+    goal: &'static str,
+    met: Option<bool>,
+}
+
+fn row(what: impl Into<String>, figure: impl Into<String>) -> Row {
+    Row {
+        what: what.into(),
+        figure: figure.into(),
+        goal: "",
+        met: None,
+    }
+}
+
+fn goal(what: impl Into<String>, figure: impl Into<String>, goal: &'static str, met: bool) -> Row {
+    Row {
+        what: what.into(),
+        figure: figure.into(),
+        goal,
+        met: Some(met),
+    }
+}
+
+fn run() -> Result<()> {
+    let work = std::env::temp_dir().join(format!("opt-dist-suite-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let mut rows = Vec::new();
+    let started = Instant::now();
+
+    eprintln!("suite: `all` from scratch");
+    let scratch = Tree::fresh(&work, "scratch")?;
+    let all_secs = scratch.xtask_ok(&["all"])?;
+    let all_xpy = scratch.calls("x.py");
+    let all_collector = scratch.calls("collector");
+    rows.push(row(
+        "`all` from scratch",
+        format!("{all_secs:.1} s, {all_xpy} x.py calls, {all_collector} trainings"),
+    ));
+    scratch.xtask_ok(&["test"])?;
+    write_disk_reference(&scratch)?;
+
+    eprintln!("suite: no-op `all` vs --version");
+    let before_noop = scratch.calls("x.py");
+    let mut noop = Vec::new();
+    let mut version = Vec::new();
+    for _ in 0..5 {
+        noop.push(scratch.xtask_ok(&["all"])?);
+        let t = Instant::now();
+        run_ok(Command::new(XTASK).args(["opt-dist", "--version"]))?;
+        version.push(t.elapsed().as_secs_f64());
+    }
+    let (noop, version) = (median(noop), median(version));
+    let noop_xpy = scratch.calls("x.py") - before_noop;
+    rows.push(goal(
+        "no-op `all` on a finished pipeline (median of 5)",
+        format!(
+            "{noop:.3} s, {noop_xpy} x.py calls (`--version`: {version:.3} s, ratio {:.1})",
+            noop / version
+        ),
+        "< 0.2 s, 0 x.py calls",
+        noop < 0.2 && noop_xpy == 0,
+    ));
+
+    eprintln!("suite: stage by stage");
+    let staged = Tree::fresh(&work, "stage-by-stage")?;
+    let mut staged_secs = 0.0;
+    for stage in STAGES {
+        staged_secs += staged.xtask_ok(&[stage])?;
+    }
+    let staged_xpy = staged.calls("x.py");
+    rows.push(goal(
+        "stage by stage vs `all`, one build dir",
+        format!(
+            "x.py calls {staged_xpy} vs {all_xpy}; wall ratio {:.2}",
+            staged_secs / all_secs
+        ),
+        "same x.py count, ratio ≈ 1.0",
+        staged_xpy == all_xpy && (staged_secs / all_secs - 1.0).abs() < 0.1,
+    ));
+
+    eprintln!("suite: fresh root with imported profiles");
+    let exported = work.join("exported");
+    scratch.xtask_ok(&["export", exported.to_str().unwrap()])?;
+    let fresh = Tree::fresh(&work, "imported")?;
+    fresh.xtask_ok(&["import", exported.to_str().unwrap()])?;
+    let imported_secs = fresh.xtask_ok(&["all"])?;
+    rows.push(row(
+        "fresh build root with imported profiles vs `all` from scratch",
+        format!(
+            "{imported_secs:.1} s vs {all_secs:.1} s (ratio {:.2}); {} vs {all_xpy} x.py calls, \
+             {} vs {all_collector} trainings",
+            imported_secs / all_secs,
+            fresh.calls("x.py"),
+            fresh.calls("collector")
+        ),
+    ));
+
+    for (i, stage) in STAGES.iter().enumerate() {
+        eprintln!("suite: resume after a failure in {stage}");
+        let fault = if *stage == "dist" {
+            "dist"
+        } else {
+            "collector"
+        };
+        let failing = scratch.copy(&work, &format!("resume-{stage}"))?;
+        let (_, out) = failing.xtask(&["all", "--from", stage], &[("MINI_TREE_FAULT", fault)])?;
+        if out.status.success() {
+            bail!("the injected {fault} fault did not stop {stage}");
+        }
+        let resumed = failing.xtask_ok(&["all"])?;
+        let alone_tree = scratch.copy(&work, &format!("alone-{stage}"))?;
+        let mut alone = 0.0;
+        for later in &STAGES[i..] {
+            alone += alone_tree.xtask_ok(&[later])?;
+        }
+        let ratio = resumed / alone;
+        rows.push(goal(
+            format!("resume after a failure in {stage} vs the remaining stages alone"),
+            format!("{resumed:.1} s vs {alone:.1} s, ratio {ratio:.2}"),
+            "≤ 1.02",
+            ratio <= 1.02,
+        ));
+    }
+
+    rows.extend(raw_profile_modes(&scratch, &work)?);
+
+    if let Ok(real) = std::env::var("OPT_DIST_REAL_TREE") {
+        eprintln!("suite: preflight on the real tree");
+        let build = work.join("real-build");
+        let t = Instant::now();
+        let out = Command::new(XTASK)
+            .args(["opt-dist", "--src", &real, "--build-dir"])
+            .arg(&build)
+            .arg("doctor")
+            .output()?;
+        let secs = t.elapsed().as_secs_f64();
+        rows.push(goal(
+            "preflight (`doctor`) on the real rustc 1.95.0 tree",
+            format!(
+                "{secs:.1} s ({})",
+                if out.status.success() {
+                    "all checks passed"
+                } else {
+                    "some checks failed"
+                }
+            ),
+            "< 10 s",
+            secs < 10.0,
+        ));
+    }
+
+    let compiler =
+        std::fs::read_to_string(repo_root().join("target/mini_compiler_speed/results.md")).ok();
+    write_report(&rows, compiler.as_deref(), started.elapsed().as_secs_f64())?;
+    if std::env::var_os("SUITE_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    Ok(())
+}
+
+/// Training in each raw-profile mode (and with parallel jobs when the xtask has them), from a
+/// finished pipeline, compared with per-process single-job training.
+fn raw_profile_modes(finished: &Tree, work: &Path) -> Result<Vec<Row>> {
+    let help = Command::new(XTASK)
+        .args(["opt-dist", "rustc-pgo", "--help"])
+        .output()?;
+    let jobs: &[&str] = match String::from_utf8_lossy(&help.stdout).contains("--training-jobs") {
+        true => &["1", "2"],
+        false => &["1"],
+    };
+    let mut runs = Vec::new();
+    for mode in ["per-process", "pooled"] {
+        for j in jobs {
+            eprintln!("suite: training with {mode} raw profiles, {j} job(s)");
+            let tree = finished.copy(work, &format!("raw-{mode}-{j}"))?;
+            let mut stats = Vec::new();
+            for stage in ["rustc-pgo", "llvm-pgo"] {
+                let mut args = vec![
+                    stage,
+                    "--keep-raw",
+                    "--raw-profiles",
+                    mode,
+                    "--no-preflight",
+                ];
+                if jobs.len() > 1 {
+                    args.extend(["--training-jobs", j]);
+                }
+                tree.xtask_ok(&args)?;
+                let m = tree.manifest(stage)?;
+                let raw = &m["raw_profiles"][0];
+                let train = m["steps"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|s| s["title"].as_str().is_some_and(|t| t.starts_with("Train")))
+                    .and_then(|s| s["secs"].as_f64())
+                    .unwrap_or(0.0);
+                let profile = PathBuf::from(m["outputs"][0]["path"].as_str().unwrap_or_default());
+                let kept = work.join(format!("{mode}-{j}-{stage}.profdata"));
+                std::fs::copy(&profile, &kept)?;
+                stats.push((
+                    raw["bytes"].as_u64().unwrap_or(0),
+                    raw["count"].as_u64().unwrap_or(0),
+                    train,
+                    kept,
+                ));
+            }
+            runs.push((mode, *j, stats));
+        }
+    }
+    let mut rows = Vec::new();
+    let base = &runs[0].2;
+    for (mode, j, stats) in &runs {
+        for (s, stage) in ["rustc", "LLVM"].iter().enumerate() {
+            let (bytes, files, train, profile) = &stats[s];
+            let (edge, icall) = overlap(&base[s].3, profile)?;
+            rows.push(row(
+                format!("{stage} training, raw profiles {mode}, {j} job(s)"),
+                format!(
+                    "peak raw {:.2} MB in {files} files; training {train:.1} s; overlap with \
+                     per-process/1 job: edges {edge}, indirect calls {icall}",
+                    *bytes as f64 / 1e6
+                ),
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+/// `llvm-profdata overlap`: the edge and indirect-call overlap lines.
+fn overlap(base: &Path, test: &Path) -> Result<(String, String)> {
+    let out = Command::new(LLVM_PROFDATA)
+        .arg("overlap")
+        .arg(base)
+        .arg(test)
+        .output()
+        .context("llvm-profdata overlap")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let find = |label: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| "n/a".to_string())
+    };
+    Ok((
+        find("Edge profile overlap"),
+        find("IndirectCall profile overlap"),
+    ))
+}
+
+/// The miniature tree's measured disk figures, for the estimate of trees of its size.
+fn write_disk_reference(tree: &Tree) -> Result<()> {
+    let mut stages = serde_json::Map::new();
+    for stage in STAGES.iter().chain(&["test"]) {
+        let disk = &tree.manifest(stage)?["disk"];
+        let n = |k: &str| disk[k].as_u64().unwrap_or(0);
+        let kept = n("build_dir_after").saturating_sub(n("build_dir_before"));
+        let peak = n("free_before")
+            .saturating_sub(n("lowest_free"))
+            .max(kept)
+            .max(n("peak_raw_bytes"));
+        stages.insert(
+            stage.to_string(),
+            serde_json::json!({ "kept": kept, "peak": peak }),
+        );
+    }
+    let compiler: u64 = walkdir::WalkDir::new(tree.root.join("compiler"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let reference = serde_json::json!({
+        "measured_on": format!(
+            "the miniature tree's measured figures (`ci/bench`, {})",
+            today()
+        ),
+        "compiler_source_bytes": compiler,
+        "stages": stages,
+    });
+    std::fs::write(
+        repo_root().join("xtask/src/opt_dist/disk_reference.json"),
+        serde_json::to_string_pretty(&reference)? + "\n",
+    )?;
+    Ok(())
+}
+
+fn today() -> String {
+    let out = Command::new("date").arg("-u").arg("+%Y-%m-%d").output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn write_report(rows: &[Row], compiler: Option<&str>, secs: f64) -> Result<()> {
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(repo_root())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut md = String::new();
+    md.push_str(
+        "# Benchmarks\n\nWritten by `ci/bench` (the suite `cargo bench --bench suite`, after \
+         `cargo bench --bench mini_compiler_speed`); every figure is from one run on the \
+         miniature tree (`tests/mini-rust-tree`) unless it says otherwise. Reproduce:\n\n\
+         ```sh\nci/setup-debian.sh && apt-get install -y valgrind\nci/bench\n```\n\n",
+    );
+    let _ = writeln!(
+        md,
+        "Run of {} at commit `{commit}` on {cores} cores, {:.0} min.\n",
+        today(),
+        secs / 60.0
+    );
+    md.push_str("| what | figure | goal | met |\n|---|---|---|---|\n");
+    for r in rows {
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "",
+        };
+        let _ = writeln!(md, "| {} | {} | {} | {met} |", r.what, r.figure, r.goal);
+    }
+    md.push_str(
+        "\nHow to read it:\n\n\
+         * *resume*: a copy of the finished pipeline runs `all --from <stage>` with the \
+         miniature tree's injected fault (`MINI_TREE_FAULT=collector`, or `dist`), then `all` \
+         resumes; another copy runs the same stages one command each. The resumed run skips \
+         the steps the failed one finished.\n\
+         * *raw profiles*: `rustc-pgo` and `llvm-pgo` rerun on a copy of the finished pipeline \
+         with `--keep-raw`; overlap is `llvm-profdata overlap` of the merged profile with the \
+         per-process, one-job one (two per-process runs differ by a few thousandths in edges, \
+         as training is not perfectly deterministic).\n\
+         * the miniature tree's x.py builds take seconds where the real tree's take hours: \
+         ratios carry over, absolute times do not.\n",
+    );
+    match compiler {
+        Some(report) => {
+            md.push_str("\n## The miniature compiler: plain vs PGO vs PGO+BOLT\n\n");
+            md.push_str(
+                "From `cargo bench --bench mini_compiler_speed` (method in its module docs).\n\n",
+            );
+            md.push_str(report);
+        }
+        None => md.push_str(
+            "\n(The compiler speed table needs `cargo bench --bench mini_compiler_speed` \
+             first; `ci/bench` runs it.)\n",
+        ),
+    }
+    std::fs::write(repo_root().join("BENCHMARKS.md"), md)?;
+    eprintln!("suite: wrote BENCHMARKS.md");
+    Ok(())
+}
