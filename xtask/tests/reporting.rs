@@ -112,11 +112,26 @@ fn a_stage_on_github_actions_groups_its_log_reports_progress_and_accounts_for_di
         "{disk_line}"
     );
 
-    // Outside GitHub Actions: no workflow commands.
-    let out = tree.opt_dist(&["llvm-pgo"]);
-    assert_success(&out, "llvm-pgo");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("::group::"));
-    assert!(stderr(&out).contains("==> [llvm-pgo 1/"));
+    // On a terminal (script(1) gives it one), outside GitHub Actions: no workflow commands,
+    // and the progress line is redrawn in place.
+    let line = format!(
+        "{} opt-dist --src {} llvm-pgo",
+        env!("CARGO_BIN_EXE_xtask"),
+        tree.src()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .expect("script(1) from util-linux runs");
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "llvm-pgo on a terminal:\n{terminal}");
+    assert!(!terminal.contains("::group::"));
+    assert!(terminal.contains("==> [llvm-pgo 1/"));
+    assert!(
+        terminal.contains("\r\u{1b}[2K"),
+        "the progress line is cleared before the next output:\n{terminal}"
+    );
 
     // The machine outputs match docs/json.md, field by field.
     let schema = Schema::read();
