@@ -7,10 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{
-    argv, assert_success, dist_args, elf_files, is_bolt_optimized, is_instrumented, stderr, untar,
-    MiniTree,
-};
+use common::{argv, assert_optimized_rustc_tarball, assert_success, dist_args, stderr, MiniTree};
 
 const PROFILE_STAGES: [&str; 4] = ["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt"];
 
@@ -94,22 +91,10 @@ fn assert_optimized_dist_without_training(tree: &MiniTree, build_dir: &Path, out
         "{record:#}"
     );
 
-    let unpacked = build_dir.join("check-unpacked");
-    untar(
+    assert_optimized_rustc_tarball(
         &build_dir.join(format!("dist/rustc-{}-{host}.tar.xz", tree.version())),
-        &unpacked,
+        &build_dir.join("check-unpacked"),
     );
-    let files = elf_files(&unpacked);
-    for file in &files {
-        assert!(!is_instrumented(file), "{}", file.display());
-    }
-    for prefix in ["libLLVM.so", "librustc_driver"] {
-        let lib = files
-            .iter()
-            .find(|f| f.file_name().unwrap().to_string_lossy().starts_with(prefix))
-            .unwrap_or_else(|| panic!("{prefix} in {files:?}"));
-        assert!(is_bolt_optimized(lib), "{}", lib.display());
-    }
 }
 
 #[test]

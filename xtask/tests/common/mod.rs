@@ -146,6 +146,29 @@ impl Drop for MiniTree {
     }
 }
 
+/// A scratch directory beside a tree's copy, for what must not be inside the tree (a CI recipe
+/// copies the whole tree); removed when dropped unless the test failed.
+pub struct Beside(pub PathBuf);
+
+impl Beside {
+    pub fn new(tree: &MiniTree) -> Beside {
+        let dir = tree.root.with_extension("beside");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        Beside(dir)
+    }
+}
+
+impl Drop for Beside {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// Args of a record as strings.
 pub fn argv(record: &serde_json::Value) -> Vec<String> {
     record["argv"]
@@ -219,6 +242,23 @@ pub fn untar(tarball: &Path, into: &Path) {
         .status()
         .unwrap();
     assert!(ok.success(), "untar {}", tarball.display());
+}
+
+/// What a shipped optimized compiler must be: the rustc tarball unpacked into `into` holds no
+/// instrumented ELF file, and its libLLVM and librustc_driver are the BOLT-optimized ones.
+pub fn assert_optimized_rustc_tarball(tarball: &Path, into: &Path) {
+    untar(tarball, into);
+    let files = elf_files(into);
+    for file in &files {
+        assert!(!is_instrumented(file), "{}", file.display());
+    }
+    for prefix in ["libLLVM.so", "librustc_driver"] {
+        let lib = files
+            .iter()
+            .find(|f| f.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {files:?}"));
+        assert!(is_bolt_optimized(lib), "{}", lib.display());
+    }
 }
 
 /// Writes an executable shell script (a tool stand-in for a test).
