@@ -67,6 +67,8 @@ pub struct PipelineOptions {
     pub keep_raw: bool,
     pub raw_profiles: RawProfiles,
     pub rustc_crates: Option<Vec<String>>,
+    /// The collector's `--jobs` (default: what the tree's own opt-dist passes).
+    pub training_jobs: Option<u32>,
     pub benchmark_cargo_config: Vec<PathBuf>,
     pub no_preflight: bool,
     pub ignore_disk_space: bool,
@@ -86,6 +88,7 @@ impl Default for PipelineOptions {
             keep_raw: false,
             raw_profiles: RawProfiles::default(),
             rustc_crates: None,
+            training_jobs: None,
             benchmark_cargo_config: Vec::new(),
             no_preflight: false,
             ignore_disk_space: false,
@@ -306,6 +309,20 @@ const PIPELINE_OPTIONS: &[Opt<PipelineOptions>] = &[
         },
     },
     Opt {
+        name: "--training-jobs",
+        takes: Takes::Value("<N>"),
+        help: "benchmarks the collector trains with at once (default: what the tree's own \
+               opt-dist passes as --jobs; none at 1.95.0, 16 on master)",
+        set: |o, v| {
+            let value = non_empty("--training-jobs", v)?;
+            o.training_jobs =
+                Some(value.parse().ok().filter(|&n: &u32| n > 0).ok_or_else(|| {
+                    format!("--training-jobs takes a number of at least 1, not `{value}`")
+                })?);
+            Ok(())
+        },
+    },
+    Opt {
         name: "--benchmark-cargo-config",
         takes: Takes::Values("<FILE>"),
         help: "passed to the collector as --cargo-config (repeatable), e.g. to train offline \
@@ -392,8 +409,8 @@ const IMPORT_OPTIONS: &[Opt<CommandArgs>] = &[
     Opt {
         name: "--as",
         takes: Takes::Value("<PROFILE>"),
-        help: "import one profile file as rustc-pgo, rustdoc-pgo, llvm-pgo, llvm-bolt or \
-               rustc-bolt",
+        help: "import one profile file as rustc-pgo, rustdoc-pgo, clippy-pgo, llvm-pgo, \
+               llvm-bolt or rustc-bolt",
         set: |a, v| {
             let name = v.unwrap_or_default();
             a.single = Some(
@@ -1026,6 +1043,7 @@ mod tests {
             Takes::Value("<STAGE>") | Takes::Values("<STAGE>") => Some("rustc-pgo"),
             Takes::Value("<PROFILE>") => Some("llvm-pgo"),
             Takes::Value("<pooled|per-process>") => Some("pooled"),
+            Takes::Value("<N>") => Some("4"),
             Takes::Value(_) | Takes::Values(_) => Some("some-value"),
         }
     }

@@ -61,6 +61,9 @@ pub struct Ctx {
     pub dist_args: Vec<String>,
     /// The tree's training crate lists.
     pub training: training::TrainingLists,
+    /// The tree's bootstrap takes `pgo.clippy` (master since PR #159642): clippy is then
+    /// instrumented, trained and optimized like rustdoc.
+    pub clippy_pgo: bool,
 }
 
 impl Ctx {
@@ -103,6 +106,11 @@ impl Ctx {
         let host_llvm = HostLlvm::locate(invocation.global.llvm_dir.as_deref(), &tree, sh);
         let dist_args = invocation.dist_args.clone();
         let training = training::TrainingLists::of(&tree);
+        // Only the table can name clippy; 1.95.0's bootstrap is not asked.
+        let clippy_pgo = match interface {
+            Interface::PgoTable => bootstrap::cached_clippy_pgo(&tree, sh)?,
+            Interface::Legacy => false,
+        };
         Ok(Ctx {
             tree,
             interface,
@@ -111,7 +119,13 @@ impl Ctx {
             host_llvm,
             dist_args,
             training,
+            clippy_pgo,
         })
+    }
+
+    /// The collector's `--jobs`: `--training-jobs`, else what the tree's opt-dist passes.
+    pub fn training_jobs(&self) -> Option<u32> {
+        self.options.training_jobs.or(self.training.jobs)
     }
 
     pub fn stage_dir(&self, stage: StageId) -> PathBuf {

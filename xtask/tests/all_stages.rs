@@ -48,6 +48,7 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<Call> {
         "rustc-pgo",
         format!("rustdoc-pgo-{version}-{host}.profdata"),
     );
+    let clippy_profile = path("rustc-pgo", format!("clippy-pgo-{version}-{host}.profdata"));
     let llvm_raw = path("llvm-pgo", "raw/prof-%p".into());
     let llvm_profile = path("llvm-pgo", format!("llvm-pgo-{version}-{host}.profdata"));
     // Upstream hands dist its BOLT profiles as LLVM-bolt.profdata and rustc-bolt.profdata (the
@@ -89,11 +90,12 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<Call> {
     };
 
     let mut calls = Vec::new();
-    // Stage 1: instrumented rustc (with the table also rustdoc and cargo), then optimized.
+    // Stage 1: instrumented rustc (with the table also rustdoc, cargo and, since PR #159642,
+    // clippy), then optimized.
     let mut instrumented = build();
     if o.pgo_table {
-        instrumented.extend(s(&["rustdoc", "cargo"]));
-        for c in ["rustc", "cargo", "rustdoc"] {
+        instrumented.extend(s(&["rustdoc", "cargo", "clippy"]));
+        for c in ["rustc", "cargo", "rustdoc", "clippy"] {
             instrumented.extend(set(&format!("pgo.{c}.generate"), &rustc_raw));
         }
     } else {
@@ -110,10 +112,11 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<Call> {
     calls.push((instrumented, None));
     let mut optimized = build();
     if o.pgo_table {
-        optimized.extend(s(&["rustdoc", "cargo"]));
+        optimized.extend(s(&["rustdoc", "cargo", "clippy"]));
         optimized.extend(set("pgo.rustc.use", &rustc_profile));
         optimized.extend(set("pgo.cargo.use", &rustc_profile));
         optimized.extend(set("pgo.rustdoc.use", &rustdoc_profile));
+        optimized.extend(set("pgo.clippy.use", &clippy_profile));
     } else {
         optimized.extend(s(&["--rust-profile-use", &rustc_profile]));
     }
@@ -181,6 +184,7 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<Call> {
         dist.extend(set("pgo.rustc.use", &rustc_profile));
         dist.extend(set("pgo.cargo.use", &rustc_profile));
         dist.extend(set("pgo.rustdoc.use", &rustdoc_profile));
+        dist.extend(set("pgo.clippy.use", &clippy_profile));
     } else {
         dist.extend(s(&["--rust-profile-use", &rustc_profile]));
     }

@@ -226,6 +226,8 @@ fn rustc_pgo_makes_a_valid_profile_that_the_optimized_build_uses() {
 #[test]
 fn pgo_table_tree_instruments_rustc_cargo_and_rustdoc_and_keeps_raw_on_request() {
     let tree = MiniTree::new("rustc-pgo-table", "pgo-table");
+    // The table as upstream first had it (before its `clippy` key): clippy is left alone.
+    tree.set_table_components("rustc rustdoc cargo llvm");
     // With build.metrics, bootstrap's own step timings reach the manifest.
     std::fs::write(
         tree.root.join("bootstrap.toml"),
@@ -257,6 +259,13 @@ fn pgo_table_tree_instruments_rustc_cargo_and_rustdoc_and_keeps_raw_on_request()
     assert!(
         builds[0].iter().all(|a| !a.starts_with("--rust-profile")),
         "no legacy flags"
+    );
+    assert!(
+        builds
+            .iter()
+            .flatten()
+            .all(|a| a != "clippy" && !a.starts_with("pgo.clippy")),
+        "a table without the clippy key gets no clippy: {builds:?}"
     );
     for (component, profile) in [
         ("rustc", &rustc_profile),

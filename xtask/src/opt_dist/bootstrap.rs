@@ -4,7 +4,8 @@
 //! component, use a profile, BOLT link settings, keep stages). Bootstrap has two ways to say
 //! "PGO": the legacy flags of rustc <= 1.95 (`--rust-profile-generate`, `--llvm-profile-use`, ...)
 //! and, since July 2026, the `[pgo]` table (`--set pgo.<component>.<generate|use>="<path>"`).
-//! [`Interface`] names them; [`detect_interface`] asks the tree's own bootstrap which one it has.
+//! [`Interface`] names them; [`detect_interface`] asks the tree's own bootstrap which one it has,
+//! and [`detect_clippy_pgo`] whether its table has the `clippy` key master added later.
 
 use std::path::Path;
 
@@ -68,6 +69,8 @@ pub enum Component {
     Rustdoc,
     Cargo,
     Llvm,
+    /// Only where the table has the key (see [`detect_clippy_pgo`]).
+    Clippy,
 }
 
 impl Component {
@@ -77,6 +80,7 @@ impl Component {
             Component::Rustdoc => "rustdoc",
             Component::Cargo => "cargo",
             Component::Llvm => "llvm",
+            Component::Clippy => "clippy",
         }
     }
 }
@@ -199,6 +203,10 @@ impl Bootstrap {
 
     pub fn use_rustdoc_profile(self, profile: &ProfileFile<kind::RustdocPgo>) -> Result<Bootstrap> {
         self.pgo_use(Component::Rustdoc, profile.path())
+    }
+
+    pub fn use_clippy_profile(self, profile: &ProfileFile<kind::ClippyPgo>) -> Result<Bootstrap> {
+        self.pgo_use(Component::Clippy, profile.path())
     }
 
     pub fn use_llvm_profile(self, profile: &ProfileFile<kind::LlvmPgo>) -> Result<Bootstrap> {
@@ -346,30 +354,46 @@ fn table_setting(component: Component, key: &str, path: &Path) -> [String; 2] {
     ]
 }
 
-/// The interface of the tree's bootstrap: remembered in `<build-dir>/opt-dist/interface.json`
-/// for as long as bootstrap's sources, x.py and the configuration are unchanged (by size and
-/// modification time), so that a run with nothing to do calls no x.py; asked otherwise.
+/// The interface of the tree's bootstrap, remembered in `<build-dir>/opt-dist/interface.json`
+/// (see [`cached`]).
 pub fn cached_interface(tree: &Tree, sh: &xshell::Shell) -> Result<Interface> {
+    cached(tree, "interface.json", || detect_interface(tree, sh))
+}
+
+/// Whether the tree's `[pgo]` table takes `pgo.clippy`, remembered in
+/// `<build-dir>/opt-dist/clippy-pgo.json` (see [`cached`]).
+pub fn cached_clippy_pgo(tree: &Tree, sh: &xshell::Shell) -> Result<bool> {
+    cached(tree, "clippy-pgo.json", || detect_clippy_pgo(tree, sh))
+}
+
+/// An answer of the tree's bootstrap, remembered in `<build-dir>/opt-dist/<file>` for as long as
+/// bootstrap's sources, x.py and the configuration are unchanged (by size and modification
+/// time), so that a run with nothing to do calls no x.py; asked otherwise.
+fn cached<T: Serialize + serde::de::DeserializeOwned + Copy>(
+    tree: &Tree,
+    file: &str,
+    ask: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     #[derive(Serialize, serde::Deserialize)]
-    struct Cached {
+    struct Cached<T> {
         key: String,
-        interface: Interface,
+        answer: T,
     }
-    let path = tree.artifacts_root().join("interface.json");
+    let path = tree.artifacts_root().join(file);
     let key = bootstrap_sources_key(tree);
-    let cached: Option<Cached> = std::fs::read(&path)
+    let cached: Option<Cached<T>> = std::fs::read(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     if let Some(cached) = cached.filter(|c| c.key == key) {
-        return Ok(cached.interface);
+        return Ok(cached.answer);
     }
-    let interface = detect_interface(tree, sh)?;
+    let answer = ask()?;
     // Only an optimization: a failure to remember is no reason to stop.
     let _ = std::fs::create_dir_all(tree.artifacts_root()).map(|()| {
-        let cached = Cached { key, interface };
+        let cached = Cached { key, answer };
         serde_json::to_vec(&cached).map(|bytes| super::fsutil::write_atomically(&path, &bytes))
     });
-    Ok(interface)
+    Ok(answer)
 }
 
 /// Size and modification time of every file bootstrap's answer depends on, hashed.
@@ -402,12 +426,51 @@ fn bootstrap_sources_key(tree: &Tree) -> String {
 /// `[pgo]` table. Legacy bootstrap rejects the key with "unknown field `pgo`"; any other
 /// failure is reported as it is, since guessing would emit flags the tree rejects hours later.
 pub fn detect_interface(tree: &Tree, sh: &xshell::Shell) -> Result<Interface> {
+    eprintln!("opt-dist: asking the tree's bootstrap which PGO interface it has (x.py --dry-run)");
+    let accepted = probe_table_key(tree, sh, Component::Rustc, "`pgo`", "which PGO interface")?;
+    Ok(match accepted {
+        true => Interface::PgoTable,
+        false => Interface::Legacy,
+    })
+}
+
+/// Asks the tree's bootstrap, as [`detect_interface`] does, whether its `[pgo]` table has a
+/// `clippy` key (upstream master since PR #159642; the table as first added rejects it with
+/// "unknown field `clippy`", a bootstrap without the table with "unknown field `pgo`").
+pub fn detect_clippy_pgo(tree: &Tree, sh: &xshell::Shell) -> Result<bool> {
+    eprintln!(
+        "opt-dist: asking the tree's bootstrap whether it builds clippy with PGO (x.py --dry-run)"
+    );
+    probe_table_key(
+        tree,
+        sh,
+        Component::Clippy,
+        "`clippy`",
+        "whether bootstrap's [pgo] table has clippy",
+    )
+    .or_else(
+        |err| match format!("{err:#}").contains("unknown field `pgo`") {
+            true => Ok(false),
+            false => Err(err),
+        },
+    )
+}
+
+/// `x.py build --set pgo.<component>.generate=… --dry-run library/std`: true when bootstrap
+/// accepts it, false when it rejects the key naming `unknown_field`; any other failure is
+/// reported as it is, since guessing would emit flags the tree rejects hours later.
+fn probe_table_key(
+    tree: &Tree,
+    sh: &xshell::Shell,
+    component: Component,
+    unknown_field: &str,
+    question: &str,
+) -> Result<bool> {
     let probe_dir = tree.artifacts_root().join("interface-probe");
     let probe = Bootstrap::x_py(tree, "build")
         .env("RUST_BACKTRACE", "full")
-        .args(table_setting(Component::Rustc, "generate", &probe_dir))
+        .args(table_setting(component, "generate", &probe_dir))
         .args(["--dry-run", "library/std"]);
-    eprintln!("opt-dist: asking the tree's bootstrap which PGO interface it has (x.py --dry-run)");
     let (ok, _stdout, stderr) = probe.probe(sh).with_context(|| {
         format!(
             "could not run the tree's bootstrap: is `{}` a python interpreter? (--python)",
@@ -415,17 +478,16 @@ pub fn detect_interface(tree: &Tree, sh: &xshell::Shell) -> Result<Interface> {
         )
     })?;
     if ok {
-        return Ok(Interface::PgoTable);
+        return Ok(true);
     }
-    if stderr.contains("unknown field `pgo`") {
-        return Ok(Interface::Legacy);
+    if stderr.contains(&format!("unknown field {unknown_field}")) {
+        return Ok(false);
     }
     let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     bail!(
-        "could not tell which PGO interface the tree's bootstrap has: `{}` failed without \
-         naming the [pgo] table:\n{}\nfix the tree's bootstrap configuration, or pass \
-         --interface legacy|pgo-table",
+        "could not tell {question}: `{}` failed without naming the [pgo] table:\n{}\nfix the \
+         tree's bootstrap configuration, or pass --interface legacy|pgo-table",
         probe.shell_line(),
         tail.join("\n")
     )

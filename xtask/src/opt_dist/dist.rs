@@ -30,6 +30,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let dir = ctx.stage_dir(StageId::Dist);
     let rustc_pgo = ctx.profile_file::<kind::RustcPgo>();
     let rustdoc_pgo = ctx.profile_file::<kind::RustdocPgo>();
+    let clippy_pgo = ctx.profile_file::<kind::ClippyPgo>();
     let llvm_pgo = ctx
         .llvm_built_in_tree()
         .then(|| ctx.profile_file::<kind::LlvmPgo>());
@@ -86,6 +87,10 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         dist = dist
             .use_cargo_profile(&rustc_pgo)?
             .use_rustdoc_profile(&rustdoc_pgo)?;
+        // dist builds clippy again (its component), so it must hear of clippy's profile too.
+        if ctx.clippy_pgo {
+            dist = dist.use_clippy_profile(&clippy_pgo)?;
+        }
     }
     // A statically linked LLVM lives inside rustc: only then must bootstrap relink rustc.
     dist = if ctx.options.llvm_shared || !ctx.options.build_llvm {
@@ -154,6 +159,9 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let mut inputs = vec![rustc_pgo.artifact.clone()];
     if ctx.interface == Interface::PgoTable {
         inputs.push(rustdoc_pgo.artifact.clone());
+        if ctx.clippy_pgo {
+            inputs.push(clippy_pgo.artifact.clone());
+        }
     }
     inputs.extend(llvm_pgo.as_ref().map(|p| p.artifact.clone()));
     inputs.extend(bolt.into_iter().map(|(profile, _)| profile.clone()));

@@ -208,6 +208,8 @@ pub enum Profile {
     RustcPgo,
     /// Only with the `[pgo]` interface, which instruments rustdoc too.
     RustdocPgo,
+    /// Only where the `[pgo]` table has the `clippy` key.
+    ClippyPgo,
     LlvmPgo,
     LlvmBolt,
     RustcBolt,
@@ -236,6 +238,13 @@ pub const PROFILES: &[ProfileDef] = &[
         profile: Profile::RustdocPgo,
         stem: "rustdoc-pgo",
         kind: "rustdoc-pgo-profile",
+        format: ProfileFormat::Profdata,
+        made_by: StageId::RustcPgo,
+    },
+    ProfileDef {
+        profile: Profile::ClippyPgo,
+        stem: "clippy-pgo",
+        kind: "clippy-pgo-profile",
         format: ProfileFormat::Profdata,
         made_by: StageId::RustcPgo,
     },
@@ -289,6 +298,7 @@ pub mod kind {
 
     pub enum RustcPgo {}
     pub enum RustdocPgo {}
+    pub enum ClippyPgo {}
     pub enum LlvmPgo {}
     pub enum LlvmBolt {}
     pub enum RustcBolt {}
@@ -298,6 +308,9 @@ pub mod kind {
     }
     impl ProfileKind for RustdocPgo {
         const PROFILE: Profile = Profile::RustdocPgo;
+    }
+    impl ProfileKind for ClippyPgo {
+        const PROFILE: Profile = Profile::ClippyPgo;
     }
     impl ProfileKind for LlvmPgo {
         const PROFILE: Profile = Profile::LlvmPgo;

@@ -57,6 +57,19 @@ fn text(ctx: &Ctx, plans: &[StagePlan]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Plan for {}", describe(ctx));
     let _ = writeln!(out, "Training crates from {}", ctx.training.source);
+    let jobs = match (ctx.options.training_jobs, ctx.training.jobs) {
+        (Some(jobs), _) => format!("--jobs {jobs} (--training-jobs)"),
+        (None, Some(jobs)) => format!("--jobs {jobs}, as {}", ctx.training.jobs_source),
+        (None, None) => ctx.training.jobs_source.clone(),
+    };
+    let _ = writeln!(out, "Training jobs: {jobs}");
+    if ctx.interface == super::bootstrap::Interface::PgoTable {
+        let clippy = match ctx.clippy_pgo {
+            true => "instrumented, trained and optimized (bootstrap has pgo.clippy)",
+            false => "not optimized (bootstrap's [pgo] table has no clippy key)",
+        };
+        let _ = writeln!(out, "Clippy: {clippy}");
+    }
     for plan in plans {
         let _ = writeln!(out, "\n{}: {}", plan.stage.name(), plan.stage.def().title);
         let _ = writeln!(out, "  directory: {}", plan.dir.display());

@@ -1,11 +1,11 @@
 //! Stage 1, rustc PGO: the same bootstrap calls as upstream's Stage 1 for the tree's interface.
 //!
-//! 1. build an instrumented compiler (with the `[pgo]` table also rustdoc and cargo, all
-//!    writing into one raw-profile directory); the LLVM built alongside it is thrown away by
-//!    stage 2, so it is built without ThinLTO;
+//! 1. build an instrumented compiler (with the `[pgo]` table also rustdoc and cargo, and clippy
+//!    where the table has its key, all writing into one raw-profile directory); the LLVM built
+//!    alongside it is thrown away by stage 2, so it is built without ThinLTO;
 //! 2. build the tree's rustc-perf collector and train the compiler with it;
 //! 3. merge, validate and publish `rustc-pgo-<version>-<host>.profdata` (and with the table,
-//!    a separate rustdoc profile trained on `Doc` builds);
+//!    a separate rustdoc profile trained on `Doc` builds, and clippy's on `Clippy` builds);
 //! 4. rebuild the compiler with the profile, with BOLT link settings when BOLT follows.
 
 use anyhow::Result;
@@ -21,6 +21,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let raw = dir.join("raw");
     let rustc = ctx.profile_file::<kind::RustcPgo>();
     let rustdoc = ctx.profile_file::<kind::RustdocPgo>();
+    let clippy = ctx.profile_file::<kind::ClippyPgo>();
     let with_table = ctx.interface == Interface::PgoTable;
     let profdata = ctx.profdata_for_built_compiler();
     let compiler = tree.stage2_rustc();
@@ -29,10 +30,13 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let mut instrumented = ctx.x_build();
     if with_table {
         instrumented = instrumented
-            .with_paths(&["rustdoc", "cargo"])
+            .with_paths(&table_tools(ctx))
             .pgo_generate(Component::Rustc, &raw)?
             .pgo_generate(Component::Cargo, &raw)?
             .pgo_generate(Component::Rustdoc, &raw)?;
+        if ctx.clippy_pgo {
+            instrumented = instrumented.pgo_generate(Component::Clippy, &raw)?;
+        }
     } else {
         instrumented = instrumented.pgo_generate(Component::Rustc, &raw)?;
     }
@@ -74,22 +78,31 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         .steps(ctx),
     );
     let mut outputs = vec![rustc.artifact.clone()];
+    // Each tool's own profile, from its own training (upstream's choice for rustdoc: better than
+    // one profile for all). Each has its own reset, so that an interrupted training resumes
+    // there, not with rustc's.
+    let mut tools = Vec::new();
     if with_table {
-        // Its own reset, so that an interrupted rustdoc training resumes here, not with rustc's.
+        tools.push(("rustdoc", Benchmarks::rustdoc(ctx), &rustdoc.artifact));
+    }
+    if with_table && ctx.clippy_pgo {
+        tools.push(("clippy", Benchmarks::clippy(ctx), &clippy.artifact));
+    }
+    for (what, benchmarks, output) in tools {
         steps.push(Step::reset_raw_profiles(&raw));
         steps.extend(
             PgoGathering {
-                what: "rustdoc",
-                benchmarks: Benchmarks::rustdoc(ctx),
+                what,
+                benchmarks,
                 raw_dir: &raw,
                 profile_file: Some(raw_profile_file.clone()),
                 profdata: &profdata,
                 compiler: &compiler,
-                output: rustdoc.path(),
+                output: &output.path,
             }
             .steps(ctx),
         );
-        outputs.push(rustdoc.artifact.clone());
+        outputs.push(output.clone());
     }
 
     steps.push(optimized_compiler_build(ctx)?);
@@ -122,10 +135,13 @@ fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
         // cargo ran during rustc's training, so its counts are in rustc's profile.
         let rustdoc = ctx.profile_file::<kind::RustdocPgo>();
         optimized = optimized
-            .with_paths(&["rustdoc", "cargo"])
+            .with_paths(&table_tools(ctx))
             .use_rustc_profile(&rustc)?
             .use_cargo_profile(&rustc)?
             .use_rustdoc_profile(&rustdoc)?;
+        if ctx.clippy_pgo {
+            optimized = optimized.use_clippy_profile(&ctx.profile_file::<kind::ClippyPgo>())?;
+        }
     } else {
         optimized = optimized.use_rustc_profile(&rustc)?;
     }
@@ -167,4 +183,13 @@ fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
         true => step.changing(Part::Llvm, llvm),
         false => step.building_if_absent(Part::Llvm, llvm),
     })
+}
+
+/// The tools built with the compiler where the `[pgo]` table gives them profiles of their own.
+fn table_tools(ctx: &Ctx) -> Vec<&'static str> {
+    let mut tools = vec!["rustdoc", "cargo"];
+    if ctx.clippy_pgo {
+        tools.push("clippy");
+    }
+    tools
 }

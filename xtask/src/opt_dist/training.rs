@@ -92,21 +92,28 @@ const LLVM_PGO_CRATES_1_95: &[&str] = &[
     "hyper-1.6.0",
 ];
 
-/// The training crate lists of the tree being built: upstream's opt-dist takes them from the
-/// tree's `src/build_helper/src/lib.rs` (`RUSTC_PGO_CRATES`, `LLVM_PGO_CRATES`), and they
-/// change between releases. Where the tree has none, 1.95.0's are used, with a warning.
+/// How the tree being built trains: upstream's opt-dist takes the crate lists from the tree's
+/// `src/build_helper/src/lib.rs` (`RUSTC_PGO_CRATES`, `LLVM_PGO_CRATES`), and they change
+/// between releases. Where the tree has none, 1.95.0's are used, with a warning. How many
+/// benchmarks run at once is what the tree's own opt-dist gives the collector.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TrainingLists {
     pub rustc: Vec<String>,
     pub llvm: Vec<String>,
     /// Where they came from: the file, or why the pinned lists are used.
     pub source: String,
+    /// The collector's `--jobs` in the tree's opt-dist (none at 1.95.0: one benchmark at a
+    /// time; 4, then 16 on master in July 2026). `--training-jobs` overrides it.
+    pub jobs: Option<u32>,
+    /// Where `jobs` came from.
+    pub jobs_source: String,
 }
 
 impl TrainingLists {
     pub fn of(tree: &super::tree::Tree) -> TrainingLists {
         let file = tree.src.join("src/build_helper/src/lib.rs");
         let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let (jobs, jobs_source) = upstream_jobs(tree);
         match (
             const_list(&text, "RUSTC_PGO_CRATES"),
             const_list(&text, "LLVM_PGO_CRATES"),
@@ -115,6 +122,8 @@ impl TrainingLists {
                 rustc,
                 llvm,
                 source: file.display().to_string(),
+                jobs,
+                jobs_source,
             },
             _ => {
                 let source = format!(
@@ -126,10 +135,46 @@ impl TrainingLists {
                     rustc: owned(RUSTC_PGO_CRATES_1_95),
                     llvm: owned(LLVM_PGO_CRATES_1_95),
                     source,
+                    jobs,
+                    jobs_source,
                 }
             }
         }
     }
+}
+
+/// The `--jobs` the tree's own opt-dist passes to the collector, read from its
+/// `src/tools/opt-dist/src/training.rs` (where upstream builds the collector's command line):
+/// the string literal after `"--jobs"`. The collector itself accepts `--jobs` since 2022, so
+/// only opt-dist says whether the tree's upstream trains in parallel.
+fn upstream_jobs(tree: &super::tree::Tree) -> (Option<u32>, String) {
+    let file = tree.src.join("src/tools/opt-dist/src/training.rs");
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return (
+            None,
+            format!("{} is missing: one benchmark at a time", file.display()),
+        );
+    };
+    match jobs_argument(&text) {
+        Some(jobs) => (Some(jobs), file.display().to_string()),
+        None => (
+            None,
+            format!(
+                "{} passes no --jobs: one benchmark at a time",
+                file.display()
+            ),
+        ),
+    }
+}
+
+/// The number in the first `"--jobs", "<N>"` of Rust source that has one.
+fn jobs_argument(source: &str) -> Option<u32> {
+    source.match_indices("\"--jobs\"").find_map(|(at, flag)| {
+        let rest =
+            source[at + flag.len()..].trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+        let value = rest.strip_prefix('"')?;
+        value[..value.find('"')?].parse().ok().filter(|&n| n > 0)
+    })
 }
 
 /// The string literals of `const <name>: &[&str] = &[ ... ];` in Rust source.
@@ -177,6 +222,18 @@ impl Benchmarks<'_> {
         }
     }
 
+    /// clippy's own profile, trained with rustc-perf's `Clippy` builds of the rustc benchmarks,
+    /// as rustdoc's is with `Doc` builds. Upstream master (PR #159642) gathers a separate clippy
+    /// profile; that it uses these benchmarks and the `Full` scenario is inferred from its
+    /// rustdoc training, not read from its source.
+    pub fn clippy(ctx: &Ctx) -> Benchmarks<'static> {
+        Benchmarks {
+            profiles: &["Clippy"],
+            scenarios: &["Full"],
+            ..Benchmarks::rustc(ctx)
+        }
+    }
+
     /// rustdoc's own profile (the `[pgo]` interface instruments rustdoc too).
     pub fn rustdoc(ctx: &Ctx) -> Benchmarks<'static> {
         Benchmarks {
@@ -220,12 +277,10 @@ pub fn build_collector(ctx: &Ctx) -> Cmd {
 pub fn run_collector(ctx: &Ctx, benchmarks: &Benchmarks, profile_file: Option<&Path>) -> Cmd {
     let tree = &ctx.tree;
     // With the [pgo] interface cargo is instrumented too, and its profile joins rustc's: the
-    // collector must drive the freshly built cargo for that. `x.py build --stage 2 cargo`
-    // builds it with the stage 1 compiler into `stage2-tools-bin` (bootstrap's
-    // `Build::tools_dir`: `stage{build compiler's stage + 1}-tools-bin`).
+    // collector must drive the freshly built cargo for that.
     let cargo = match ctx.interface {
         Interface::Legacy => tree.stage0_cargo(),
-        Interface::PgoTable => tree.host_build().join("stage2-tools-bin/cargo"),
+        Interface::PgoTable => tree.stage2_tool("cargo"),
     };
     let mut cmd = collector_cargo(ctx, "run")
         .args(["--bin", "collector", "--", "profile_local", "eprintln"])
@@ -235,6 +290,16 @@ pub fn run_collector(ctx: &Ctx, benchmarks: &Benchmarks, profile_file: Option<&P
         .args(["--profiles", &benchmarks.profiles.join(",")])
         .args(["--scenarios", &benchmarks.scenarios.join(",")])
         .args(["--exact-match", &benchmarks.crates.join(",")]);
+    if let Some(jobs) = ctx.training_jobs() {
+        cmd = cmd.args(["--jobs".to_string(), jobs.to_string()]);
+    }
+    // The collector looks for clippy-driver next to rustc, but bootstrap puts the tool with
+    // cargo.
+    if benchmarks.profiles.contains(&"Clippy") {
+        cmd = cmd
+            .arg("--clippy")
+            .arg(tree.stage2_tool("clippy-driver").display().to_string());
+    }
     if let Some(profile_file) = profile_file {
         cmd = cmd.env("LLVM_PROFILE_FILE", profile_file.display().to_string());
     }
@@ -467,5 +532,18 @@ pub const RUSTC_PGO_CRATES: &[&str] = &["externs", "match-stress"];
             ["externs", "match-stress"]
         );
         assert_eq!(const_list(source, "CLIPPY_PGO_CRATES"), None);
+    }
+
+    #[test]
+    fn jobs_are_read_from_the_collector_arguments() {
+        let master = "\"--exact-match\",\n        crates.join(\",\").as_str(),\n        \"--jobs\",\n        \"16\",\n    ])";
+        assert_eq!(jobs_argument(master), Some(16));
+        assert_eq!(jobs_argument("\"--jobs\", \"4\""), Some(4));
+        assert_eq!(jobs_argument("\"--exact-match\", crates"), None);
+        assert_eq!(jobs_argument("\"--jobs\", jobs.as_str()"), None);
+        assert_eq!(
+            jobs_argument("//! `\"--jobs\", \"<N>\"`\n\"--jobs\", \"8\""),
+            Some(8)
+        );
     }
 }

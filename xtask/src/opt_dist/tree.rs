@@ -106,6 +106,13 @@ impl Tree {
         self.host_build().join("stage2/bin/rustc")
     }
 
+    /// A tool `x.py build --stage 2 <tool>` builds (cargo, clippy-driver): made by the stage 1
+    /// compiler, so in `stage2-tools-bin` (bootstrap's `Build::tools_dir`:
+    /// `stage{build compiler's stage + 1}-tools-bin`).
+    pub fn stage2_tool(&self, name: &str) -> PathBuf {
+        self.host_build().join("stage2-tools-bin").join(name)
+    }
+
     /// The stage0 toolchain: configured in bootstrap.toml, else where bootstrap downloads it.
     pub fn stage0_cargo(&self) -> PathBuf {
         self.config

@@ -40,7 +40,8 @@ pub struct MiniTree {
 }
 
 impl MiniTree {
-    /// `interface`: "legacy" (like rustc 1.95.0) or "pgo-table" (like upstream master).
+    /// `interface`: "legacy" (like rustc 1.95.0) or "pgo-table" (like upstream master: the
+    /// `[pgo]` table with its `clippy` key, and an opt-dist that trains with `--jobs 16`).
     pub fn new(name: &str, interface: &str) -> MiniTree {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mini-rust-tree");
         let root = std::env::temp_dir()
@@ -71,7 +72,38 @@ impl MiniTree {
             format!("{interface}\n"),
         )
         .unwrap();
-        MiniTree { root }
+        let tree = MiniTree { root };
+        if interface == "pgo-table" {
+            tree.set_table_components("rustc rustdoc cargo llvm clippy");
+            tree.set_opt_dist_jobs(Some(16));
+        }
+        tree
+    }
+
+    /// The components the mini bootstrap's `[pgo]` table accepts (words of
+    /// `src/bootstrap/pgo-components`), e.g. without `clippy` like master before PR #159642.
+    pub fn set_table_components(&self, components: &str) {
+        std::fs::write(
+            self.root.join("src/bootstrap/pgo-components"),
+            format!("{components}\n"),
+        )
+        .unwrap();
+    }
+
+    /// The `--jobs` the tree's opt-dist stand-in gives the collector, as upstream's
+    /// `training.rs` spells it (master: 16 since PR #159628, 4 before; none at 1.95.0).
+    pub fn set_opt_dist_jobs(&self, jobs: Option<u32>) {
+        let file = self.root.join("src/tools/opt-dist/src/training.rs");
+        let text = std::fs::read_to_string(&file).unwrap();
+        // The arguments end with the crate list; anything after it (an earlier `--jobs`) goes.
+        let last = "        crates,\n";
+        let at = text.find(last).expect("the collector arguments") + last.len();
+        let (head, tail) = text.split_at(at);
+        let tail = &tail[tail.find("    ]").expect("the end of the arguments")..];
+        let jobs = jobs
+            .map(|n| format!("        \"--jobs\",\n        \"{n}\",\n"))
+            .unwrap_or_default();
+        std::fs::write(&file, format!("{head}{jobs}{tail}")).unwrap();
     }
 
     pub fn src(&self) -> &str {

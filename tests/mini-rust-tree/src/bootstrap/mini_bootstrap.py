@@ -28,7 +28,11 @@ RECORD_ENV_KEYS = [
     "RUST_BOOTSTRAP_CONFIG",
 ]
 SUBCOMMANDS = ("build", "dist", "test")
+# Every component the mini bootstrap can build with PGO; which of them the `[pgo]` table accepts
+# is `pgo_components()`.
 PGO_COMPONENTS = ("rustc", "rustdoc", "cargo", "llvm", "clippy")
+# The table as upstream added it (July 2026, before clippy got its key).
+DEFAULT_TABLE_COMPONENTS = ("rustc", "rustdoc", "cargo", "llvm")
 TEST_SUITES = (
     "ui",
     "codegen-llvm",
@@ -308,11 +312,12 @@ def apply_override(config, option, mode):
 
     top = parts[0]
     if top == "pgo" and mode == "pgo-table":
+        accepted = pgo_components()
         if len(parts) != 3:
-            err(f"unknown field `{parts[-1]}`, expected one of {expected_list(PGO_COMPONENTS)}")
+            err(f"unknown field `{parts[-1]}`, expected one of {expected_list(accepted)}")
         comp, leaf = parts[1], parts[2]
-        if comp not in PGO_COMPONENTS:
-            err(f"unknown field `{comp}`, expected one of {expected_list(PGO_COMPONENTS)}")
+        if comp not in accepted:
+            err(f"unknown field `{comp}`, expected one of {expected_list(accepted)}")
         if leaf not in PGO_SCHEMA:
             err(f"unknown field `{leaf}`, expected `generate` or `use`")
         if not isinstance(value, str):
@@ -370,7 +375,7 @@ def load_config(flags, mode):
                     fail(f"ERROR: failed to parse TOML configuration '{os.path.basename(path)}': "
                          f"invalid type: {type_name(value)}, expected {fields[key]} for key `{section}.{key}`")
         for comp, table in (config.get("pgo") or {}).items():
-            if comp not in PGO_COMPONENTS:
+            if comp not in pgo_components():
                 fail(f"ERROR: failed to parse TOML configuration '{os.path.basename(path)}': unknown field `{comp}`")
             for leaf in table:
                 if leaf not in PGO_SCHEMA:
@@ -378,6 +383,17 @@ def load_config(flags, mode):
     for option in flags.set:
         apply_override(config, option, mode)
     return config, path
+
+
+def pgo_components():
+    """The components the `[pgo]` table accepts: `src/bootstrap/pgo-components` (one word per
+    component, whitespace-separated) when present, so that a tree can be like master with or
+    without `pgo.clippy`; else the table as upstream first had it."""
+    listed = read_text("src/bootstrap/pgo-components", "").split()
+    for comp in listed:
+        if comp not in PGO_COMPONENTS:
+            fail(f"ERROR: unknown component `{comp}` in src/bootstrap/pgo-components")
+    return tuple(listed) if listed else DEFAULT_TABLE_COMPONENTS
 
 
 def read_text(rel, default=None):

@@ -20,6 +20,8 @@ enum Profile {
     Debug,
     Opt,
     Doc,
+    /// `cargo clippy`: the clippy driver checks the crate (like `Check`, plus its lints).
+    Clippy,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,10 +41,12 @@ struct Args {
     exact_match: Option<Vec<String>>,
     jobs: usize,
     cargo_configs: Vec<PathBuf>,
+    /// The `clippy-driver` for the `Clippy` profile (default: the one next to `<RUSTC>`).
+    clippy: Option<PathBuf>,
 }
 
 fn usage_error(msg: String) -> String {
-    format!("error: {}\n\nUsage: collector profile_local eprintln <RUSTC> --id <ID> --cargo <CARGO> --profiles <PROFILES> --scenarios <SCENARIOS> --exact-match <BENCHMARKS> [--jobs <N>] [--cargo-config <FILE>]...", msg)
+    format!("error: {}\n\nUsage: collector profile_local eprintln <RUSTC> --id <ID> --cargo <CARGO> --profiles <PROFILES> --scenarios <SCENARIOS> --exact-match <BENCHMARKS> [--jobs <N>] [--clippy <CLIPPY_DRIVER>] [--cargo-config <FILE>]...", msg)
 }
 
 fn parse_list<T>(flag: &str, value: &str, f: impl Fn(&str) -> Option<Vec<T>>) -> Result<Vec<T>, String> {
@@ -81,13 +85,14 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut exact_match = None;
     let mut jobs = 1usize;
     let mut cargo_configs = Vec::new();
+    let mut clippy = None;
     let mut i = 3;
     while i < args.len() {
         let (flag, inline) = match args[i].split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (args[i].clone(), None),
         };
-        let known = ["--id", "--cargo", "--profiles", "--scenarios", "--exact-match", "--jobs", "--cargo-config"];
+        let known = ["--id", "--cargo", "--profiles", "--scenarios", "--exact-match", "--jobs", "--clippy", "--cargo-config"];
         if !known.contains(&flag.as_str()) {
             return Err(usage_error(format!("unexpected argument '{}' found", args[i])));
         }
@@ -111,6 +116,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                         "Debug" => Profile::Debug,
                         "Opt" => Profile::Opt,
                         "Doc" => Profile::Doc,
+                        "Clippy" => Profile::Clippy,
                         _ => return None,
                     }])
                 })?)
@@ -133,6 +139,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 jobs = jobs.max(1);
             }
             "--cargo-config" => cargo_configs.push(PathBuf::from(value)),
+            "--clippy" => clippy = Some(PathBuf::from(value)),
             _ => unreachable!(),
         }
         i += 1;
@@ -149,6 +156,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         exact_match,
         jobs,
         cargo_configs,
+        clippy,
     })
 }
 
@@ -315,6 +323,10 @@ fn compile_once(
         let rustdoc = args.rustc.with_file_name("rustdoc");
         cmd = Command::new(&rustdoc);
         cmd.arg("--crate-name").arg(crate_name).arg("-o").arg(work.join("doc")).arg(src);
+    } else if profile == Profile::Clippy {
+        let clippy = args.clippy.clone().unwrap_or_else(|| args.rustc.with_file_name("clippy-driver"));
+        cmd = Command::new(&clippy);
+        cmd.arg("--crate-name").arg(crate_name).arg("--emit=metadata").arg("--out-dir").arg(work).arg(src);
     } else {
         cmd = Command::new(&args.rustc);
         cmd.arg("--crate-name").arg(crate_name);
