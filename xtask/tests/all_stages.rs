@@ -1,6 +1,12 @@
-//! `opt-dist all` on the miniature tree: every stage for real (PGO of the driver and of the
-//! LLVM analog, BOLT on both libraries, dist, tests), and the x.py calls it makes compared with
-//! the sequence upstream opt-dist issues for the same options (opt-dist-facts §2, §3).
+//! `opt-dist all` on the miniature tree: the x.py calls it makes compared with the sequence
+//! upstream opt-dist issues for the same options (opt-dist-facts §2, §3), and every stage for
+//! real (PGO of the driver and of the LLVM analog, BOLT on both libraries, dist, tests).
+//!
+//! Every option set is checked on its plan (`plan all --format json`, the plan the runner
+//! executes), which takes a fraction of a second; a few real runs, one per distinct way through
+//! the stages (legacy and pgo-table interface, BOLT on and off, shared and static LLVM, stage by
+//! stage, the `plan --format sh` replay), check that the calls the tree records are the planned
+//! ones and what the runs leave behind.
 
 mod common;
 
@@ -8,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{
-    argv, assert_success, dist_args, is_bolt_optimized, is_instrumented, stderr, untar, MiniTree,
-    LLVM_BIN,
+    argv, assert_same_calls, assert_success, dist_args, is_bolt_optimized, is_instrumented, stderr,
+    untar, MiniTree, XPyCall, LLVM_BIN,
 };
 
 /// The options of one run, as upstream's opt-dist knows them.
@@ -32,12 +38,9 @@ const DEFAULT: Options = Options {
     pgo_table: false,
 };
 
-/// One expected x.py call: its arguments after `x.py`, and LLVM_PROFILE_DIR when it sets one.
-type Call = (Vec<String>, Option<String>);
-
 /// The x.py calls upstream opt-dist makes, in order, written from the reference (not from the
 /// xtask's code), with the xtask's artifact paths in place of upstream's.
-fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<Call> {
+fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<XPyCall> {
     let host = tree.host();
     let version = tree.version();
     let art = tree.root.join("build/opt-dist");
@@ -221,43 +224,44 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<Call> {
     calls
 }
 
-/// The x.py calls that did real work (not preflight's dry runs or the interface probe).
-fn recorded_calls(tree: &MiniTree) -> Vec<Call> {
-    tree.records_of("x.py")
+/// `opt-dist <command> <options> -- <upstream's dist args>`.
+fn with_dist_args(tree: &MiniTree, command: &[&str], options: &[&str]) -> Vec<String> {
+    [command, options, &["--"]]
+        .concat()
         .iter()
-        .filter(|r| !argv(r).contains(&"--dry-run".to_string()))
-        .map(|r| {
-            (
-                argv(r),
-                r["env"]["LLVM_PROFILE_DIR"].as_str().map(String::from),
-            )
-        })
+        .map(|a| a.to_string())
+        .chain(dist_args(&tree.host()))
         .collect()
 }
 
+/// The x.py calls `plan all <options>` says a run makes.
+fn planned_all(tree: &MiniTree, options: &[&str]) -> Vec<XPyCall> {
+    let args = with_dist_args(tree, &["all"], options);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    tree.planned_x_py_calls(&tree.plan_json(&args))
+}
+
+/// `all <options>` for real, after its plan: the x.py calls the tree records are the planned
+/// ones.
 fn run_all(tree: &MiniTree, options: &[&str]) -> std::process::Output {
-    let host = tree.host();
-    let dist = dist_args(&host);
-    let mut args: Vec<&str> = vec!["all"];
-    args.extend(options);
-    args.push("--");
-    args.extend(dist.iter().map(String::as_str));
-    let out = tree.opt_dist(&args);
+    let planned = planned_all(tree, options);
+    let args = with_dist_args(tree, &["all"], options);
+    let out = tree.opt_dist(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_success(&out, &format!("all {options:?}"));
+    assert_same_calls(
+        &tree.recorded_x_py_calls(),
+        &planned,
+        &format!("the run of all {options:?} against its plan"),
+    );
     out
 }
 
 fn assert_upstream_sequence(tree: &MiniTree, o: Options) {
-    let expected = upstream_sequence(tree, o);
-    let recorded = recorded_calls(tree);
-    assert_eq!(
-        recorded.len(),
-        expected.len(),
-        "number of x.py calls differs\nrecorded: {recorded:#?}\nexpected: {expected:#?}"
+    assert_same_calls(
+        &tree.recorded_x_py_calls(),
+        &upstream_sequence(tree, o),
+        "recorded against upstream's",
     );
-    for (i, (got, want)) in recorded.iter().zip(&expected).enumerate() {
-        assert_eq!(got, want, "x.py call {} differs from upstream's", i + 1);
-    }
 }
 
 fn shared_libraries(dir: &Path) -> Vec<PathBuf> {
@@ -288,10 +292,156 @@ fn profdata_max_count(profile: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The stages of `all --run-tests`, in order.
+const EVERY_STAGE: [&str; 6] = [
+    "rustc-pgo",
+    "llvm-pgo",
+    "llvm-bolt",
+    "rustc-bolt",
+    "dist",
+    "test",
+];
+
+/// Option sets, as the command line says them and as upstream knows them, with the tree's
+/// PGO interface.
+const OPTION_SETS: [(&str, &[&str], Options); 10] = [
+    ("legacy", &[], DEFAULT),
+    (
+        "legacy",
+        &["--run-tests"],
+        Options {
+            tests: true,
+            ..DEFAULT
+        },
+    ),
+    (
+        "legacy",
+        &["--use-bolt", "false"],
+        Options {
+            bolt: false,
+            ..DEFAULT
+        },
+    ),
+    (
+        "legacy",
+        &["--build-llvm", "false"],
+        Options {
+            build_llvm: false,
+            ..DEFAULT
+        },
+    ),
+    // Upstream's static-LLVM setup (Windows) runs without BOLT.
+    (
+        "legacy",
+        &["--llvm-shared", "false", "--use-bolt", "false"],
+        Options {
+            shared_llvm: false,
+            bolt: false,
+            ..DEFAULT
+        },
+    ),
+    // A try build skips the tests.
+    (
+        "legacy",
+        &["--try-build", "--run-tests"],
+        Options {
+            try_build: true,
+            tests: true,
+            ..DEFAULT
+        },
+    ),
+    (
+        "pgo-table",
+        &[],
+        Options {
+            pgo_table: true,
+            ..DEFAULT
+        },
+    ),
+    (
+        "pgo-table",
+        &["--try-build", "--run-tests"],
+        Options {
+            pgo_table: true,
+            try_build: true,
+            tests: true,
+            ..DEFAULT
+        },
+    ),
+    (
+        "pgo-table",
+        &["--build-llvm", "false"],
+        Options {
+            pgo_table: true,
+            build_llvm: false,
+            ..DEFAULT
+        },
+    ),
+    (
+        "pgo-table",
+        &["--use-bolt", "false", "--run-tests"],
+        Options {
+            pgo_table: true,
+            bolt: false,
+            tests: true,
+            ..DEFAULT
+        },
+    ),
+];
+
 #[test]
-fn all_builds_a_bolt_optimized_toolchain_from_our_profiles_with_upstreams_calls() {
-    let tree = MiniTree::new("all-default", "legacy");
-    run_all(&tree, &["--run-tests"]);
+fn every_option_set_plans_upstreams_calls_and_names_the_option_that_skips_a_stage() {
+    for interface in ["legacy", "pgo-table"] {
+        let tree = MiniTree::new(&format!("all-plans-{interface}"), interface);
+        for (_, options, upstream) in OPTION_SETS.iter().filter(|s| s.0 == interface) {
+            let what = format!("plan all {options:?} on a {interface} tree against upstream's");
+            let args = with_dist_args(&tree, &["all"], options);
+            let plan = tree.plan_json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_same_calls(
+                &tree.planned_x_py_calls(&plan),
+                &upstream_sequence(&tree, *upstream),
+                &what,
+            );
+            let skip_reason = |stage: &str| {
+                plan["stages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["stage"] == stage)
+                    .unwrap_or_else(|| panic!("{stage} in the plan: {what}"))["skipped"]
+                    .as_str()
+                    .map(String::from)
+            };
+            if !upstream.bolt {
+                for stage in ["llvm-bolt", "rustc-bolt"] {
+                    let reason = skip_reason(stage).unwrap_or_default();
+                    assert!(reason.contains("--use-bolt false"), "{stage}: {what}");
+                }
+            }
+            if !upstream.build_llvm {
+                let reason = skip_reason("llvm-pgo").unwrap_or_default();
+                assert!(reason.contains("--build-llvm false"), "llvm-pgo: {what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn stages_run_one_by_one_build_a_bolt_optimized_toolchain_from_our_profiles_with_upstreams_calls() {
+    let tree = MiniTree::new("all-by-stage", "legacy");
+    let host = tree.host();
+    // Each stage on its own, as a user resuming by hand would: together they issue the calls of
+    // `all --run-tests`, whose plan is checked above, and real `all` runs follow their plans
+    // (below and in resume.rs).
+    for stage in EVERY_STAGE {
+        let args = if stage == "dist" {
+            with_dist_args(&tree, &[stage], &[])
+        } else {
+            vec![stage.to_string()]
+        };
+        let out = tree.opt_dist(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_success(&out, stage);
+    }
     assert_upstream_sequence(
         &tree,
         Options {
@@ -300,16 +450,9 @@ fn all_builds_a_bolt_optimized_toolchain_from_our_profiles_with_upstreams_calls(
         },
     );
 
-    let (host, version) = (tree.host(), tree.version());
+    let version = tree.version();
     let art = tree.root.join("build/opt-dist");
-    for stage in [
-        "rustc-pgo",
-        "llvm-pgo",
-        "llvm-bolt",
-        "rustc-bolt",
-        "dist",
-        "test",
-    ] {
+    for stage in EVERY_STAGE {
         let manifest = tree.manifest(stage);
         assert_eq!(manifest["status"], "done", "{stage}");
     }
@@ -447,86 +590,7 @@ fn all_builds_a_bolt_optimized_toolchain_from_our_profiles_with_upstreams_calls(
 }
 
 #[test]
-fn all_without_bolt_matches_upstream() {
-    let tree = MiniTree::new("all-no-bolt", "legacy");
-    run_all(&tree, &["--use-bolt", "false"]);
-    assert_upstream_sequence(
-        &tree,
-        Options {
-            bolt: false,
-            ..DEFAULT
-        },
-    );
-    for stage in ["llvm-bolt", "rustc-bolt"] {
-        let manifest = tree.manifest(stage);
-        assert_eq!(manifest["status"], "skipped");
-        assert!(manifest["skip_reason"]
-            .as_str()
-            .unwrap()
-            .contains("--use-bolt false"));
-    }
-}
-
-#[test]
-fn all_without_an_llvm_build_matches_upstream_and_records_the_skip() {
-    let tree = MiniTree::new("all-no-llvm", "legacy");
-    run_all(&tree, &["--build-llvm", "false"]);
-    assert_upstream_sequence(
-        &tree,
-        Options {
-            build_llvm: false,
-            ..DEFAULT
-        },
-    );
-    let manifest = tree.manifest("llvm-pgo");
-    assert_eq!(manifest["status"], "skipped");
-    assert!(
-        manifest["skip_reason"]
-            .as_str()
-            .unwrap()
-            .contains("--build-llvm false"),
-        "{manifest}"
-    );
-}
-
-#[test]
-fn all_with_static_llvm_matches_upstream() {
-    let tree = MiniTree::new("all-static-llvm", "legacy");
-    // Upstream's static-LLVM setup (Windows) runs without BOLT.
-    let out = run_all(&tree, &["--llvm-shared", "false", "--use-bolt", "false"]);
-    // The miniature tree's bootstrap builds a shared LLVM by default: the dist says that it
-    // ships one without BOLT.
-    assert!(
-        stderr(&out).contains("note: the dist ships a shared libLLVM.so"),
-        "{}",
-        stderr(&out)
-    );
-    assert_upstream_sequence(
-        &tree,
-        Options {
-            shared_llvm: false,
-            bolt: false,
-            ..DEFAULT
-        },
-    );
-}
-
-#[test]
-fn try_build_matches_upstream_and_skips_tests() {
-    let tree = MiniTree::new("all-try", "legacy");
-    run_all(&tree, &["--try-build", "--run-tests"]);
-    assert_upstream_sequence(
-        &tree,
-        Options {
-            try_build: true,
-            tests: true,
-            ..DEFAULT
-        },
-    );
-}
-
-#[test]
-fn all_on_a_pgo_table_tree_matches_upstream_master() {
+fn all_on_a_pgo_table_tree_runs_its_plan() {
     let tree = MiniTree::new("all-table", "pgo-table");
     run_all(&tree, &[]);
     assert_upstream_sequence(
@@ -536,6 +600,31 @@ fn all_on_a_pgo_table_tree_matches_upstream_master() {
             ..DEFAULT
         },
     );
+}
+
+#[test]
+fn all_with_static_llvm_and_without_bolt_runs_its_plan_and_records_the_skips() {
+    let tree = MiniTree::new("all-static-llvm", "legacy");
+    let out = run_all(&tree, &["--llvm-shared", "false", "--use-bolt", "false"]);
+    // The miniature tree's bootstrap builds a shared LLVM by default: the dist says that it
+    // ships one without BOLT.
+    assert!(
+        stderr(&out).contains("note: the dist ships a shared libLLVM.so"),
+        "{}",
+        stderr(&out)
+    );
+    // Skipped stages leave a manifest that says so, with the plan's reason.
+    for stage in ["llvm-bolt", "rustc-bolt"] {
+        let manifest = tree.manifest(stage);
+        assert_eq!(manifest["status"], "skipped");
+        assert!(
+            manifest["skip_reason"]
+                .as_str()
+                .unwrap()
+                .contains("--use-bolt false"),
+            "{manifest}"
+        );
+    }
 }
 
 #[test]
@@ -556,7 +645,7 @@ fn bolt_with_a_static_llvm_is_refused_up_front() {
         "{}",
         stderr(&out)
     );
-    assert!(recorded_calls(&tree).is_empty());
+    assert!(tree.recorded_x_py_calls().is_empty());
 }
 
 #[test]
@@ -649,33 +738,4 @@ fn plan_sh_replays_all_without_the_xtask() {
         })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-}
-
-#[test]
-fn stages_run_one_by_one_issue_the_same_calls_as_all() {
-    let tree = MiniTree::new("all-by-stage", "legacy");
-    let host = tree.host();
-    let dist = dist_args(&host);
-    for stage in [
-        "rustc-pgo",
-        "llvm-pgo",
-        "llvm-bolt",
-        "rustc-bolt",
-        "dist",
-        "test",
-    ] {
-        let mut args = vec![stage];
-        if stage == "dist" {
-            args.push("--");
-            args.extend(dist.iter().map(String::as_str));
-        }
-        assert_success(&tree.opt_dist(&args), stage);
-    }
-    assert_upstream_sequence(
-        &tree,
-        Options {
-            tests: true,
-            ..DEFAULT
-        },
-    );
 }

@@ -114,42 +114,49 @@ fn a_fresh_root_at_another_path_makes_an_optimized_dist_from_imported_profiles()
         );
     }
 
-    // B: another path with a space in it, another build dir; `import`, then `all`.
-    let b = MiniTree::new("portable b", "legacy");
-    let b_build = b.root.join("another-build");
-    let out = run(&b, &b_build, &["import", exported.to_str().unwrap()]);
-    assert_success(&out, "import");
-    let status = run(&b, &b_build, &["status", "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    for stage in &status["stages"].as_array().unwrap()[..4] {
-        assert_eq!(stage["state"], "done", "{status:#}");
-    }
-    let out = all_with_dist_args(&b, &b_build);
-    assert_success(&out, "all in B");
-    assert_optimized_dist_without_training(&b, &b_build, &out);
-    let imported = &b.manifest_in(&b_build, "rustc-pgo")["imported"];
-    assert_eq!(
-        imported["from"],
-        exported.join("rustc-pgo").to_str().unwrap()
-    );
-    assert_eq!(imported["differences"], serde_json::json!([]));
-
-    // C: A's stage directories copied by hand, no import.
-    let c = MiniTree::new("portable-c", "legacy");
-    let c_build = c.root.join("build");
-    for stage in PROFILE_STAGES {
-        let to = c_build.join("opt-dist").join(stage);
-        std::fs::create_dir_all(&to).unwrap();
-        for entry in std::fs::read_dir(a_build.join("opt-dist").join(stage)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    // B and C are independent of each other: they run side by side.
+    std::thread::scope(|scope| {
+        // B: another path with a space in it, another build dir; `import`, then `all`.
+        scope.spawn(|| {
+            let b = MiniTree::new("portable b", "legacy");
+            let b_build = b.root.join("another-build");
+            let out = run(&b, &b_build, &["import", exported.to_str().unwrap()]);
+            assert_success(&out, "import");
+            let status = run(&b, &b_build, &["status", "--json"]);
+            let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+            for stage in &status["stages"].as_array().unwrap()[..4] {
+                assert_eq!(stage["state"], "done", "{status:#}");
             }
-        }
-    }
-    let out = all_with_dist_args(&c, &c_build);
-    assert_success(&out, "all in C");
-    assert_optimized_dist_without_training(&c, &c_build, &out);
+            let out = all_with_dist_args(&b, &b_build);
+            assert_success(&out, "all in B");
+            assert_optimized_dist_without_training(&b, &b_build, &out);
+            let imported = &b.manifest_in(&b_build, "rustc-pgo")["imported"];
+            assert_eq!(
+                imported["from"],
+                exported.join("rustc-pgo").to_str().unwrap()
+            );
+            assert_eq!(imported["differences"], serde_json::json!([]));
+        });
+
+        // C: A's stage directories copied by hand, no import.
+        scope.spawn(|| {
+            let c = MiniTree::new("portable-c", "legacy");
+            let c_build = c.root.join("build");
+            for stage in PROFILE_STAGES {
+                let to = c_build.join("opt-dist").join(stage);
+                std::fs::create_dir_all(&to).unwrap();
+                for entry in std::fs::read_dir(a_build.join("opt-dist").join(stage)).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.is_file() {
+                        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+                    }
+                }
+            }
+            let out = all_with_dist_args(&c, &c_build);
+            assert_success(&out, "all in C");
+            assert_optimized_dist_without_training(&c, &c_build, &out);
+        });
+    });
 }
 
 #[test]

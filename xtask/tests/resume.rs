@@ -15,8 +15,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    argv, assert_success, dist_args, elf_files, is_bolt_optimized, is_instrumented, stderr, untar,
-    MiniTree,
+    argv, assert_same_calls, assert_success, dist_args, elf_files, is_bolt_optimized,
+    is_instrumented, stderr, untar, MiniTree,
 };
 
 const STAGES_BEFORE_TEST: [&str; 5] = ["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt", "dist"];
@@ -152,9 +152,15 @@ fn signal_group(child: &Child, signal: &str) {
 #[test]
 fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
     let tree = MiniTree::new("resume-states", "legacy");
-    assert_success(
-        &opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]),
-        "all",
+    // The run issues the x.py calls of its plan (all_stages.rs checks those against upstream's).
+    let all = with_dist_args(&tree, &["all"]);
+    let planned = tree
+        .planned_x_py_calls(&tree.plan_json(&all.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_success(&opt_dist(&tree, &all, &[]), "all");
+    assert_same_calls(
+        &tree.recorded_x_py_calls(),
+        &planned,
+        "all against its plan",
     );
     let profile = rustc_profile(&tree);
     let made = sha256sum(&profile);

@@ -168,6 +168,71 @@ impl MiniTree {
             .filter(|r| r["tool"] == tool)
             .collect()
     }
+
+    /// The x.py calls that did real work (not preflight's dry runs or the interface probe).
+    pub fn recorded_x_py_calls(&self) -> Vec<XPyCall> {
+        self.records_of("x.py")
+            .iter()
+            .filter(|r| !argv(r).contains(&"--dry-run".to_string()))
+            .map(|r| {
+                (
+                    argv(r),
+                    r["env"]["LLVM_PROFILE_DIR"].as_str().map(String::from),
+                )
+            })
+            .collect()
+    }
+
+    /// `opt-dist plan <args> --format json`, parsed; `args` may end with `-- <dist args>`.
+    pub fn plan_json(&self, args: &[&str]) -> serde_json::Value {
+        let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+        let full = [
+            &["plan"][..],
+            &args[..split],
+            &["--format", "json"],
+            &args[split..],
+        ]
+        .concat();
+        let out = self.opt_dist(&full);
+        assert_success(&out, &format!("{full:?}"));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The x.py calls a JSON plan makes, in order: every command of its steps that runs this
+    /// tree's x.py (bootstrap's builds and dist, and the test stage's run under its own
+    /// configuration).
+    pub fn planned_x_py_calls(&self, plan: &serde_json::Value) -> Vec<XPyCall> {
+        let x_py = self.root.join("x.py").display().to_string();
+        plan["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|stage| stage["steps"].as_array().unwrap())
+            .map(|step| &step["action"]["cmd"])
+            .filter(|cmd| cmd["argv"][1] == x_py.as_str())
+            .map(|cmd| {
+                (
+                    argv(cmd)[2..].to_vec(),
+                    cmd["env"]["LLVM_PROFILE_DIR"].as_str().map(String::from),
+                )
+            })
+            .collect()
+    }
+}
+
+/// One x.py call: its arguments after `x.py`, and LLVM_PROFILE_DIR when it sets one.
+pub type XPyCall = (Vec<String>, Option<String>);
+
+/// Asserts that `got` are the x.py calls `want`, naming the first that differs.
+pub fn assert_same_calls(got: &[XPyCall], want: &[XPyCall], what: &str) {
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "number of x.py calls differs: {what}\ngot: {got:#?}\nexpected: {want:#?}"
+    );
+    for (i, (got, want)) in got.iter().zip(want).enumerate() {
+        assert_eq!(got, want, "x.py call {} differs: {what}", i + 1);
+    }
 }
 
 impl Drop for MiniTree {
