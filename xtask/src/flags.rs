@@ -693,7 +693,8 @@ fn top_help() -> String {
     );
     option_lines(&mut out, GLOBAL_OPTIONS);
     out.push_str(
-        "    -h, --help                       this help; `<COMMAND> --help` for a command's own\n",
+        "    -h, --help                       this help; `<COMMAND> --help` for a command's own\n\
+         \x20   -V, --version                    the xtask's version\n",
     );
     out.push_str("\nCOMMANDS:\n");
     for command in commands() {
@@ -752,6 +753,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
     let mut global = Global::default();
     apply(&mut p, GLOBAL_OPTIONS, &mut global).map_err(top)?;
     let help = p.contains(["-h", "--help"]);
+    let version = p.contains(["-V", "--version"]);
 
     match p.subcommand().map_err(|e| top(e.to_string()))?.as_deref() {
         Some("opt-dist") => {}
@@ -762,6 +764,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
     let Some(name) = p.subcommand().map_err(|e| top(e.to_string()))? else {
         if help {
             return Ok(Parsed::Help(top_help()));
+        }
+        if version {
+            return Ok(Parsed::Help(format!(
+                "cargo xtask opt-dist {}\n",
+                env!("CARGO_PKG_VERSION")
+            )));
         }
         return Err(top(leftover_message(p.finish(), "opt-dist")
             .unwrap_or_else(|| "missing command".to_string())));
@@ -1046,6 +1054,18 @@ mod tests {
             Takes::Value("<N>") => Some("4"),
             Takes::Value(_) | Takes::Values(_) => Some("some-value"),
         }
+    }
+
+    #[test]
+    fn version_is_printed_without_a_command() {
+        let Ok(Parsed::Help(text)) = parse_str("opt-dist --version") else {
+            panic!("--version")
+        };
+        assert_eq!(
+            text.trim(),
+            format!("cargo xtask opt-dist {}", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(top_help().contains("--version"));
     }
 
     #[test]
