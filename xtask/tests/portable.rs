@@ -156,6 +156,38 @@ fn a_fresh_root_at_another_path_makes_an_optimized_dist_from_imported_profiles()
             assert_success(&out, "all in C");
             assert_optimized_dist_without_training(&c, &c_build, &out);
         });
+
+        // D: A's tree with its build dir moved elsewhere (a restored CI cache): dist knows
+        // the libraries it BOLT-optimized there.
+        scope.spawn(|| {
+            let d = a.root.with_file_name(format!(
+                "{}-moved",
+                a.root.file_name().unwrap().to_string_lossy()
+            ));
+            let _ = std::fs::remove_dir_all(&d);
+            let copied = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&a.root)
+                .arg(&d)
+                .status()
+                .unwrap();
+            assert!(copied.success());
+            let moved = MiniTree { root: d.clone() };
+            let mut args = vec!["dist", "--"];
+            let dist_args = dist_args(&moved.host());
+            args.extend(dist_args.iter().map(String::as_str));
+            let out = run(&moved, &d.join("build"), &args);
+            assert_success(&out, "dist in the moved build dir");
+            assert_eq!(
+                stderr(&out)
+                    .matches("is already optimized with this profile")
+                    .count(),
+                2,
+                "both libraries known as optimized:\n{}",
+                stderr(&out)
+            );
+            let _ = std::fs::remove_dir_all(&d);
+        });
     });
 }
 

@@ -352,7 +352,10 @@ impl StageWork for OptimizeInPlace {
                 .with_context(|| format!("unreadable {}", self.record.display()))?,
             Err(_) => Vec::new(),
         };
-        let previous = done.iter().find(|o| o.library == library);
+        // By file name: a build dir moved or restored elsewhere keeps what it records.
+        let previous = done
+            .iter()
+            .find(|o| o.library.file_name() == library.file_name());
         if let OptimizeState::Done = optimize_state(&library, &self.profile, previous)? {
             eprintln!(
                 "    {} is already optimized with this profile",
@@ -377,7 +380,7 @@ impl StageWork for OptimizeInPlace {
                 )),
             });
         }
-        done.retain(|o| o.library != library);
+        done.retain(|o| o.library.file_name() != library.file_name());
         done.push(Optimized {
             library: library.clone(),
             profile_sha256: fsutil::sha256_file(&self.profile)?,
