@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{
-    argv, assert_same_calls, assert_success, dist_args, is_bolt_optimized, is_instrumented, stderr,
-    untar, MiniTree, XPyCall, LLVM_BIN,
+    argv, assert_optimized_rustc_tarball, assert_same_calls, assert_success, dist_args,
+    is_bolt_optimized, is_instrumented, stderr, untar, MiniTree, XPyCall, LLVM_BIN,
 };
 
 /// The options of one run, as upstream's opt-dist knows them.
@@ -530,32 +530,7 @@ fn stages_run_one_by_one_build_a_bolt_optimized_toolchain_from_our_profiles_with
     let backups = art.join("backups");
     assert!(!backups.exists() || std::fs::read_dir(&backups).unwrap().next().is_none());
 
-    // The BOLT profiles ship as reproducible artifacts, under upstream's names.
-    let repro = tree.root.join("check-repro");
-    untar(
-        &dist.join(format!("reproducible-artifacts-{version}-{host}.tar.xz")),
-        &repro,
-    );
-    let shipped: Vec<PathBuf> = walkdir::WalkDir::new(&repro)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .collect();
-    for (ours, upstream_name) in fdata
-        .iter()
-        .zip(["LLVM-bolt.profdata", "rustc-bolt.profdata"])
-    {
-        let packaged = shipped
-            .iter()
-            .find(|p| p.file_name().unwrap() == upstream_name)
-            .unwrap_or_else(|| panic!("{upstream_name} in {shipped:?}"));
-        assert!(
-            std::fs::read(packaged).unwrap() == std::fs::read(ours).unwrap(),
-            "{upstream_name} is {}",
-            ours.display()
-        );
-    }
+    assert_bolt_profiles_ship_under_upstreams_names(&tree);
 
     // Running dist again leaves the optimized libraries alone.
     let lib_dir = tree.root.join(format!("build/{host}/stage2/lib"));
@@ -589,6 +564,41 @@ fn stages_run_one_by_one_build_a_bolt_optimized_toolchain_from_our_profiles_with
     );
 }
 
+/// The BOLT profiles ship in the reproducible-artifacts tarball under upstream's names
+/// (`LLVM-bolt.profdata`, `rustc-bolt.profdata`), with our stage outputs' contents.
+fn assert_bolt_profiles_ship_under_upstreams_names(tree: &MiniTree) {
+    let (version, host) = (tree.version(), tree.host());
+    let art = tree.root.join("build/opt-dist");
+    let repro = tree.root.join("check-repro");
+    untar(
+        &tree.root.join(format!(
+            "build/dist/reproducible-artifacts-{version}-{host}.tar.xz"
+        )),
+        &repro,
+    );
+    let shipped: Vec<PathBuf> = walkdir::WalkDir::new(&repro)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    for (stage, upstream_name) in [
+        ("llvm-bolt", "LLVM-bolt.profdata"),
+        ("rustc-bolt", "rustc-bolt.profdata"),
+    ] {
+        let ours = art.join(format!("{stage}/{stage}-{version}-{host}.fdata"));
+        let packaged = shipped
+            .iter()
+            .find(|p| p.file_name().unwrap() == upstream_name)
+            .unwrap_or_else(|| panic!("{upstream_name} in {shipped:?}"));
+        assert!(
+            std::fs::read(packaged).unwrap() == std::fs::read(&ours).unwrap(),
+            "{upstream_name} is {}",
+            ours.display()
+        );
+    }
+}
+
 #[test]
 fn all_on_a_pgo_table_tree_runs_its_plan() {
     let tree = MiniTree::new("all-table", "pgo-table");
@@ -600,6 +610,16 @@ fn all_on_a_pgo_table_tree_runs_its_plan() {
             ..DEFAULT
         },
     );
+    // A BOLT-optimized toolchain, with the profiles under upstream's names.
+    assert_optimized_rustc_tarball(
+        &tree.root.join(format!(
+            "build/dist/rustc-{}-{}.tar.xz",
+            tree.version(),
+            tree.host()
+        )),
+        &tree.root.join("check-rustc"),
+    );
+    assert_bolt_profiles_ship_under_upstreams_names(&tree);
 }
 
 #[test]
