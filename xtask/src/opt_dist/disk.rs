@@ -72,15 +72,15 @@ impl<'a> DiskMeter<'a> {
         }
     }
 
-    /// Called after every step.
-    pub fn sample(&mut self) {
-        if let Some(free) = fsutil::free_bytes(self.build_dir, self.sh) {
-            self.lowest_free = self.lowest_free.min(free);
-        }
+    /// Called after every step; returns the free disk it saw.
+    pub fn sample(&mut self) -> Option<u64> {
+        let free = fsutil::free_bytes(self.build_dir, self.sh)?;
+        self.lowest_free = self.lowest_free.min(free);
+        Some(free)
     }
 
     pub fn finish(mut self, raw: &[(u64, u64)], merged_bytes: u64) -> DiskRecord {
-        self.sample();
+        let free_after = self.sample().unwrap_or(0);
         let (raw_files, peak_raw_bytes) = raw
             .iter()
             .copied()
@@ -88,7 +88,7 @@ impl<'a> DiskMeter<'a> {
             .unwrap_or_default();
         DiskRecord {
             free_before: self.free_before,
-            free_after: fsutil::free_bytes(self.build_dir, self.sh).unwrap_or(0),
+            free_after,
             lowest_free: self.lowest_free,
             build_dir_before: self.build_dir_before,
             build_dir_after: usage(self.build_dir),

@@ -171,7 +171,7 @@ pub struct RunSummary<'a> {
 struct Row {
     stage: String,
     step: String,
-    secs: Option<f64>,
+    secs: f64,
 }
 
 impl RunSummary<'_> {
@@ -184,13 +184,13 @@ impl RunSummary<'_> {
                     "skipped" => "(skipped)".to_string(),
                     _ => String::new(),
                 },
-                secs: Some(m.duration_secs),
+                secs: m.duration_secs,
             });
             for step in &m.steps {
                 rows.push(Row {
                     stage: String::new(),
                     step: step.title.clone(),
-                    secs: Some(step.secs),
+                    secs: step.secs,
                 });
             }
         }
@@ -217,17 +217,21 @@ impl RunSummary<'_> {
         steps
     }
 
+    /// `opt-dist: finished after 1m 02s`.
+    fn headline(&self) -> String {
+        let verdict = match &self.failure {
+            None => "finished",
+            Some(_) => "stopped",
+        };
+        format!(
+            "opt-dist: {verdict} after {}",
+            human_duration(self.total_secs)
+        )
+    }
+
     pub fn text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "\nopt-dist: {} after {}",
-            match &self.failure {
-                None => "finished",
-                Some(_) => "stopped",
-            },
-            human_duration(self.total_secs)
-        );
+        let _ = writeln!(out, "\n{}", self.headline());
         let rows = self.rows();
         let width = rows
             .iter()
@@ -239,12 +243,11 @@ impl RunSummary<'_> {
                 true => format!("  {}", row.step),
                 false => format!("{} {}", row.stage, row.step).trim_end().to_string(),
             };
-            let secs = row.secs.unwrap_or(0.0);
             let _ = writeln!(
                 out,
                 "  {name:<width$}  {:>9}  {:>4}",
-                human_duration(secs),
-                self.share(secs)
+                human_duration(row.secs),
+                self.share(row.secs)
             );
         }
         let slowest = self.slowest_bootstrap_steps();
@@ -268,27 +271,19 @@ impl RunSummary<'_> {
 
     pub fn markdown(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "### opt-dist: {} after {}\n",
-            match &self.failure {
-                None => "finished",
-                Some(_) => "stopped",
-            },
-            human_duration(self.total_secs)
-        );
+        let _ = writeln!(out, "### {}\n", self.headline());
         if let Some(failure) = &self.failure {
             let _ = writeln!(out, "**{}**\n", failure.replace('\n', " "));
         }
         out.push_str("| stage | step | seconds | share |\n|---|---|---:|---:|\n");
         for row in self.rows() {
-            let secs = row.secs.unwrap_or(0.0);
             let _ = writeln!(
                 out,
-                "| {} | {} | {secs:.1} | {} |",
+                "| {} | {} | {:.1} | {} |",
                 row.stage,
                 row.step.replace('|', "\\|"),
-                self.share(secs)
+                row.secs,
+                self.share(row.secs)
             );
         }
         let slowest = self.slowest_bootstrap_steps();

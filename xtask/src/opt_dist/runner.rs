@@ -276,7 +276,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
             journal.completed = own + 1;
             write_json(&plan.dir.join(JOURNAL_FILE), &journal)?;
         }
-        disk.sample();
+        let _ = disk.sample();
         eprintln!("    ({} for this step)", human_duration(secs));
     }
     let mut record = journal.record;
