@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # prepare-real-tree.sh [CACHE_DIR]: make the real rustc 1.95.0 source tree that the contract
-# tests (xtask/tests/real_tree.rs) run against, and print its path on the last line of stdout.
+# tests (xtask/tests/integration/real_tree.rs) run against, and print its path on the last line of stdout.
 #
 # The tree is the rustc-src tarball as Debian repacks it (rustc_1.95.0+dfsg1.orig.tar.xz,
 # downloaded from the Debian archive this machine's apt sources name, checked by SHA-256),

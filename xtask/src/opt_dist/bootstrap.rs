@@ -396,7 +396,7 @@ fn cached<T: Serialize + serde::de::DeserializeOwned + Copy>(
     Ok(answer)
 }
 
-/// Size and modification time of every file bootstrap's answer depends on, hashed.
+/// Name, size and modification time of every file bootstrap's answer depends on, hashed.
 fn bootstrap_sources_key(tree: &Tree) -> String {
     let mut files: Vec<std::path::PathBuf> = walkdir::WalkDir::new(tree.src.join("src/bootstrap"))
         .into_iter()
@@ -417,7 +417,9 @@ fn bootstrap_sources_key(tree: &Tree) -> String {
                 .map_or(0, |d| d.as_nanos());
             (m.len(), modified)
         });
-        listing.push_str(&format!("{}\t{stamp:?}\n", file.display()));
+        // Relative to the tree: a tree copied with its times (a restored cache) keeps the key.
+        let name = file.strip_prefix(&tree.src).unwrap_or(&file);
+        listing.push_str(&format!("{}\t{stamp:?}\n", name.display()));
     }
     super::fsutil::sha256_bytes(listing.as_bytes())
 }

@@ -121,11 +121,16 @@ pub fn fingerprint(ctx: &Ctx, plan: &StagePlan) -> String {
         "outputs": plan.outputs.iter().map(|a| (a.kind, &a.path)).collect::<Vec<_>>(),
         "skipped": plan.skipped,
     });
-    let text = value
+    fsutil::sha256_bytes(path_free(&value, &ctx.tree.build_dir, &ctx.tree.src).as_bytes())
+}
+
+/// `value` as JSON text with the build dir's and the tree's paths written as `<build>` and
+/// `<src>` (the build dir first: it is often inside the tree).
+fn path_free(value: &serde_json::Value, build_dir: &Path, src: &Path) -> String {
+    value
         .to_string()
-        .replace(&ctx.tree.build_dir.display().to_string(), "<build>")
-        .replace(&ctx.tree.src.display().to_string(), "<src>");
-    fsutil::sha256_bytes(text.as_bytes())
+        .replace(&build_dir.display().to_string(), "<build>")
+        .replace(&src.display().to_string(), "<src>")
 }
 
 /// The state of the stage `plan` is for.
@@ -214,7 +219,12 @@ fn stale_reasons(
     }
     if manifest.fingerprint.as_deref() != Some(fingerprint(ctx, plan).as_str()) {
         reasons.push(
-            match changed_options(&manifest.options, &ctx.options_record()) {
+            match changed_options(
+                &manifest.options,
+                (&manifest.tree.build_dir, &manifest.tree.src),
+                &ctx.options_record(),
+                (&tree.build_dir, &tree.src),
+            ) {
                 changed if !changed.is_empty() => format!(
                     "its commands changed with the options; they differ in {}",
                     changed.join(", ")
@@ -303,13 +313,23 @@ fn changed_tools(manifest: &Manifest, build_dir: &Path) -> Vec<String> {
 }
 
 /// `key: was → now` for each option that differs.
-fn changed_options(was: &serde_json::Value, now: &serde_json::Value) -> Vec<String> {
+/// The options that differ, each with its two values. Paths in the build dir or the tree are
+/// compared as `<build>/...` and `<src>/...`: a tree at another path has the same options.
+fn changed_options(
+    was: &serde_json::Value,
+    (was_build_dir, was_src): (&Path, &Path),
+    now: &serde_json::Value,
+    (build_dir, src): (&Path, &Path),
+) -> Vec<String> {
     let (Some(was), Some(now)) = (was.as_object(), now.as_object()) else {
         return Vec::new();
     };
     now.iter()
         .filter(|(key, _)| !matches!(key.as_str(), "no_preflight" | "ignore_disk_space"))
-        .filter(|(key, value)| was.get(*key) != Some(value))
+        .filter(|(key, value)| {
+            was.get(*key).map(|v| path_free(v, was_build_dir, was_src))
+                != Some(path_free(value, build_dir, src))
+        })
         .map(|(key, value)| {
             format!(
                 "{key} {} then, {value} now",
@@ -429,4 +449,31 @@ pub fn status_json(
         })
         .collect();
     serde_json::json!({ "schema": 1, "stages": stages })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_of_a_tree_at_another_path_are_the_same_options() {
+        let was = serde_json::json!({
+            "training": {"source": "/ci/a/rust/src/build_helper/src/lib.rs"},
+            "rustc_crates": ["match-stress"],
+        });
+        let now = serde_json::json!({
+            "training": {"source": "/home/me/rust/src/build_helper/src/lib.rs"},
+            "rustc_crates": ["externs"],
+        });
+        let changed = changed_options(
+            &was,
+            (Path::new("/ci/a/rust/build"), Path::new("/ci/a/rust")),
+            &now,
+            (Path::new("/home/me/rust/build"), Path::new("/home/me/rust")),
+        );
+        assert_eq!(
+            changed,
+            [r#"rustc_crates ["match-stress"] then, ["externs"] now"#]
+        );
+    }
 }

@@ -42,16 +42,17 @@ impl Tree {
     pub fn locate(global: &Global, sh: &xshell::Shell) -> Result<Tree> {
         let src = find_src(global)?;
         let config = read_bootstrap_config(&src)?;
+        let default_build_dir = config
+            .build_dir
+            .clone()
+            .unwrap_or_else(|| src.join("build"));
         let (build_dir, build_dir_is_explicit) = match &global.build_dir {
+            // `--build-dir` naming the directory bootstrap builds in anyway changes nothing:
+            // the x.py calls, and so the stages made without it, stay the same.
+            Some(dir) if same_dir(dir, &default_build_dir) => (default_build_dir, false),
             // Made absolute when the command line was parsed.
             Some(dir) => (dir.clone(), true),
-            None => (
-                config
-                    .build_dir
-                    .clone()
-                    .unwrap_or_else(|| src.join("build")),
-                false,
-            ),
+            None => (default_build_dir, false),
         };
         let version = read_version(&src)?;
         let commit = read_commit(&src, sh);
@@ -281,6 +282,15 @@ fn read_bootstrap_config(src: &Path) -> Result<BootstrapConfig> {
         llvm_config,
         file: Some(file),
     })
+}
+
+/// The same directory: the same path, or (both existing) the same place after links.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
 
 pub fn host_of_rustc(rustc: &Path, sh: &xshell::Shell) -> Result<String> {

@@ -1,14 +1,14 @@
 //! A run stopped while a sysroot library is BOLT-instrumented must not leave it instrumented:
 //! Ctrl-C puts the original back at once, and after a SIGKILL the next start does.
 
-mod common;
+use crate::common;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_success, stderr, MiniTree};
+use common::{assert_success, stderr, MiniTree, Snapshot};
 
 fn driver_library(tree: &MiniTree) -> PathBuf {
     let dir = tree.root.join(format!("build/{}/stage2/lib", tree.host()));
@@ -47,13 +47,15 @@ fn start_rustc_bolt(tree: &MiniTree, log: &Path) -> Child {
 }
 
 /// Waits until training runs on the instrumented library.
-fn wait_until_instrumented(lib: &Path, child: &mut Child) {
+fn wait_until_instrumented(lib: &Path, child: &mut Child, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(180);
     while !is_bolt_instrumented(lib) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the stage ended before instrumenting"
-        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the stage ended ({status}) before instrumenting:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
         assert!(
             Instant::now() < deadline,
             "the library was never instrumented"
@@ -72,8 +74,7 @@ fn signal_group(child: &Child, signal: &str) {
 }
 
 fn prepared_tree(name: &str) -> (MiniTree, PathBuf, Vec<u8>) {
-    let tree = MiniTree::new(name, "legacy");
-    assert_success(&tree.opt_dist(&["rustc-pgo"]), "rustc-pgo");
+    let tree = MiniTree::from_snapshot(name, Snapshot::RustcPgo);
     let lib = driver_library(&tree);
     let original = std::fs::read(&lib).unwrap();
     (tree, lib, original)
@@ -84,7 +85,7 @@ fn ctrl_c_while_instrumented_puts_the_original_back_at_once() {
     let (tree, lib, original) = prepared_tree("interrupt-sigint");
     let log = tree.root.join("rustc-bolt.log");
     let mut child = start_rustc_bolt(&tree, &log);
-    wait_until_instrumented(&lib, &mut child);
+    wait_until_instrumented(&lib, &mut child, &log);
 
     signal_group(&child, "-INT");
     let status = child.wait().unwrap();
@@ -107,7 +108,7 @@ fn after_a_sigkill_while_instrumented_the_next_start_restores_the_original() {
     let (tree, lib, original) = prepared_tree("interrupt-sigkill");
     let log = tree.root.join("rustc-bolt.log");
     let mut child = start_rustc_bolt(&tree, &log);
-    wait_until_instrumented(&lib, &mut child);
+    wait_until_instrumented(&lib, &mut child, &log);
 
     signal_group(&child, "-KILL");
     child.wait().unwrap();
@@ -137,7 +138,7 @@ fn sigterm_to_the_xtask_alone_lets_the_step_finish_then_stops_with_143() {
     let (tree, lib, original) = prepared_tree("interrupt-sigterm");
     let log = tree.root.join("rustc-bolt.log");
     let mut child = start_rustc_bolt(&tree, &log);
-    wait_until_instrumented(&lib, &mut child);
+    wait_until_instrumented(&lib, &mut child, &log);
 
     // Only the xtask: the collector trains on, and the xtask stops after that step.
     let ok = Command::new("kill")

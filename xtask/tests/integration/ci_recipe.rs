@@ -2,7 +2,7 @@
 //! has nothing of the roots before it but the artifact store, and still a BOLT-optimized dist
 //! at the end, with no stage training again what an earlier one trained.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// Runs the xtask binary as `cargo xtask` would, with `args` after `xtask`.
 pub fn xtask(args: &[&str]) -> Output {
@@ -44,12 +45,7 @@ impl MiniTree {
     /// `[pgo]` table with its `clippy` key, and an opt-dist that trains with `--jobs 16`).
     pub fn new(name: &str, interface: &str) -> MiniTree {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mini-rust-tree");
-        let root = std::env::temp_dir()
-            .join("opt-dist-tests")
-            .join(format!("{name}-{}", std::process::id()));
-        if root.exists() {
-            std::fs::remove_dir_all(&root).unwrap();
-        }
+        let root = test_root(name);
         for entry in walkdir::WalkDir::new(&fixture)
             .into_iter()
             .filter_entry(|e| {
@@ -78,6 +74,16 @@ impl MiniTree {
             tree.set_opt_dist_jobs(Some(16));
         }
         tree
+    }
+
+    /// A private copy of a pipeline state the tests start from (see [`Snapshot`]), with an
+    /// empty record of calls: `records()` are what this test asked of the tree.
+    pub fn from_snapshot(name: &str, snapshot: Snapshot) -> MiniTree {
+        let source = snapshot.path();
+        let root = test_root(name);
+        copy_tree(&source, &root);
+        let _ = std::fs::remove_file(root.join(".mini-tree/record.jsonl"));
+        MiniTree { root }
     }
 
     /// The components the mini bootstrap's `[pgo]` table accepts (words of
@@ -217,6 +223,106 @@ impl MiniTree {
                 )
             })
             .collect()
+    }
+}
+
+/// Where a test's copy of the miniature tree lives, emptied first.
+fn test_root(name: &str) -> PathBuf {
+    let root = std::env::temp_dir()
+        .join("opt-dist-tests")
+        .join(format!("{name}-{}", std::process::id()));
+    if root.exists() {
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+    root
+}
+
+/// `cp -a`: hard links, symbolic links and times stay as they are (the sysroot's libraries are
+/// hard links of bootstrap's build outputs, and BOLT rewrites them in place).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "cp -a {} {}", from.display(), to.display());
+}
+
+/// A pipeline state on the legacy miniature tree that several tests start from. Each is made
+/// by real runs of the xtask once per test run (the first test that needs it makes it, tests
+/// that need it meanwhile wait), and every test gets its own copy at its own path, as a build
+/// restored from a CI cache would be.
+#[derive(Clone, Copy, Debug)]
+pub enum Snapshot {
+    /// `rustc-pgo` on a fresh tree: its profile, and the PGO-optimized compiler linked for BOLT
+    /// in the build dir.
+    RustcPgo,
+    /// `all -- <upstream's dist args>` on a fresh tree, its x.py calls checked against its plan:
+    /// every stage but `test` done, the dist made.
+    Finished,
+}
+
+impl Snapshot {
+    fn name(self) -> &'static str {
+        match self {
+            Snapshot::RustcPgo => "rustc-pgo",
+            Snapshot::Finished => "finished",
+        }
+    }
+
+    fn make(self, tree: &MiniTree) {
+        match self {
+            Snapshot::RustcPgo => assert_success(&tree.opt_dist(&["rustc-pgo"]), "rustc-pgo"),
+            Snapshot::Finished => {
+                let host = tree.host();
+                let dist = dist_args(&host);
+                let mut all = vec!["all", "--"];
+                all.extend(dist.iter().map(String::as_str));
+                let planned = tree.planned_x_py_calls(&tree.plan_json(&all));
+                assert_success(&tree.opt_dist(&all), "all");
+                // The run issues the x.py calls of its plan (all_stages.rs checks those against
+                // upstream's sequence).
+                assert_same_calls(
+                    &tree.recorded_x_py_calls(),
+                    &planned,
+                    "all against its plan",
+                );
+            }
+        }
+    }
+
+    /// The snapshot's tree, made now unless this test run has made it already. A maker that
+    /// fails leaves it unmade: the next test that needs it tries again (and fails the same way).
+    fn path(self) -> PathBuf {
+        static MADE: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
+        MADE[self as usize]
+            .get_or_init(|| {
+                remove_snapshots_of_ended_runs();
+                let tree = MiniTree::new(&format!("snapshot-{}", self.name()), "legacy");
+                self.make(&tree);
+                // Kept for the rest of the run (and removed by the next one).
+                let root = tree.root.clone();
+                std::mem::forget(tree);
+                root
+            })
+            .clone()
+    }
+}
+
+/// Snapshots are named `snapshot-<name>-<pid>`; those of test runs that have ended go.
+fn remove_snapshots_of_ended_runs() {
+    let dir = std::env::temp_dir().join("opt-dist-tests");
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("snapshot-")
+            .and_then(|rest| rest.rsplit_once('-'))
+            .map(|(_, pid)| pid);
+        if pid.is_some_and(|pid| !Path::new("/proc").join(pid).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! `ci/check-workflows.py` parses them (python3-yaml) and checks each `cargo xtask opt-dist`
 //! against the built xtask's `--help`. Here so that `cargo test` covers it, not only `.ci/run`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,7 +2,7 @@
 //! root as `cargo xtask opt-dist …`, with no `--src`: the installed crate's own build, not this
 //! test binary, runs the whole pipeline on a copy of the miniature tree.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

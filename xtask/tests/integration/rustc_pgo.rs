@@ -1,7 +1,7 @@
 //! `opt-dist rustc-pgo` end to end on the miniature rust tree: a real instrumented build, real
 //! training, a real merge with LLVM 22's llvm-profdata, and the optimized rebuild.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! The command line as a user meets it: help, usage errors (exit 2) and errors about the tree
 //! (exit 1), each naming what is wrong and what to do.
 
-mod common;
+use crate::common;
 
 use common::{stderr, xtask, MiniTree};
 

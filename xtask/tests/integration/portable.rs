@@ -2,12 +2,14 @@
 //! fresh tree at another path, with another build dir, that makes an optimized dist from them
 //! without training; foreign and corrupt profiles refused at import.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{argv, assert_optimized_rustc_tarball, assert_success, dist_args, stderr, MiniTree};
+use common::{
+    argv, assert_optimized_rustc_tarball, assert_success, dist_args, stderr, MiniTree, Snapshot,
+};
 
 const PROFILE_STAGES: [&str; 4] = ["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt"];
 
@@ -99,9 +101,9 @@ fn assert_optimized_dist_without_training(tree: &MiniTree, build_dir: &Path, out
 
 #[test]
 fn a_fresh_root_at_another_path_makes_an_optimized_dist_from_imported_profiles() {
-    let a = MiniTree::new("portable-a", "legacy");
+    // A: a finished pipeline.
+    let a = MiniTree::from_snapshot("portable-a", Snapshot::Finished);
     let a_build = a.root.join("build");
-    assert_success(&all_with_dist_args(&a, &a_build), "all in A");
     let exported = a.root.join("exported profiles");
     assert_success(
         &run(&a, &a_build, &["export", exported.to_str().unwrap()]),
@@ -193,9 +195,8 @@ fn a_fresh_root_at_another_path_makes_an_optimized_dist_from_imported_profiles()
 
 #[test]
 fn foreign_and_corrupt_profiles_are_refused_at_import() {
-    let a = MiniTree::new("portable-foreign-a", "legacy");
+    let a = MiniTree::from_snapshot("portable-foreign-a", Snapshot::Finished);
     let a_build = a.root.join("build");
-    assert_success(&run(&a, &a_build, &["rustc-pgo"]), "rustc-pgo");
     let exported = a.root.join("exported");
     assert_success(
         &run(

@@ -2,7 +2,7 @@
 //! step summary, training progress in a log file, the disk figures in the manifest, and the
 //! pooled raw-profile mode (all on one miniature tree).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

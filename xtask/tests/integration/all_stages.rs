@@ -8,7 +8,7 @@
 //! stage, the `plan --format sh` replay), check that the calls the tree records are the planned
 //! ones and what the runs leave behind.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

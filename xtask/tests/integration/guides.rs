@@ -7,7 +7,7 @@
 //! variables the guide's first block defines preset to a fresh copy of the miniature tree and
 //! to scratch directories: the guide's text is run as written, nothing is substituted in it.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

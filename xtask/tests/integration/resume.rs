@@ -6,7 +6,7 @@
 //! The kill-in-every-stage and fault-in-every-tool matrices are `#[ignore]`d (CI runs them
 //! with `--include-ignored`): each is several full pipelines.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -15,8 +15,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    argv, assert_same_calls, assert_success, dist_args, elf_files, is_bolt_optimized,
-    is_instrumented, stderr, untar, MiniTree,
+    argv, assert_success, dist_args, elf_files, is_bolt_optimized, is_instrumented, stderr, untar,
+    MiniTree, Snapshot,
 };
 
 const STAGES_BEFORE_TEST: [&str; 5] = ["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt", "dist"];
@@ -151,17 +151,8 @@ fn signal_group(child: &Child, signal: &str) {
 
 #[test]
 fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
-    let tree = MiniTree::new("resume-states", "legacy");
-    // The run issues the x.py calls of its plan (all_stages.rs checks those against upstream's).
-    let all = with_dist_args(&tree, &["all"]);
-    let planned = tree
-        .planned_x_py_calls(&tree.plan_json(&all.iter().map(String::as_str).collect::<Vec<_>>()));
-    assert_success(&opt_dist(&tree, &all, &[]), "all");
-    assert_same_calls(
-        &tree.recorded_x_py_calls(),
-        &planned,
-        "all against its plan",
-    );
+    // A finished pipeline: `all` from scratch, its calls checked against its plan.
+    let tree = MiniTree::from_snapshot("resume-states", Snapshot::Finished);
     let profile = rustc_profile(&tree);
     let made = sha256sum(&profile);
 
@@ -327,11 +318,7 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
 
 #[test]
 fn an_interrupted_rustc_pgo_never_ships_an_instrumented_compiler_and_runs_do_not_overlap() {
-    let tree = MiniTree::new("resume-instrumented", "legacy");
-    assert_success(
-        &opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]),
-        "all",
-    );
+    let tree = MiniTree::from_snapshot("resume-instrumented", Snapshot::Finished);
     let first_counts = tree.manifest("rustc-pgo")["validations"][0]["total_count"]
         .as_u64()
         .unwrap();

@@ -2,13 +2,13 @@
 //! version, training input that does not exist, a build dir that cannot be one. Nothing may
 //! be left broken, and whatever can be known before the first x.py build is found before it.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{argv, assert_success, dist_args, is_bolt_optimized, stderr, MiniTree};
+use common::{argv, assert_success, dist_args, is_bolt_optimized, stderr, MiniTree, Snapshot};
 
 /// The x.py calls that did work (not dry runs).
 fn real_x_py_calls(tree: &MiniTree) -> Vec<Vec<String>> {
@@ -192,7 +192,7 @@ fn sysroot_libraries(build: &Path, host: &str) -> Vec<(PathBuf, Vec<u8>)> {
 
 #[test]
 fn a_full_disk_during_dist_leaves_the_libraries_as_they_were() {
-    let tree = MiniTree::new("faults-disk-full", "legacy");
+    let tree = MiniTree::from_snapshot("faults-disk-full", Snapshot::RustcPgo);
     let build = tree.root.join("small-disk");
     let Some(_mount) = Mount::tmpfs(&build, "size=160m") else {
         eprintln!(
@@ -201,9 +201,18 @@ fn a_full_disk_during_dist_leaves_the_libraries_as_they_were() {
         );
         return;
     };
+    // The build dir moves onto the small disk with its rustc-pgo stage done.
+    let moved = Command::new("cp")
+        .arg("-a")
+        .arg(tree.root.join("build/."))
+        .arg(&build)
+        .status()
+        .unwrap();
+    assert!(moved.success());
+    std::fs::remove_dir_all(tree.root.join("build")).unwrap();
     let host = tree.host();
     let build_arg = build.to_str().unwrap().to_string();
-    for stage in ["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt"] {
+    for stage in ["llvm-pgo", "llvm-bolt", "rustc-bolt"] {
         assert_success(
             &tree.opt_dist(&["--build-dir", &build_arg, stage, "--ignore-disk-space"]),
             stage,

@@ -21,7 +21,7 @@
 //! bootstrap (both read `RUST_BOOTSTRAP_CONFIG`) at a copy of the tree's `bootstrap.toml`
 //! without `llvm-config` ([`InTreeLlvm`]).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -1367,10 +1367,7 @@ fn profiles_imported_from_the_miniature_tree_plan_a_dist_real_bootstrap_accepts(
     else {
         return;
     };
-    let mini = common::MiniTree::new("real-tree-import", "legacy");
-    for stage in ["rustc-pgo", "rustc-bolt"] {
-        common::assert_success(&mini.opt_dist(&[stage]), stage);
-    }
+    let mini = common::MiniTree::from_snapshot("real-tree-import", common::Snapshot::Finished);
     let scratch = Scratch::new("import");
     let exported = scratch.dir.join("exported");
     common::assert_success(

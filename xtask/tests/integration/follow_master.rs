@@ -2,12 +2,12 @@
 //! collector `--jobs` (and `--training-jobs`), clippy PGO where the tree's bootstrap has
 //! `pgo.clippy`, and neither on a rustc 1.95.0 tree.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{argv, assert_success, dist_args, MiniTree};
+use common::{argv, assert_success, dist_args, MiniTree, Snapshot};
 
 fn plan_all(tree: &MiniTree, options: &[&str]) -> String {
     let host = tree.host();
@@ -139,9 +139,10 @@ fn a_legacy_tree_trains_one_benchmark_at_a_time_unless_told() {
 
 #[test]
 fn training_jobs_reach_the_collector_and_every_benchmark_runs() {
-    let tree = MiniTree::new("follow-jobs", "legacy");
-    let out = tree.opt_dist(&["rustc-pgo", "--use-bolt", "false", "--training-jobs", "3"]);
-    assert_success(&out, "rustc-pgo --training-jobs 3");
+    // The LLVM training (the cheapest stage that trains), after rustc-pgo.
+    let tree = MiniTree::from_snapshot("follow-jobs", Snapshot::RustcPgo);
+    let out = tree.opt_dist(&["llvm-pgo", "--use-bolt", "false", "--training-jobs", "3"]);
+    assert_success(&out, "llvm-pgo --training-jobs 3");
     let collector = tree.records_of("collector");
     assert_eq!(collector.len(), 1);
     let args = argv(&collector[0]);
@@ -156,11 +157,11 @@ fn training_jobs_reach_the_collector_and_every_benchmark_runs() {
         .unwrap();
     for name in crates.split(',') {
         assert!(
-            stdout.contains(&format!("Profiling {name} (Check, Full)")),
+            stdout.contains(&format!("Profiling {name} (Debug, Full)")),
             "{name} did not run"
         );
     }
-    let m = tree.manifest("rustc-pgo");
+    let m = tree.manifest("llvm-pgo");
     assert_eq!(m["options"]["training_jobs"], 3, "{}", m["options"]);
 }
 

@@ -1,0 +1,21 @@
+//! The integration tests, one module per subject, in one test binary: cargo runs test binaries
+//! one after another, so only within one binary does libtest keep every core busy (most tests
+//! are single-threaded runs of the miniature tree), and the pipeline states several tests start
+//! from ([`common::Snapshot`]) are made once per run.
+
+mod common;
+
+mod all_stages;
+mod ci_recipe;
+mod ci_workflows;
+mod cli;
+mod faults;
+mod follow_master;
+mod guides;
+mod in_tree;
+mod interrupt;
+mod portable;
+mod real_tree;
+mod reporting;
+mod resume;
+mod rustc_pgo;
