@@ -238,8 +238,9 @@ fn test_root(name: &str) -> PathBuf {
 }
 
 /// `cp -a`: hard links, symbolic links and times stay as they are (the sysroot's libraries are
-/// hard links of bootstrap's build outputs, and BOLT rewrites them in place).
-fn copy_tree(from: &Path, to: &Path) {
+/// hard links of bootstrap's build outputs, and BOLT rewrites them in place). `from` ending in
+/// `/.` copies a directory's contents into `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
     let ok = Command::new("cp")
         .arg("-a")

@@ -202,13 +202,7 @@ fn a_full_disk_during_dist_leaves_the_libraries_as_they_were() {
         return;
     };
     // The build dir moves onto the small disk with its rustc-pgo stage done.
-    let moved = Command::new("cp")
-        .arg("-a")
-        .arg(tree.root.join("build/."))
-        .arg(&build)
-        .status()
-        .unwrap();
-    assert!(moved.success());
+    common::copy_tree(&tree.root.join("build/."), &build);
     std::fs::remove_dir_all(tree.root.join("build")).unwrap();
     let host = tree.host();
     let build_arg = build.to_str().unwrap().to_string();

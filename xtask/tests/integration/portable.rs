@@ -167,13 +167,7 @@ fn a_fresh_root_at_another_path_makes_an_optimized_dist_from_imported_profiles()
                 a.root.file_name().unwrap().to_string_lossy()
             ));
             let _ = std::fs::remove_dir_all(&d);
-            let copied = std::process::Command::new("cp")
-                .arg("-a")
-                .arg(&a.root)
-                .arg(&d)
-                .status()
-                .unwrap();
-            assert!(copied.success());
+            common::copy_tree(&a.root, &d);
             let moved = MiniTree { root: d.clone() };
             let mut args = vec!["dist", "--"];
             let dist_args = dist_args(&moved.host());
