@@ -312,7 +312,6 @@ fn changed_tools(manifest: &Manifest, build_dir: &Path) -> Vec<String> {
     changed
 }
 
-/// `key: was → now` for each option that differs.
 /// The options that differ, each with its two values. Paths in the build dir or the tree are
 /// compared as `<build>/...` and `<src>/...`: a tree at another path has the same options.
 fn changed_options(
