@@ -327,3 +327,40 @@ fn training_lists_come_from_the_trees_build_helper() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(llvm_training(&plan).len(), 7);
 }
+
+/// `--build-dir` naming the directory bootstrap builds in anyway is the default: x.py is not
+/// told (so stages made without it stay current); another directory is passed on to every
+/// x.py call.
+#[test]
+fn build_dir_is_passed_to_x_py_only_when_it_is_another_one() {
+    let tree = MiniTree::new("cli-build-dir", "legacy");
+    let x_py_builds_with = |build_dir: &std::path::Path| {
+        let out = tree.opt_dist(&[
+            "--build-dir",
+            build_dir.to_str().unwrap(),
+            "plan",
+            "rustc-pgo",
+            "--format",
+            "json",
+        ]);
+        common::assert_success(&out, "plan rustc-pgo");
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        tree.planned_x_py_calls(&plan)
+            .into_iter()
+            .map(|(argv, _)| argv)
+            .collect::<Vec<_>>()
+    };
+    let default = x_py_builds_with(&tree.root.join("build"));
+    assert!(!default.is_empty());
+    for argv in &default {
+        assert!(!argv.contains(&"--build-dir".to_string()), "{argv:?}");
+    }
+    let elsewhere = tree.root.join("elsewhere");
+    for argv in x_py_builds_with(&elsewhere) {
+        assert!(
+            argv.windows(2)
+                .any(|w| w[0] == "--build-dir" && w[1] == elsewhere.to_str().unwrap()),
+            "{argv:?}"
+        );
+    }
+}
