@@ -224,38 +224,6 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<XPyCall> {
     calls
 }
 
-/// `opt-dist <command> <options> -- <upstream's dist args>`.
-fn with_dist_args(tree: &MiniTree, command: &[&str], options: &[&str]) -> Vec<String> {
-    [command, options, &["--"]]
-        .concat()
-        .iter()
-        .map(|a| a.to_string())
-        .chain(dist_args(&tree.host()))
-        .collect()
-}
-
-/// The x.py calls `plan all <options>` says a run makes.
-fn planned_all(tree: &MiniTree, options: &[&str]) -> Vec<XPyCall> {
-    let args = with_dist_args(tree, &["all"], options);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    tree.planned_x_py_calls(&tree.plan_json(&args))
-}
-
-/// `all <options>` for real, after its plan: the x.py calls the tree records are the planned
-/// ones.
-fn run_all(tree: &MiniTree, options: &[&str]) -> std::process::Output {
-    let planned = planned_all(tree, options);
-    let args = with_dist_args(tree, &["all"], options);
-    let out = tree.opt_dist(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_success(&out, &format!("all {options:?}"));
-    assert_same_calls(
-        &tree.recorded_x_py_calls(),
-        &planned,
-        &format!("the run of all {options:?} against its plan"),
-    );
-    out
-}
-
 fn assert_upstream_sequence(tree: &MiniTree, o: Options) {
     assert_same_calls(
         &tree.recorded_x_py_calls(),
@@ -395,7 +363,7 @@ fn every_option_set_plans_upstreams_calls_and_names_the_option_that_skips_a_stag
         let tree = MiniTree::new(&format!("all-plans-{interface}"), interface);
         for (_, options, upstream) in OPTION_SETS.iter().filter(|s| s.0 == interface) {
             let what = format!("plan all {options:?} on a {interface} tree against upstream's");
-            let args = with_dist_args(&tree, &["all"], options);
+            let args = tree.with_dist_args(&["all"], options);
             let plan = tree.plan_json(&args.iter().map(String::as_str).collect::<Vec<_>>());
             assert_same_calls(
                 &tree.planned_x_py_calls(&plan),
@@ -435,7 +403,7 @@ fn stages_run_one_by_one_build_a_bolt_optimized_toolchain_from_our_profiles_with
     // (below and in resume.rs).
     for stage in EVERY_STAGE {
         let args = if stage == "dist" {
-            with_dist_args(&tree, &[stage], &[])
+            tree.with_dist_args(&[stage], &[])
         } else {
             vec![stage.to_string()]
         };
@@ -602,7 +570,7 @@ fn assert_bolt_profiles_ship_under_upstreams_names(tree: &MiniTree) {
 #[test]
 fn all_on_a_pgo_table_tree_runs_its_plan() {
     let tree = MiniTree::new("all-table", "pgo-table");
-    run_all(&tree, &[]);
+    tree.run_all(&[]);
     assert_upstream_sequence(
         &tree,
         Options {
@@ -625,7 +593,7 @@ fn all_on_a_pgo_table_tree_runs_its_plan() {
 #[test]
 fn all_with_static_llvm_and_without_bolt_runs_its_plan_and_records_the_skips() {
     let tree = MiniTree::new("all-static-llvm", "legacy");
-    let out = run_all(&tree, &["--llvm-shared", "false", "--use-bolt", "false"]);
+    let out = tree.run_all(&["--llvm-shared", "false", "--use-bolt", "false"]);
     // The miniature tree's bootstrap builds a shared LLVM by default: the dist says that it
     // ships one without BOLT.
     assert!(

@@ -204,6 +204,32 @@ impl MiniTree {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// `opt-dist <command> <options> -- <upstream's dist args>`.
+    pub fn with_dist_args(&self, command: &[&str], options: &[&str]) -> Vec<String> {
+        [command, options, &["--"]]
+            .concat()
+            .iter()
+            .map(|a| a.to_string())
+            .chain(dist_args(&self.host()))
+            .collect()
+    }
+
+    /// `all <options> -- <upstream's dist args>` for real, after its plan: the x.py calls the
+    /// tree records are the planned ones.
+    pub fn run_all(&self, options: &[&str]) -> Output {
+        let args = self.with_dist_args(&["all"], options);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let planned = self.planned_x_py_calls(&self.plan_json(&args));
+        let out = self.opt_dist(&args);
+        assert_success(&out, &format!("all {options:?}"));
+        assert_same_calls(
+            &self.recorded_x_py_calls(),
+            &planned,
+            &format!("the run of all {options:?} against its plan"),
+        );
+        out
+    }
+
     /// The x.py calls a JSON plan makes, in order: every command of its steps that runs this
     /// tree's x.py (bootstrap's builds and dist, and the test stage's run under its own
     /// configuration).
@@ -276,20 +302,10 @@ impl Snapshot {
     fn make(self, tree: &MiniTree) {
         match self {
             Snapshot::RustcPgo => assert_success(&tree.opt_dist(&["rustc-pgo"]), "rustc-pgo"),
+            // The run issues the x.py calls of its plan (all_stages.rs checks those against
+            // upstream's sequence).
             Snapshot::Finished => {
-                let host = tree.host();
-                let dist = dist_args(&host);
-                let mut all = vec!["all", "--"];
-                all.extend(dist.iter().map(String::as_str));
-                let planned = tree.planned_x_py_calls(&tree.plan_json(&all));
-                assert_success(&tree.opt_dist(&all), "all");
-                // The run issues the x.py calls of its plan (all_stages.rs checks those against
-                // upstream's sequence).
-                assert_same_calls(
-                    &tree.recorded_x_py_calls(),
-                    &planned,
-                    "all against its plan",
-                );
+                tree.run_all(&[]);
             }
         }
     }

@@ -1379,13 +1379,7 @@ fn profiles_imported_from_the_miniature_tree_plan_a_dist_real_bootstrap_accepts(
     // again for it.
     let build = scratch.dir.join("build");
     std::fs::create_dir_all(&build).unwrap();
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(tree.join("build/bootstrap"))
-        .arg(&build)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    common::copy_tree(&tree.join("build/bootstrap"), &build.join("bootstrap"));
     let build_arg = build.to_str().unwrap();
     let ran = opt_dist_within(
         &tree,
