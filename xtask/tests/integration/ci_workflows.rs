@@ -1,6 +1,8 @@
 //! The CI templates in `ci/github/` run only commands and options the xtask has:
 //! `ci/check-workflows.py` parses them (python3-yaml) and checks each `cargo xtask opt-dist`
 //! against the built xtask's `--help`. Here so that `cargo test` covers it, not only `.ci/run`.
+//! They also hold no finding of zizmor's, the GitHub Actions linter (least privilege: actions
+//! pinned to commits, a read-only token, no credentials left in the checkout).
 
 use crate::common;
 
@@ -93,5 +95,124 @@ jobs:
     assert!(!err.contains("step 1"), "{err}");
     // What follows `--` is x.py's, not the xtask's.
     assert!(!err.contains("no option --anything"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Whether zizmor (the GitHub Actions linter) is installed; without it the check is skipped,
+/// except in CI (`CI` set), where `ci/setup-debian.sh --with-zizmor` (in .ci/run) installs it
+/// and a missing one is a failure.
+fn zizmor_available(test: &str) -> bool {
+    let found = Command::new("zizmor")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: zizmor is missing, and CI is set (ci/setup-debian.sh --with-zizmor installs it)"
+        );
+        eprintln!(
+            "{test}: skipped: zizmor is missing (ci/setup-debian.sh --with-zizmor installs it)"
+        );
+    }
+    found
+}
+
+/// zizmor on workflow files as .ci/run runs it: offline, its default persona. Files, not
+/// `ci/github/`: from a directory zizmor collects only `.github/workflows/`.
+fn zizmor(files: &[PathBuf]) -> Output {
+    Command::new("zizmor")
+        .args(["--offline", "--color=never"])
+        .args(files)
+        .output()
+        .expect("zizmor runs")
+}
+
+fn templates() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("ci/github"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn zizmor_finds_nothing_in_the_workflows() {
+    if !zizmor_available("zizmor_finds_nothing_in_the_workflows") {
+        return;
+    }
+    let files = templates();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let out = zizmor(&files);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "zizmor found:\n{report}{}",
+        stderr(&out)
+    );
+    assert!(report.contains("No findings"), "{report}");
+}
+
+/// The check is not vacuous: each least-privilege choice undone in a copy of a template is a
+/// finding that zizmor names, and fails on.
+#[test]
+fn zizmor_names_an_unpinned_action_a_broad_token_and_kept_credentials() {
+    if !zizmor_available("zizmor_names_an_unpinned_action_a_broad_token_and_kept_credentials") {
+        return;
+    }
+    let template = std::fs::read_to_string(repo_root().join("ci/github/opt-dist-all.yml")).unwrap();
+    let dir = std::env::temp_dir().join(format!("opt-dist-ci-zizmor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // The checkout by its movable tag, as the templates had it.
+    let checkout = template
+        .lines()
+        .find(|l| l.trim_start().starts_with("- uses: actions/checkout@"))
+        .expect("the template checks out");
+    let unpinned = template.replacen(checkout, "      - uses: actions/checkout@v4", 1);
+    // No `permissions:`: the token has the repository's default (broad) permissions.
+    let broad = template.replacen("permissions:\n  contents: read\n", "", 1);
+    // The checkout's default: the token stays in .git/config, in the workspace.
+    let kept = template.replacen(
+        "\n        with:\n          persist-credentials: false",
+        "",
+        1,
+    );
+
+    for (name, workflow, rule, names) in [
+        ("unpinned", unpinned, "unpinned-uses", "actions/checkout@v4"),
+        (
+            "broad",
+            broad,
+            "excessive-permissions",
+            "default permissions used",
+        ),
+        (
+            "kept",
+            kept,
+            "artipacked",
+            "does not set persist-credentials: false",
+        ),
+    ] {
+        assert_ne!(
+            workflow, template,
+            "{name}: the template changed, this test did not"
+        );
+        let file = dir.join(format!("{name}.yml"));
+        std::fs::write(&file, workflow).unwrap();
+        let out = zizmor(&[file]);
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{name}: zizmor passed:\n{report}");
+        assert!(
+            report.contains(&format!("[{rule}]")) && report.contains(names),
+            "{name}: {report}"
+        );
+        // Only what was undone: the rest of the template is clean.
+        for other in ["unpinned-uses", "excessive-permissions", "artipacked"] {
+            assert!(other == rule || !report.contains(other), "{name}: {report}");
+        }
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
