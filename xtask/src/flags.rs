@@ -52,6 +52,8 @@ pub struct Global {
     pub python: Option<String>,
     pub llvm_dir: Option<PathBuf>,
     pub interface: Option<Interface>,
+    /// Wait for another run holding the build dir instead of stopping.
+    pub wait: bool,
 }
 
 /// How the pipeline runs. Accepted by every stage command, `all`, `plan` and `doctor`, so that
@@ -232,6 +234,16 @@ const GLOBAL_OPTIONS: &[Opt<Global>] = &[
             g.interface = Some(Interface::from_name(&name).ok_or_else(|| {
                 format!("unknown interface `{name}`: expected legacy or pgo-table")
             })?);
+            Ok(())
+        },
+    },
+    Opt {
+        name: "--wait",
+        takes: Takes::Nothing,
+        help: "when another run is using the build dir, wait for it to finish instead of \
+               stopping (commands that write: the stages, all, clean, import)",
+        set: |g, _| {
+            g.wait = true;
             Ok(())
         },
     },

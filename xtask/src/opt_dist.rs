@@ -64,6 +64,8 @@ pub struct Ctx {
     /// The tree's bootstrap takes `pgo.clippy` (master since PR #159642): clippy is then
     /// instrumented, trained and optimized like rustdoc.
     pub clippy_pgo: bool,
+    /// `--wait`: a command that writes waits for another run holding the build dir.
+    pub wait_for_lock: bool,
 }
 
 impl Ctx {
@@ -120,7 +122,13 @@ impl Ctx {
             dist_args,
             training,
             clippy_pgo,
+            wait_for_lock: invocation.global.wait,
         })
+    }
+
+    /// Takes the build dir's lock, for a command that writes (see [`lock`]).
+    pub fn lock(&self) -> Result<lock::Lock> {
+        lock::acquire(&self.tree.artifacts_root(), self.wait_for_lock)
     }
 
     /// The collector's `--jobs`: `--training-jobs`, else what the tree's opt-dist passes.
@@ -224,13 +232,13 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Stage(stage) => {
             let ctx = Ctx::resolve(&invocation, &sh)?;
             preflight::require_usable_build_dir(&ctx)?;
-            let mut lock = lock::acquire(&ctx.tree.artifacts_root())?;
+            let mut lock = ctx.lock()?;
             run_plans(&ctx, vec![ctx.stage_plan(stage)?], &sh, &mut lock)
         }
         Command::All { from, force } => {
             let ctx = Ctx::resolve(&invocation, &sh)?;
             preflight::require_usable_build_dir(&ctx)?;
-            let mut lock = lock::acquire(&ctx.tree.artifacts_root())?;
+            let mut lock = ctx.lock()?;
             run_all(&ctx, from, force, &sh, &mut lock)
         }
         Command::Plan { target, format } => {
@@ -280,42 +288,7 @@ fn run_all(
     lock: &mut lock::Lock,
 ) -> Result<()> {
     let mut plans = ctx.all_plans()?;
-    let start = match (force, from) {
-        (true, _) => 0,
-        (false, Some(from)) => plans
-            .iter()
-            .position(|p| p.stage == from)
-            .with_context(|| {
-                format!(
-                    "--from {}: that stage is not part of this run (the test stage needs \
-                 --run-tests)",
-                    from.name()
-                )
-            })?,
-        (false, None) => {
-            let mut hashes = state::Hashes::default();
-            let mut start = plans.len();
-            for (i, plan) in plans.iter().enumerate() {
-                let (state, manifest) = state::assess(ctx, plan, &mut hashes, None);
-                if !state.is_current() {
-                    start = i;
-                    break;
-                }
-                let when = manifest.map(|m| format!(", finished {}", m.finished_at));
-                eprintln!(
-                    "opt-dist: {}: {}{}; not run again (--from {} or --force would)",
-                    plan.stage.name(),
-                    match &state {
-                        state::State::Skipped(reason) => format!("skipped: {reason}"),
-                        other => format!("{} and current", other.word()),
-                    },
-                    when.unwrap_or_default(),
-                    plan.stage.name()
-                );
-            }
-            start
-        }
-    };
+    let start = first_to_run(ctx, &plans, from, force, true)?;
     if start == plans.len() {
         eprintln!(
             "opt-dist: every stage is done and current: nothing to do (`status` shows them, \
@@ -324,6 +297,66 @@ fn run_all(
         return Ok(());
     }
     run_plans(ctx, plans.split_off(start), sh, lock)
+}
+
+/// Where `all` starts among `plans`: at `--from`, at the first with `--force`, else at the
+/// first stage that is not done and current (each one before it said so when `tell`).
+fn first_to_run(
+    ctx: &Ctx,
+    plans: &[StagePlan],
+    from: Option<StageId>,
+    force: bool,
+    tell: bool,
+) -> Result<usize> {
+    if force {
+        return Ok(0);
+    }
+    if let Some(from) = from {
+        return plans.iter().position(|p| p.stage == from).with_context(|| {
+            format!(
+                "--from {}: that stage is not part of this run (the test stage needs \
+                 --run-tests)",
+                from.name()
+            )
+        });
+    }
+    let mut hashes = state::Hashes::default();
+    for (i, plan) in plans.iter().enumerate() {
+        let (state, manifest) = state::assess(ctx, plan, &mut hashes, None);
+        if !state.is_current() {
+            return Ok(i);
+        }
+        if tell {
+            let when = manifest.map(|m| format!(", finished {}", m.finished_at));
+            eprintln!(
+                "opt-dist: {}: {}{}; not run again (--from {} or --force would)",
+                plan.stage.name(),
+                match &state {
+                    state::State::Skipped(reason) => format!("skipped: {reason}"),
+                    other => format!("{} and current", other.word()),
+                },
+                when.unwrap_or_default(),
+                plan.stage.name()
+            );
+        }
+    }
+    Ok(plans.len())
+}
+
+/// The repairs the next `all` makes before each stage it runs, as step titles.
+fn planned_repairs(ctx: &Ctx) -> Result<Vec<(StageId, Vec<String>)>> {
+    let mut plans = ctx.all_plans()?;
+    let start = first_to_run(ctx, &plans, None, false, false)?;
+    let mut plans = plans.split_off(start);
+    ctx.prepare(&mut plans)?;
+    Ok(plans
+        .iter()
+        .filter(|p| p.repairs > 0)
+        .map(|p| {
+            let titles = p.steps[..p.repairs].iter().map(|s| s.title.clone());
+            (p.stage, titles.collect())
+        })
+        .collect())
 }
 
 /// Runs stage plans in order: repairs of the build dir first where a stage needs them, after
@@ -345,9 +378,8 @@ fn run_plans(
     let mut manifests = Vec::new();
     let mut result = Ok(());
     for plan in &plans {
-        let ran = lock
-            .set_stage(Some(plan.stage.name()))
-            .and_then(|()| runner::run_stage(ctx, plan, sh));
+        lock.set_stage(Some(plan.stage.name()));
+        let ran = runner::run_stage(ctx, plan, sh);
         match ran {
             Ok(manifest) => manifests.push(manifest),
             Err(err) => {
@@ -412,11 +444,28 @@ fn status(ctx: &Ctx, json: bool) -> Result<()> {
         .map(|s| ctx.stage_plan(s.id))
         .collect::<Result<_>>()?;
     let mut hashes = state::Hashes::default();
+    // Only what `all` would do first: a plan that cannot be made is `all`'s error to report.
+    let repairs = planned_repairs(ctx).unwrap_or_else(|err| {
+        eprintln!("opt-dist: warning: the next `all` cannot plan its repairs: {err:#}");
+        Vec::new()
+    });
+    let repairs_of = |stage: StageId| -> &[String] {
+        repairs
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map_or(&[], |(_, titles)| titles.as_slice())
+    };
     let entries: Vec<_> = plans
         .iter()
         .map(|plan| {
             let (state, manifest) = state::assess(ctx, plan, &mut hashes, holder.as_ref());
-            (plan.stage, state, manifest, plan)
+            state::StatusEntry {
+                stage: plan.stage,
+                state,
+                manifest,
+                plan,
+                repairs: repairs_of(plan.stage),
+            }
         })
         .collect();
     if json {
@@ -427,7 +476,14 @@ fn status(ctx: &Ctx, json: bool) -> Result<()> {
         return Ok(());
     }
     println!("opt-dist status: {}\n", ctx.tree.describe());
-    for (stage, state, manifest, _) in &entries {
+    for state::StatusEntry {
+        stage,
+        state,
+        manifest,
+        repairs,
+        ..
+    } in &entries
+    {
         let detail = match state {
             state::State::Done => manifest
                 .as_ref()
@@ -465,6 +521,9 @@ fn status(ctx: &Ctx, json: bool) -> Result<()> {
             state::State::NotRun => String::new(),
         };
         println!("{:<12}{:<9} {detail}", stage.name(), state.word());
+        for repair in repairs.iter() {
+            println!("{:22}before it, `all` makes: {repair}", "");
+        }
     }
     Ok(())
 }

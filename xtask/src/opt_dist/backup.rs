@@ -1,23 +1,33 @@
-//! Files the xtask changes for a while and must put back: a sysroot library swapped for its
-//! BOLT-instrumented build while it is trained.
+//! Files the xtask rewrites in place and must be able to put back: a sysroot library swapped
+//! for its BOLT-instrumented build while it is trained, or rewritten by BOLT in dist.
 //!
 //! [`back_up`] copies the original to `<build-dir>/opt-dist/backups/` and then writes a record
-//! of where it belongs (or that there was no file); [`restore_leftovers`] puts everything back.
-//! It runs after the temporary change, after any failure or signal, and at the start of every
-//! stage, so even a run killed outright is repaired by the next one.
+//! of where it belongs and which part of the build dir it is ([`Part`]). While the step that
+//! changes the file runs, the build state records that part as changing
+//! ([`super::build_state`]). [`settle`] then decides, for each backup, what is true: if the
+//! step recorded the part as finished, the file is its complete output and the backup goes;
+//! otherwise the original is put back and the part is what it was before the step. It runs
+//! after every step, after any failure or signal, and at the start of every run, so even a run
+//! killed outright is repaired by the next one, and the record always says which of the two
+//! the file is.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::fsutil::write_atomically;
+use super::build_state::{BuildState, Recorded};
+use super::fsutil::{file_name, read_json, write_atomically};
+use super::pipeline::Part;
 
 #[derive(Serialize, Deserialize)]
 struct BackupRecord {
     original: PathBuf,
     /// `false`: there was no file, so restoring means removing the temporary one.
     existed: bool,
+    /// The part of the build dir the file belongs to, whose recorded state goes with it.
+    #[serde(default)]
+    part: Option<Part>,
 }
 
 pub fn backups_dir(artifacts_root: &Path) -> PathBuf {
@@ -26,99 +36,164 @@ pub fn backups_dir(artifacts_root: &Path) -> PathBuf {
 
 /// Copies `original` into `backups` and records where it belongs. Written in that order, so
 /// a record always has a complete backup behind it. Returns the backup's path.
-pub fn back_up(original: &Path, backups: &Path) -> Result<PathBuf> {
+pub fn back_up(original: &Path, backups: &Path, part: Option<Part>) -> Result<PathBuf> {
     std::fs::create_dir_all(backups)
         .with_context(|| format!("cannot create {}", backups.display()))?;
-    let name = original
-        .file_name()
-        .context("a backed-up path has a file name")?;
-    let backup = backups.join(name);
+    let name = file_name(original);
+    let backup = backups.join(&name);
     let existed = original.exists();
     if existed {
-        let partial = backups.join(format!("{}.partial", name.to_string_lossy()));
-        std::fs::copy(original, &partial)
-            .with_context(|| format!("cannot back up {}", original.display()))?;
-        std::fs::rename(&partial, &backup)?;
+        let partial = backups.join(format!("{name}.partial"));
+        let copied = std::fs::copy(original, &partial)
+            .with_context(|| {
+                format!(
+                    "cannot back up {} to {}",
+                    original.display(),
+                    partial.display()
+                )
+            })
+            .and_then(|_| {
+                std::fs::rename(&partial, &backup).with_context(|| {
+                    format!("cannot move {} to {}", partial.display(), backup.display())
+                })
+            });
+        if copied.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        copied?;
     }
     let record = BackupRecord {
         original: original.to_path_buf(),
         existed,
+        part,
     };
     write_atomically(&record_path(&backup), &serde_json::to_vec_pretty(&record)?)?;
     Ok(backup)
 }
 
-/// Forgets the backup of `original` once the change is complete and checked: the record goes
-/// first, so no later start puts back an original the run meant to replace.
-pub fn discard(original: &Path, backups: &Path) -> Result<()> {
-    let name = original
-        .file_name()
-        .context("a backed-up path has a file name")?;
-    let backup = backups.join(name);
-    std::fs::remove_file(record_path(&backup))
-        .with_context(|| format!("cannot remove the backup record of {}", original.display()))?;
-    let _ = std::fs::remove_file(&backup);
-    Ok(())
-}
-
 fn record_path(backup: &Path) -> PathBuf {
-    let mut name = backup.file_name().unwrap_or_default().to_os_string();
-    name.push(".backup.json");
-    backup.with_file_name(name)
+    backup.with_file_name(format!("{}.backup.json", file_name(backup)))
 }
 
-/// The originals waiting in `backups` to be put back (by the next stage that runs).
-pub fn pending(backups: &Path) -> Vec<PathBuf> {
+/// The backup records in `backups`, with the backup each stands for.
+fn records(backups: &Path) -> Vec<(PathBuf, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(backups) else {
         return Vec::new();
     };
-    entries
+    let mut found: Vec<(PathBuf, PathBuf)> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".backup.json"))
-        .filter_map(|p| serde_json::from_slice::<BackupRecord>(&std::fs::read(p).ok()?).ok())
-        .map(|r| r.original)
+        .filter_map(|record| {
+            let backup = file_name(&record)
+                .strip_suffix(".backup.json")
+                .map(|name| backups.join(name))?;
+            Some((record, backup))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The originals waiting in `backups` to be put back (by the next run), with their parts.
+pub fn pending(backups: &Path) -> Vec<(PathBuf, Option<Part>)> {
+    records(backups)
+        .into_iter()
+        .filter_map(|(record, _)| read_json::<BackupRecord>(&record).ok().flatten())
+        .map(|r| (r.original, r.part))
         .collect()
 }
 
-/// Puts every backed-up file back; returns what it restored. Safe to run any number of times:
-/// a record goes only once its original is back.
-pub fn restore_leftovers(backups: &Path) -> Result<Vec<PathBuf>> {
-    let mut restored = Vec::new();
-    let Ok(entries) = std::fs::read_dir(backups) else {
-        return Ok(restored);
-    };
-    for entry in entries {
-        let record_file = entry?.path();
-        let Some(name) = record_file.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let Some(backup_name) = name.strip_suffix(".backup.json") else {
-            continue;
-        };
-        let record: BackupRecord = serde_json::from_slice(&std::fs::read(&record_file)?)
-            .with_context(|| format!("unreadable backup record {}", record_file.display()))?;
-        let backup = backups.join(backup_name);
-        if record.existed {
-            // Copy over the file, not rename: a sysroot library is a hard link that must
-            // keep its inode.
-            std::fs::copy(&backup, &record.original).with_context(|| {
-                format!(
-                    "cannot restore {} from {}: copy it back by hand",
-                    record.original.display(),
-                    backup.display()
-                )
-            })?;
-        } else if record.original.exists() {
-            std::fs::remove_file(&record.original)
-                .with_context(|| format!("cannot remove {}", record.original.display()))?;
+/// What [`settle`] did with one backup.
+pub enum Settled {
+    /// The original is back, and its part is what it was before the step.
+    Restored(PathBuf),
+    /// The step that changed it had finished: the file is its output, the backup went.
+    Finished(PathBuf),
+    /// A record that could not be read, set aside for a look (its part stays unknown).
+    SetAside { record: PathBuf, error: String },
+}
+
+impl Settled {
+    /// One line for the log; `why` says why the originals were still backed up.
+    pub fn describe(&self, why: &str) -> String {
+        match self {
+            Settled::Restored(path) => {
+                format!("restored the original {} ({why})", path.display())
+            }
+            Settled::Finished(path) => format!(
+                "{} is the complete output of a finished step; its backup was discarded",
+                path.display()
+            ),
+            Settled::SetAside { record, error } => format!(
+                "warning: the backup record {} is unreadable ({error}): set aside as \
+                 {}.corrupt; the library it guarded counts as not known, so the plan rebuilds \
+                 what needs it",
+                record.display(),
+                record.display()
+            ),
         }
-        std::fs::remove_file(&record_file)?;
-        if record.existed {
-            std::fs::remove_file(&backup)?;
-        }
-        restored.push(record.original);
     }
-    Ok(restored)
+}
+
+/// Puts back every backed-up file whose change did not finish, and forgets the backups of the
+/// changes that did (see the module docs). Safe to run any number of times: a record goes only
+/// once its file is settled.
+pub fn settle(backups: &Path) -> Result<Vec<Settled>> {
+    let mut settled = Vec::new();
+    let root = backups.parent().unwrap_or(backups);
+    for (record_file, backup) in records(backups) {
+        let record = match read_json::<BackupRecord>(&record_file) {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
+            Err(err) => {
+                let aside =
+                    record_file.with_file_name(format!("{}.corrupt", file_name(&record_file)));
+                std::fs::rename(&record_file, &aside)
+                    .with_context(|| format!("cannot set aside {}", record_file.display()))?;
+                settled.push(Settled::SetAside {
+                    record: record_file,
+                    error: format!("{err:#}"),
+                });
+                continue;
+            }
+        };
+        let mut state = BuildState::load(root);
+        let changing = record.part.map(|part| state.get(part));
+        if let Some(Recorded::Changing { .. }) | None = changing {
+            put_back(&record, &backup)?;
+            if let (Some(part), Some(Recorded::Changing { was })) = (record.part, changing) {
+                state.set(part, *was);
+                state.save(root)?;
+            }
+            settled.push(Settled::Restored(record.original.clone()));
+        } else {
+            settled.push(Settled::Finished(record.original.clone()));
+        }
+        std::fs::remove_file(&record_file)
+            .with_context(|| format!("cannot remove {}", record_file.display()))?;
+        if backup.exists() {
+            std::fs::remove_file(&backup)
+                .with_context(|| format!("cannot remove {}", backup.display()))?;
+        }
+    }
+    Ok(settled)
+}
+
+fn put_back(record: &BackupRecord, backup: &Path) -> Result<()> {
+    if record.existed {
+        // Copy over the file, not rename: a sysroot library is a hard link that must keep its
+        // inode.
+        std::fs::copy(backup, &record.original).with_context(|| {
+            format!(
+                "cannot restore {} from {}: copy it back by hand",
+                record.original.display(),
+                backup.display()
+            )
+        })?;
+    } else if record.original.exists() {
+        std::fs::remove_file(&record.original)
+            .with_context(|| format!("cannot remove {}", record.original.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -136,12 +211,19 @@ mod tests {
         std::fs::hard_link(&library, &link).unwrap();
         let config = dir.join("bootstrap.toml");
 
-        back_up(&library, &backups).unwrap();
-        back_up(&config, &backups).unwrap();
+        back_up(&library, &backups, None).unwrap();
+        back_up(&config, &backups, None).unwrap();
         std::fs::write(&library, "instrumented").unwrap();
         std::fs::write(&config, "temporary").unwrap();
 
-        let mut restored = restore_leftovers(&backups).unwrap();
+        let mut restored: Vec<PathBuf> = settle(&backups)
+            .unwrap()
+            .into_iter()
+            .map(|s| match s {
+                Settled::Restored(path) => path,
+                _ => panic!("only restores"),
+            })
+            .collect();
         restored.sort();
         assert_eq!(restored, [config.clone(), library.clone()]);
         assert_eq!(
@@ -151,9 +233,59 @@ mod tests {
         );
         assert!(!config.exists());
         assert!(
-            restore_leftovers(&backups).unwrap().is_empty(),
-            "nothing left to restore"
+            settle(&backups).unwrap().is_empty(),
+            "nothing left to settle"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_finished_change_is_kept_an_unfinished_one_undone_with_its_state() {
+        let root = std::env::temp_dir().join(format!("xtask-settle-{}", std::process::id()));
+        let backups = backups_dir(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let library = root.join("libLLVM.so.22");
+        let before = Recorded::Optimized {
+            profile_sha256: "p".into(),
+            bolt_ready: true,
+        };
+        let after = Recorded::BoltOptimized {
+            profile_sha256: "p".into(),
+            bolt_profile_sha256: Some("b".into()),
+        };
+
+        for finished in [false, true] {
+            std::fs::write(&library, "optimized").unwrap();
+            let mut state = BuildState::default();
+            state.set(
+                Part::Llvm,
+                Recorded::Changing {
+                    was: Box::new(before.clone()),
+                },
+            );
+            state.save(&root).unwrap();
+            back_up(&library, &backups, Some(Part::Llvm)).unwrap();
+            std::fs::write(&library, "bolted").unwrap();
+            if finished {
+                state.set(Part::Llvm, after.clone());
+                state.save(&root).unwrap();
+            }
+            settle(&backups).unwrap();
+            let (content, recorded) = match finished {
+                true => ("bolted", &after),
+                false => ("optimized", &before),
+            };
+            assert_eq!(std::fs::read_to_string(&library).unwrap(), content);
+            assert_eq!(&BuildState::load(&root).get(Part::Llvm), recorded);
+            assert!(pending(&backups).is_empty());
+        }
+
+        // A garbage record is set aside, and the next command is not stopped by it.
+        std::fs::write(backups.join("libLLVM.so.22.backup.json"), "garbage").unwrap();
+        let settled = settle(&backups).unwrap();
+        assert!(matches!(settled.as_slice(), [Settled::SetAside { .. }]));
+        assert!(backups.join("libLLVM.so.22.backup.json.corrupt").exists());
+        assert!(settle(&backups).unwrap().is_empty());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -13,14 +13,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::backup::{self, back_up};
+use super::build_state::Recorded;
 use super::cmd::{shell_quote_path, Cmd};
-use super::elf::is_bolt_optimized;
+use super::elf::{bolt_state, BoltState};
 use super::fsutil::{self, file_name, sha256_file};
 use super::llvm_tools::llvm_tool_version;
-use super::pipeline::StageWork;
+use super::pipeline::{Part, StageWork};
 use super::runner::StepRun;
 use super::tree::Tree;
 
@@ -145,24 +146,38 @@ fn record_tool(run: &mut StepRun, name: &str, path: &Path) {
 }
 
 /// Swaps the instrumented build of `library` in, after backing the original up.
-fn swap_in_instrumented(library: &Path, instrumented: &Path, backups: &Path) -> Result<()> {
-    back_up(library, backups)?;
+fn swap_in_instrumented(
+    library: &Path,
+    instrumented: &Path,
+    backups: &Path,
+    part: Part,
+) -> Result<()> {
+    back_up(library, backups, Some(part))?;
     std::fs::copy(instrumented, library)
         .with_context(|| format!("cannot put the instrumented {} in place", library.display()))?;
-    std::fs::remove_file(instrumented)?;
+    std::fs::remove_file(instrumented)
+        .with_context(|| format!("cannot remove {}", instrumented.display()))?;
     Ok(())
 }
 
-/// Refuses a library BOLT already rewrote: BOLT cannot process its own output again.
-fn ensure_not_optimized(library: &Path, how_to_rebuild: &str) -> Result<()> {
-    if is_bolt_optimized(library)? {
-        bail!(
+/// Refuses a library BOLT already rewrote: BOLT cannot process its own output again. The plan
+/// rebuilds such a library first wherever the build state knows it; this is the last guard.
+fn ensure_not_bolt_output(library: &Path, how_to_rebuild: &str) -> Result<()> {
+    match bolt_state(library)? {
+        BoltState::Untouched => Ok(()),
+        BoltState::Optimized => bail!(
             "{} is already BOLT-optimized (it has a .bolt.org.text section), and BOLT cannot \
              instrument its own output: {how_to_rebuild}",
             library.display()
-        );
+        ),
+        BoltState::Instrumented => bail!(
+            "{} is BOLT-instrumented (it has .bolt.instr sections): a run was stopped while it \
+             was trained, and its backup in {} is gone, so the original cannot be put back: \
+             {how_to_rebuild}",
+            library.display(),
+            "<build-dir>/opt-dist/backups"
+        ),
     }
-    Ok(())
 }
 
 /// Training a library BOLT-instrumented, as one scope: back the original up, put the
@@ -178,7 +193,9 @@ pub struct InstrumentedTraining {
     /// Where llvm-bolt writes the instrumented library before it is swapped in.
     pub scratch: PathBuf,
     pub backups: PathBuf,
-    /// What to do when the library is already BOLT-optimized.
+    /// The part of the build dir the library belongs to.
+    pub part: Part,
+    /// What to do when the library is already BOLT's output.
     pub rebuild_hint: String,
     pub training: Cmd,
 }
@@ -190,7 +207,7 @@ impl StageWork for InstrumentedTraining {
 
     fn run(&self, run: &mut StepRun) -> Result<()> {
         let library = self.library.resolve()?;
-        ensure_not_optimized(&library, &self.rebuild_hint)?;
+        ensure_not_bolt_output(&library, &self.rebuild_hint)?;
         record_tool(run, "llvm-bolt", &self.bolt);
         run.run(&instrument_cmd(
             &self.bolt,
@@ -198,18 +215,18 @@ impl StageWork for InstrumentedTraining {
             &self.profile_prefix,
             &self.scratch,
         ))?;
-        swap_in_instrumented(&library, &self.scratch, &self.backups)?;
+        swap_in_instrumented(&library, &self.scratch, &self.backups, self.part)?;
         eprintln!(
             "    {} is instrumented; its original is in {}",
             library.display(),
             self.backups.display()
         );
         let trained = run.run_training(&self.training);
-        let restored = backup::restore_leftovers(&self.backups);
+        let restored = backup::settle(&self.backups);
         match (trained, restored) {
-            (trained, Ok(put_back)) => {
-                for original in put_back {
-                    eprintln!("    restored the original {}", original.display());
+            (trained, Ok(settled)) => {
+                for settled in settled {
+                    eprintln!("    {}", settled.describe("training is over"));
                 }
                 trained
             }
@@ -284,60 +301,23 @@ impl StageWork for MergeFdata {
     }
 }
 
-/// What `dist` did to a library, so that running it again leaves the library alone.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct Optimized {
-    pub library: PathBuf,
-    pub profile_sha256: String,
-    pub result_sha256: String,
-}
-
-enum OptimizeState {
-    /// Not BOLT-optimized yet.
-    Pending,
-    /// Optimized with this very profile: nothing to do.
-    Done,
-}
-
-/// Is `library` waiting for BOLT, or already optimized with `profile` (per `record`)?
-fn optimize_state(
-    library: &Path,
-    profile: &Path,
-    record: Option<&Optimized>,
-) -> Result<OptimizeState> {
-    if !is_bolt_optimized(library)? {
-        return Ok(OptimizeState::Pending);
-    }
-    let profile_sha256 = sha256_file(profile)?;
-    let current = sha256_file(library)?;
-    match record {
-        Some(r) if r.profile_sha256 == profile_sha256 && r.result_sha256 == current => {
-            Ok(OptimizeState::Done)
-        }
-        _ => bail!(
-            "{} is already BOLT-optimized, but not with {} as recorded here: rebuild it (rerun \
-             the rustc-pgo stage for librustc_driver, llvm-bolt for libLLVM) and run dist again",
-            library.display(),
-            profile.display()
-        ),
-    }
-}
-
-/// BOLT-optimizes a sysroot library in place with a profile, unless `record` says it already
-/// is (so `dist` can run again). The library either ends up optimized and checked or as it
-/// was: its original is backed up first (and is what BOLT reads), the free space the rewrite
-/// needs is checked before the library is touched, the rewritten file is checked (an ELF file
-/// with BOLT's sections, of the size BOLT wrote), and on any failure, a full disk included,
-/// the original is put back; after a SIGKILL the next run puts it back.
+/// BOLT-optimizes a sysroot library in place with a profile, unless the build state says it
+/// already is, with this very profile (so `dist` can run again, also after `clean dist`). The
+/// library either ends up optimized and checked or as it was: its original is backed up first
+/// (and is what BOLT reads), the free space the rewrite needs is checked before the library is
+/// touched, the rewritten file is checked (an ELF file with BOLT's sections, of the size BOLT
+/// wrote), and on any failure, a full disk included, the original is put back; after a SIGKILL
+/// the next run puts it back ([`backup::settle`]).
 #[derive(Debug, Serialize)]
 pub struct OptimizeInPlace {
     pub library: LibraryPattern,
+    pub part: Part,
     pub bolt: PathBuf,
+    /// The PGO profile the library was built with, and the BOLT profile to apply.
+    pub pgo_profile: PathBuf,
     pub profile: PathBuf,
     pub scratch: PathBuf,
     pub backups: PathBuf,
-    /// Records which library was optimized with which profile.
-    pub record: PathBuf,
 }
 
 impl StageWork for OptimizeInPlace {
@@ -347,29 +327,30 @@ impl StageWork for OptimizeInPlace {
 
     fn run(&self, run: &mut StepRun) -> Result<()> {
         let library = self.library.resolve()?;
-        let mut done: Vec<Optimized> = match std::fs::read(&self.record) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("unreadable {}", self.record.display()))?,
-            Err(_) => Vec::new(),
-        };
-        // By file name: a build dir moved or restored elsewhere keeps what it records.
-        let previous = done
-            .iter()
-            .find(|o| o.library.file_name() == library.file_name());
-        if let OptimizeState::Done = optimize_state(&library, &self.profile, previous)? {
-            eprintln!(
-                "    {} is already optimized with this profile",
-                library.display()
-            );
-            return Ok(());
+        match bolt_state(&library)? {
+            BoltState::Untouched => {}
+            BoltState::Optimized if self.already_done(run)? => {
+                eprintln!(
+                    "    {} is already optimized with this profile",
+                    library.display()
+                );
+                return Ok(());
+            }
+            // The plan rebuilds a library optimized with another profile first, so this is a
+            // library changed behind the build state's back.
+            _ => ensure_not_bolt_output(
+                &library,
+                "the build state does not say with which profile; `cargo xtask opt-dist plan \
+                 dist` shows the rebuild that makes it right, `all` runs it",
+            )?,
         }
         record_tool(run, "llvm-bolt", &self.bolt);
-        let original = back_up(&library, &self.backups)
+        let original = back_up(&library, &self.backups, Some(self.part))
             .with_context(|| format!("{} was not changed", library.display()))?;
         let rewritten = self.rewrite(run, &library, &original);
         let _ = std::fs::remove_file(&self.scratch);
         if let Err(err) = rewritten {
-            return Err(match backup::restore_leftovers(&self.backups) {
+            return Err(match backup::settle(&self.backups) {
                 Ok(_) => err.context(format!(
                     "{} is as it was before this step (put back from its backup)",
                     library.display()
@@ -380,17 +361,11 @@ impl StageWork for OptimizeInPlace {
                 )),
             });
         }
-        done.retain(|o| o.library.file_name() != library.file_name());
-        done.push(Optimized {
-            library: library.clone(),
-            profile_sha256: fsutil::sha256_file(&self.profile)?,
-            result_sha256: fsutil::sha256_file(&library)?,
-        });
-        fsutil::write_atomically(&self.record, &serde_json::to_vec_pretty(&done)?)?;
-        backup::discard(&library, &self.backups)?;
+        // The backup goes once the runner has recorded the part as optimized.
         eprintln!("    {} is BOLT-optimized", library.display());
         Ok(())
     }
+
     fn shell(&self, host: &str) -> String {
         let backups = shell_quote_path(&self.backups);
         let backup = format!("{backups}/\"$(basename \"$lib\")\"");
@@ -403,6 +378,7 @@ impl StageWork for OptimizeInPlace {
         );
         [
             format!("lib={}", self.library.shell()),
+            "if ! readelf -S -W \"$lib\" | grep -q '\\.bolt\\.org\\.text'; then".to_string(),
             format!(
                 "mkdir -p {backups} && cp \"$lib\" {backup} && trap 'cp {backup} \"$lib\"' EXIT"
             ),
@@ -413,12 +389,28 @@ impl StageWork for OptimizeInPlace {
                 "cp {0} \"$lib\" && rm {0} {backup} && trap - EXIT",
                 shell_quote_path(&self.scratch)
             ),
+            "fi".to_string(),
         ]
         .join("\n")
     }
 }
 
 impl OptimizeInPlace {
+    /// Whether the build state, as it was before this step, records the library as optimized
+    /// with this PGO profile and this BOLT profile.
+    fn already_done(&self, run: &StepRun) -> Result<bool> {
+        Ok(match run.parts_before.get(self.part) {
+            Recorded::BoltOptimized {
+                profile_sha256,
+                bolt_profile_sha256: Some(bolt_profile_sha256),
+            } => {
+                profile_sha256 == sha256_file(&self.pgo_profile)?
+                    && bolt_profile_sha256 == sha256_file(&self.profile)?
+            }
+            _ => false,
+        })
+    }
+
     /// BOLT reads the backup and writes the scratch file, which is then copied over the
     /// library (in place: it is a hard link bootstrap refreshes) and checked.
     fn rewrite(&self, run: &mut StepRun, library: &Path, original: &Path) -> Result<()> {
@@ -448,7 +440,7 @@ impl OptimizeInPlace {
         std::fs::copy(&self.scratch, library)
             .with_context(|| format!("cannot write {}", library.display()))?;
         let written = std::fs::metadata(library)?.len();
-        if written != size || !is_bolt_optimized(library).unwrap_or(false) {
+        if written != size || !matches!(bolt_state(library), Ok(BoltState::Optimized)) {
             bail!(
                 "{} is not what llvm-bolt wrote after the copy ({} of {})",
                 library.display(),

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bolt::LibraryPattern;
 use super::cmd::shell_quote_path;
-use super::elf::is_bolt_optimized;
+use super::elf::is_bolt_output;
 use super::fsutil::{self, sha256_file};
 use super::pipeline::{Action, BuildChange, Built, Need, Part, StagePlan, StageWork, Step};
 use super::runner::StepRun;
@@ -38,10 +38,20 @@ pub enum Recorded {
         profile_sha256: String,
         bolt_ready: bool,
     },
+    /// Optimized with the PGO profile `profile_sha256`, then BOLT-optimized in place with the
+    /// BOLT profile `bolt_profile_sha256` (unknown in records of older xtasks).
     BoltOptimized {
         profile_sha256: String,
+        #[serde(default)]
+        bolt_profile_sha256: Option<String>,
     },
-    /// A step that changes it did not finish, or it was built by someone else.
+    /// A step that changes it has not finished. Where that step backed up what it rewrites in
+    /// place, putting the backup back makes it `was` again ([`super::backup::settle`]);
+    /// otherwise it is not known.
+    Changing {
+        was: Box<Recorded>,
+    },
+    /// Built by someone else, or by a step that did not finish.
     Unknown,
 }
 
@@ -61,13 +71,15 @@ fn key(part: Part) -> &'static str {
 
 impl BuildState {
     pub fn load(artifacts_root: &Path) -> BuildState {
-        std::fs::read(artifacts_root.join(FILE))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+        fsutil::read_record(
+            &artifacts_root.join(FILE),
+            "the compiler and LLVM in the build dir count as not known, so the plan rebuilds \
+             what a stage needs of them",
+        )
+        .unwrap_or_default()
     }
 
-    fn save(&self, artifacts_root: &Path) -> Result<()> {
+    pub fn save(&self, artifacts_root: &Path) -> Result<()> {
         std::fs::create_dir_all(artifacts_root)?;
         fsutil::write_atomically(
             &artifacts_root.join(FILE),
@@ -82,22 +94,31 @@ impl BuildState {
             .unwrap_or(Recorded::Unknown)
     }
 
-    fn set(&mut self, part: Part, state: Recorded) {
+    pub fn set(&mut self, part: Part, state: Recorded) {
         self.parts.insert(key(part).to_string(), state);
     }
 
-    /// Before a step that changes parts: they are unknown until it finishes.
-    pub fn before(artifacts_root: &Path, changes: &[BuildChange]) -> Result<()> {
-        if changes.is_empty() {
-            return Ok(());
-        }
+    /// Before a step that changes parts: they are changing until it finishes. Returns the
+    /// state before, which the step may rely on.
+    pub fn before(artifacts_root: &Path, changes: &[BuildChange]) -> Result<BuildState> {
         let mut state = BuildState::load(artifacts_root);
+        let before = state.clone();
+        if changes.is_empty() {
+            return Ok(before);
+        }
         for change in changes {
-            if !change.only_if_absent || state.get(change.part) == Recorded::Absent {
-                state.set(change.part, Recorded::Unknown);
+            let current = state.get(change.part);
+            if !change.only_if_absent || current == Recorded::Absent {
+                // A change still under way from an earlier step left nothing to go back to.
+                let was = match current {
+                    Recorded::Changing { .. } => Recorded::Unknown,
+                    other => other,
+                };
+                state.set(change.part, Recorded::Changing { was: Box::new(was) });
             }
         }
-        state.save(artifacts_root)
+        state.save(artifacts_root)?;
+        Ok(before)
     }
 
     /// After a step that changed parts succeeded: they are what it built.
@@ -110,7 +131,9 @@ impl BuildState {
             let current = state.get(change.part);
             // An LLVM bootstrap kept stays what it was: only one it found missing (or did not
             // know) was built with this step's options.
-            if change.only_if_absent && !matches!(current, Recorded::Absent | Recorded::Unknown) {
+            let absent = matches!(current, Recorded::Changing { ref was } if **was == Recorded::Absent)
+                || matches!(current, Recorded::Absent | Recorded::Unknown);
+            if change.only_if_absent && !absent {
                 continue;
             }
             state.set(change.part, record(&change.to)?);
@@ -132,16 +155,26 @@ fn record(built: &Built) -> Result<Recorded> {
                 .with_context(|| format!("cannot hash {}", profile.display()))?,
             bolt_ready: *bolt_ready,
         },
-        Built::BoltOptimized { profile } => Recorded::BoltOptimized {
+        Built::BoltOptimized {
+            profile,
+            bolt_profile,
+        } => Recorded::BoltOptimized {
             profile_sha256: sha256_file(profile)
                 .with_context(|| format!("cannot hash {}", profile.display()))?,
+            bolt_profile_sha256: match bolt_profile {
+                Some(bolt_profile) => Some(
+                    sha256_file(bolt_profile)
+                        .with_context(|| format!("cannot hash {}", bolt_profile.display()))?,
+                ),
+                None => None,
+            },
         },
     })
 }
 
 /// The compiler as the stages that keep it need it: built with the rustc profile, and linked
 /// for BOLT when BOLT is on (a compiler linked for BOLT serves without it too); one that dist
-/// already BOLT-optimized serves as well.
+/// already BOLT-optimized, with any BOLT profile, serves as well.
 pub fn optimized_compiler(ctx: &Ctx) -> Need {
     let profile = ctx.profile(super::pipeline::Profile::RustcPgo).path;
     let mut need = compiler_to_instrument(ctx);
@@ -151,7 +184,10 @@ pub fn optimized_compiler(ctx: &Ctx) -> Need {
             bolt_ready: false,
         });
     }
-    need.accepted.push(Built::BoltOptimized { profile });
+    need.accepted.push(Built::BoltOptimized {
+        profile,
+        bolt_profile: None,
+    });
     need
 }
 
@@ -164,6 +200,37 @@ pub fn compiler_to_instrument(ctx: &Ctx) -> Need {
             profile: ctx.profile(super::pipeline::Profile::RustcPgo).path,
             bolt_ready: true,
         }],
+    }
+}
+
+/// Whether a part built as `built` is what `accepted` asks for: a BOLT-optimized part asked for
+/// without a BOLT profile may have been optimized with any.
+fn accepts(accepted: &Built, built: &Built) -> bool {
+    match (accepted, built) {
+        (
+            Built::BoltOptimized {
+                profile,
+                bolt_profile: None,
+            },
+            Built::BoltOptimized { profile: built, .. },
+        ) => profile == built,
+        _ => accepted == built,
+    }
+}
+
+impl BuildState {
+    /// The state as it will be once the backups waiting in `backups` are settled (the next
+    /// run does that first, see [`super::backup::settle`]): a part whose change did not finish
+    /// is what it was before, where its backup is there to be put back.
+    fn settled(mut self, backups: &Path) -> BuildState {
+        for (_, part) in super::backup::pending(backups) {
+            if let Some(part) = part {
+                if let Recorded::Changing { was } = self.get(part) {
+                    self.set(part, *was);
+                }
+            }
+        }
+        self
     }
 }
 
@@ -185,9 +252,10 @@ pub struct Simulation {
 
 impl Simulation {
     pub fn new(ctx: &Ctx) -> Simulation {
+        let root = ctx.tree.artifacts_root();
         Simulation {
             parts: BTreeMap::new(),
-            on_disk: BuildState::load(&ctx.tree.artifacts_root()),
+            on_disk: BuildState::load(&root).settled(&super::backup::backups_dir(&root)),
             hashes: BTreeMap::new(),
         }
     }
@@ -208,7 +276,7 @@ impl Simulation {
 
     fn satisfies(&mut self, part: Part, accepted: &Built) -> bool {
         match (self.expected(part), accepted) {
-            (Expected::ByThisRun(built), accepted) => &built == accepted,
+            (Expected::ByThisRun(built), accepted) => accepts(accepted, &built),
             (Expected::OnDisk(Recorded::Absent), Built::Absent) => true,
             (Expected::OnDisk(Recorded::Plain), Built::Plain) => true,
             (Expected::OnDisk(Recorded::Instrumented), Built::Instrumented) => true,
@@ -223,9 +291,24 @@ impl Simulation {
                 },
             ) => bolt_ready == *wanted && self.hash(profile).as_ref() == Some(&profile_sha256),
             (
-                Expected::OnDisk(Recorded::BoltOptimized { profile_sha256 }),
-                Built::BoltOptimized { profile },
-            ) => self.hash(profile).as_ref() == Some(&profile_sha256),
+                Expected::OnDisk(Recorded::BoltOptimized {
+                    profile_sha256,
+                    bolt_profile_sha256,
+                }),
+                Built::BoltOptimized {
+                    profile,
+                    bolt_profile,
+                },
+            ) => {
+                self.hash(profile).as_ref() == Some(&profile_sha256)
+                    && match bolt_profile {
+                        None => true,
+                        Some(bolt_profile) => {
+                            bolt_profile_sha256.is_some()
+                                && self.hash(bolt_profile) == bolt_profile_sha256
+                        }
+                    }
+            }
             _ => false,
         }
     }
@@ -238,8 +321,21 @@ impl Simulation {
                 "optimized with another profile{}",
                 if bolt_ready { ", linked for BOLT" } else { "" }
             ),
-            Expected::OnDisk(Recorded::BoltOptimized { .. }) => {
-                "BOLT-optimized in place by an earlier dist".to_string()
+            Expected::OnDisk(Recorded::BoltOptimized {
+                bolt_profile_sha256,
+                ..
+            }) => match bolt_profile_sha256 {
+                Some(_) => "BOLT-optimized in place by an earlier dist, with another BOLT \
+                            profile or after another PGO profile"
+                    .to_string(),
+                None => "BOLT-optimized in place by an earlier dist with a BOLT profile it \
+                         did not record (an older xtask)"
+                    .to_string(),
+            },
+            Expected::OnDisk(Recorded::Changing { .. }) => {
+                "not known (a step that changed it did not finish, and nothing it backed up \
+                 is left to put back)"
+                    .to_string()
             }
             Expected::OnDisk(Recorded::Unknown) => {
                 "not known (a fresh build dir, a build by something else, or one that did not \
@@ -276,7 +372,9 @@ impl Simulation {
                 && matches!(
                     self.expected(Part::Llvm),
                     Expected::ByThisRun(Built::Absent)
-                        | Expected::OnDisk(Recorded::Absent | Recorded::Unknown)
+                        | Expected::OnDisk(
+                            Recorded::Absent | Recorded::Unknown | Recorded::Changing { .. }
+                        )
                 );
             for (i, step) in repair(ctx, &unmet, llvm_at_risk)?.into_iter().enumerate() {
                 self.apply(&step.changes);
@@ -316,7 +414,9 @@ impl Simulation {
             let absent = matches!(
                 self.expected(change.part),
                 Expected::ByThisRun(Built::Absent)
-                    | Expected::OnDisk(Recorded::Absent | Recorded::Unknown)
+                    | Expected::OnDisk(
+                        Recorded::Absent | Recorded::Unknown | Recorded::Changing { .. }
+                    )
             );
             if !change.only_if_absent || absent {
                 self.parts
@@ -394,9 +494,9 @@ impl StageWork for RemoveBoltedLibrary {
             eprintln!("    there is no {} to delete", self.library.shown());
             return Ok(());
         };
-        if !is_bolt_optimized(&library)? {
+        if !is_bolt_output(&library)? {
             eprintln!(
-                "    {} is not BOLT-optimized: bootstrap rebuilds it as needed",
+                "    {} is not BOLT's output: bootstrap rebuilds it as needed",
                 library.display()
             );
             return Ok(());

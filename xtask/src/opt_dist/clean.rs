@@ -16,17 +16,12 @@ use anyhow::{Context, Result};
 
 use super::fsutil::{file_name, files_below, human_bytes};
 use super::pipeline::{StageId, STAGES};
-use super::{backup, lock, Ctx};
+use super::{backup, Ctx};
 
 pub fn clean(ctx: &Ctx, stage: Option<StageId>, and_later: bool) -> Result<()> {
     let root = ctx.tree.artifacts_root();
-    let _lock = lock::acquire(&root)?;
-    for restored in backup::restore_leftovers(&backup::backups_dir(&root))? {
-        eprintln!(
-            "opt-dist: restored the original {} (a killed run left it changed)",
-            restored.display()
-        );
-    }
+    let _lock = ctx.lock()?;
+    super::runner::settle_backups(&backup::backups_dir(&root), "a killed run left it changed")?;
     let doomed: Vec<PathBuf> = match stage {
         Some(stage) => STAGES
             .iter()

@@ -70,15 +70,20 @@ impl Cmd {
             .quiet()
     }
 
-    /// Runs with the terminal attached, so bootstrap's and the collector's progress is visible.
+    /// Runs with the terminal attached, so bootstrap's and the collector's progress is visible,
+    /// in a process group of its own that a signal to the xtask reaches too
+    /// ([`super::interrupt::wait_for`]).
     pub fn run(&self, sh: &xshell::Shell) -> Result<()> {
-        let _cwd = sh.push_dir(&self.cwd);
-        self.to_xshell(sh)
-            .run()
-            .with_context(|| self.failure_context())
+        let child = self.spawn(sh, std::process::Stdio::inherit())?;
+        let status = super::interrupt::wait_for(child, self.program())
+            .with_context(|| self.failure_context())?;
+        if !status.success() {
+            anyhow::bail!("{}: {status}", self.failure_context());
+        }
+        Ok(())
     }
 
-    /// Runs with stdout attached and stderr read line by line into `on_line` (which passes it
+    /// Runs like [`Cmd::run`], with stderr read line by line into `on_line` (which passes it
     /// on): for commands whose progress the xtask reports.
     pub fn run_watching_stderr(
         &self,
@@ -86,25 +91,52 @@ impl Cmd {
         mut on_line: impl FnMut(&str),
     ) -> Result<()> {
         use std::io::BufRead;
-        let _cwd = sh.push_dir(&self.cwd);
-        let mut command: std::process::Command = self.to_xshell(sh).into();
-        let mut child = command
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .with_context(|| format!("could not start `{}`", self.program()))
-            .with_context(|| self.failure_context())?;
+        let mut child = self.spawn(sh, std::process::Stdio::piped())?;
         let stderr = child.stderr.take().expect("stderr is piped");
-        for line in std::io::BufReader::new(stderr).split(b'\n') {
-            let line = line.with_context(|| format!("reading the output of {}", self.program()))?;
+        let (sender, lines) = std::sync::mpsc::channel();
+        // The lines are read beside the wait, which must notice a signal while the command
+        // prints nothing.
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).split(b'\n') {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let program = self.program().to_string();
+        let waiter = std::thread::spawn(move || super::interrupt::wait_for(child, &program));
+        for line in lines {
             on_line(String::from_utf8_lossy(&line).trim_end_matches('\r'));
         }
-        let status = child
-            .wait()
-            .with_context(|| format!("waiting for {}", self.program()))?;
+        let _ = reader.join();
+        let status = waiter
+            .join()
+            .map_err(|_| anyhow::anyhow!("waiting for {} failed", self.program()))?
+            .with_context(|| self.failure_context())?;
         if !status.success() {
             anyhow::bail!("{}: {status}", self.failure_context());
         }
         Ok(())
+    }
+
+    /// Starts the command as the leader of a new process group, stdin closed (a process group
+    /// that is not the terminal's foreground must not read it).
+    fn spawn(
+        &self,
+        sh: &xshell::Shell,
+        stderr: std::process::Stdio,
+    ) -> Result<std::process::Child> {
+        use std::os::unix::process::CommandExt;
+        let _cwd = sh.push_dir(&self.cwd);
+        let mut command: std::process::Command = self.to_xshell(sh).into();
+        command
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("could not start `{}`", self.program()))
+            .with_context(|| self.failure_context())
     }
 
     /// Runs and returns stdout; stderr still goes to the terminal.

@@ -50,20 +50,18 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
 
     let mut steps = Vec::new();
     for (profile, library) in &bolt {
-        let (part, pgo_profile) = match library.prefix {
-            "libLLVM.so" => (Part::Llvm, ctx.profile(Profile::LlvmPgo).path),
-            _ => (Part::Compiler, ctx.profile(Profile::RustcPgo).path),
-        };
+        let (part, pgo_profile) = bolt_target(ctx, library);
         steps.push(
             Step::new(
                 format!("BOLT-optimize {} in place", library.shown()),
                 Action::Work(Box::new(OptimizeInPlace {
                     library: library.clone(),
+                    part,
                     bolt: ctx.host_llvm.tool("llvm-bolt"),
+                    pgo_profile: pgo_profile.clone(),
                     profile: profile.path.clone(),
                     scratch: dir.join(format!("{}.bolt", library.prefix)),
                     backups: backup::backups_dir(&tree.artifacts_root()),
-                    record: dir.join("bolt-optimized.json"),
                 })),
                 "the message above says what failed and that the library is as it was before the \
              step; fix the cause (llvm-bolt's message, free disk) and run dist again",
@@ -72,6 +70,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
                 part,
                 Built::BoltOptimized {
                     profile: pgo_profile,
+                    bolt_profile: Some(profile.path.clone()),
                 },
             ),
         );
@@ -152,8 +151,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
             bolt_libraries: bolt.iter().map(|(_, lib)| lib.clone()).collect(),
             scratch: dir.join("unpacked-rustc"),
         })),
-        "dist packaged an instrumented file or other libraries than the sysroot's optimized \
-         ones: was the compiler rebuilt (missing --keep-stage), or a stage interrupted?",
+        "the message above says what is wrong with the packaged toolchain and what to do",
     ));
 
     let mut inputs = vec![rustc_pgo.artifact.clone()];
@@ -165,20 +163,39 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     }
     inputs.extend(llvm_pgo.as_ref().map(|p| p.artifact.clone()));
     inputs.extend(bolt.into_iter().map(|(profile, _)| profile.clone()));
-    let mut needs = vec![build_state::optimized_compiler(ctx)];
+    // Dist packages the libraries as they are: each BOLT-optimized one is what BOLT made of it
+    // with this very profile, or not BOLT's output yet (dist's own BOLT step optimizes it).
+    let to_bolt = |pgo: &Path, bolt: &Path| -> Vec<Built> {
+        vec![
+            optimized(pgo, true),
+            Built::BoltOptimized {
+                profile: pgo.to_path_buf(),
+                bolt_profile: Some(bolt.to_path_buf()),
+            },
+        ]
+    };
+    let mut needs = vec![match &rustc_bolt {
+        Some(bolt) => Need {
+            part: Part::Compiler,
+            accepted: to_bolt(rustc_pgo.path(), bolt.path()),
+        },
+        None => build_state::optimized_compiler(ctx),
+    }];
     if let Some(llvm_pgo) = &llvm_pgo {
-        let optimized = |bolt_ready| Built::Optimized {
-            profile: llvm_pgo.path().to_path_buf(),
-            bolt_ready,
-        };
-        let bolted = || Built::BoltOptimized {
-            profile: llvm_pgo.path().to_path_buf(),
-        };
+        let pgo = llvm_pgo.path();
         needs.push(Need {
             part: Part::Llvm,
-            accepted: match ctx.use_bolt {
-                true => vec![optimized(true), bolted()],
-                false => vec![Built::Absent, optimized(false), optimized(true), bolted()],
+            accepted: match &llvm_bolt {
+                Some(bolt) => to_bolt(pgo, bolt.path()),
+                None => vec![
+                    Built::Absent,
+                    optimized(pgo, false),
+                    optimized(pgo, true),
+                    Built::BoltOptimized {
+                        profile: pgo.to_path_buf(),
+                        bolt_profile: None,
+                    },
+                ],
             },
         });
     }
@@ -187,6 +204,22 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         needs,
         ..StagePlan::new(StageId::Dist, dir, steps)
     })
+}
+
+/// The part of the build dir a BOLT-optimized library belongs to, and the PGO profile it was
+/// built with.
+fn bolt_target(ctx: &Ctx, library: &LibraryPattern) -> (Part, PathBuf) {
+    match library.prefix {
+        "libLLVM.so" => (Part::Llvm, ctx.profile(Profile::LlvmPgo).path),
+        _ => (Part::Compiler, ctx.profile(Profile::RustcPgo).path),
+    }
+}
+
+fn optimized(profile: &Path, bolt_ready: bool) -> Built {
+    Built::Optimized {
+        profile: profile.to_path_buf(),
+        bolt_ready,
+    }
 }
 
 /// (our file, the same under upstream's name in `dir`).
@@ -334,7 +367,9 @@ impl StageWork for CheckPackagedToolchain {
             if !instrumented.is_empty() {
                 bail!(
                     "{} in {} is instrumented (sections {}): an instrumented compiler must \
-                     never ship",
+                     never ship; dist rebuilt it from an instrumented build (was a --keep-stage \
+                     missing from the dist arguments, or a stage interrupted?): `status` shows \
+                     the stages, rerun the ones that are not done, then dist",
                     path.strip_prefix(scratch).unwrap_or(&path).display(),
                     tarball.display(),
                     instrumented.join(", ")
@@ -375,16 +410,18 @@ impl StageWork for CheckPackagedToolchain {
                 ..library.clone()
             }
             .resolve()?;
-            if !elf::is_bolt_optimized(&packaged)? {
+            if elf::bolt_state(&packaged)? != elf::BoltState::Optimized {
                 bail!(
-                    "{} in {} is not BOLT-optimized",
+                    "{} in {} is not BOLT-optimized: dist rebuilt it after the BOLT step (were \
+                     the dist arguments or the tree changed?); run dist again",
                     library.shown(),
                     tarball.display()
                 );
             }
             if fsutil::sha256_file(&packaged)? != fsutil::sha256_file(&sysroot)? {
                 bail!(
-                    "{} in {} differs from the optimized {}",
+                    "{} in {} differs from the optimized {}: dist packaged another build of \
+                     it; run dist again",
                     library.shown(),
                     tarball.display(),
                     sysroot.display()

@@ -30,10 +30,29 @@ pub fn is_instrumentation_section(name: &str) -> bool {
     name.starts_with("__llvm_prf_") || name.starts_with(".bolt.instr")
 }
 
-pub fn is_bolt_optimized(path: &Path) -> Result<bool> {
-    Ok(section_names(path)?
-        .iter()
-        .any(|name| name == ".bolt.org.text"))
+/// What BOLT did to a file, from its sections: both its instrumented and its optimized output
+/// keep the original code in `.bolt.org.text`; only the instrumented one has `.bolt.instr*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoltState {
+    Untouched,
+    Instrumented,
+    Optimized,
+}
+
+pub fn bolt_state(path: &Path) -> Result<BoltState> {
+    let names = section_names(path)?;
+    Ok(if names.iter().any(|n| n.starts_with(".bolt.instr")) {
+        BoltState::Instrumented
+    } else if names.iter().any(|n| n == ".bolt.org.text") {
+        BoltState::Optimized
+    } else {
+        BoltState::Untouched
+    })
+}
+
+/// Whether BOLT rewrote the file (instrumented or optimized): BOLT refuses its own output.
+pub fn is_bolt_output(path: &Path) -> Result<bool> {
+    Ok(bolt_state(path)? != BoltState::Untouched)
 }
 
 fn parse_section_names(data: &[u8]) -> Result<Vec<String>> {
@@ -82,7 +101,7 @@ mod tests {
         let this_test = std::env::current_exe().unwrap();
         let names = section_names(&this_test).unwrap();
         assert!(names.iter().any(|n| n == ".text"), "{names:?}");
-        assert!(!is_bolt_optimized(&this_test).unwrap());
+        assert_eq!(bolt_state(&this_test).unwrap(), BoltState::Untouched);
     }
 
     #[test]

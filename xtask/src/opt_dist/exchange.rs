@@ -23,7 +23,7 @@ use super::llvm_tools::llvm_major;
 use super::manifest::{FileRecord, Manifest, TreeRecord, MANIFEST_FILE, SCHEMA_VERSION};
 use super::pipeline::{Profile, ProfileFormat, StageId, PROFILES, STAGES};
 use super::state::{self, State};
-use super::{lock, validate, Ctx};
+use super::{validate, Ctx};
 
 /// How a stage came to be here, when it was not made here.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,8 +113,7 @@ pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
 /// `import <DIR>` (stages in the layout of `<build-dir>/opt-dist`), or `import <FILE> --as
 /// <profile>` (one profile made elsewhere).
 pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>, allow_stale: bool) -> Result<()> {
-    let root = ctx.tree.artifacts_root();
-    let _lock = lock::acquire(&root)?;
+    let _lock = ctx.lock()?;
     if let Some(profile) = single {
         return import_file(ctx, from, profile, allow_stale);
     }

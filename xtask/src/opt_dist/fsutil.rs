@@ -11,15 +11,53 @@ use anyhow::{Context, Result};
 /// Writes `contents` to `path` through a temporary file in the same directory and one rename,
 /// so a reader never sees half a file and a crash leaves the previous version intact.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.partial",
-        path.extension()
-            .map(|e| e.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+    let tmp = path.with_file_name(format!("{}.partial", file_name(path)));
+    let written = std::fs::write(&tmp, contents)
+        .with_context(|| format!("cannot write {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+        });
+    if written.is_err() {
+        // A full disk leaves no half-written file behind either.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// A JSON file: `None` when there is none; an error naming the file when it cannot be read or
+/// does not parse.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .with_context(|| format!("{} is not a valid record", path.display()))
+}
+
+/// A record the xtask keeps (a manifest, a journal, the build state...): `None` when there is
+/// none. One that cannot be read is never a dead end: it is set aside as `<name>.corrupt`
+/// (kept for a look, never deleted), named in a warning that says what follows from it
+/// (`consequence`), and taken as absent.
+pub fn read_record<T: serde::de::DeserializeOwned>(path: &Path, consequence: &str) -> Option<T> {
+    match read_json(path) {
+        Ok(record) => record,
+        Err(err) => {
+            let aside = path.with_file_name(format!("{}.corrupt", file_name(path)));
+            let moved = std::fs::rename(path, &aside);
+            eprintln!(
+                "opt-dist: warning: {err:#}; {}; {consequence}",
+                match moved {
+                    Ok(()) => format!("set aside as {}", aside.display()),
+                    Err(_) => "ignored".to_string(),
+                }
+            );
+            None
+        }
+    }
 }
 
 /// The last component of `path`, as text (empty for a path without one).
@@ -320,6 +358,17 @@ mod tests {
             sha256_file(&file).unwrap(),
             expected.split_whitespace().next().unwrap()
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_write_that_fails_leaves_no_partial_file() {
+        let dir = std::env::temp_dir().join(format!("xtask-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("record.json/in-the-way")).unwrap();
+        assert!(write_atomically(&dir.join("record.json"), b"{}").is_err());
+        assert!(!dir.join("record.json.partial").exists());
+        write_atomically(&dir.join("other.json"), b"{}").unwrap();
+        assert_eq!(std::fs::read(dir.join("other.json")).unwrap(), b"{}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -35,6 +35,8 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
         BoltGathering {
             what: "LLVM",
             library: LibraryPattern::llvm(tree),
+            part: Part::Llvm,
+            built: optimized_llvm(ctx),
             benchmarks: Benchmarks::llvm(ctx),
             stage_dir: &dir,
             output: &output.path,

@@ -419,9 +419,14 @@ pub enum Built {
     Instrumented,
     /// Built with `profile`; `bolt_ready`: linked with relocations, for BOLT.
     Optimized { profile: PathBuf, bolt_ready: bool },
-    /// Built with `profile`, then BOLT-optimized in place by dist: fine to keep and to ship,
-    /// but BOLT cannot instrument it again.
-    BoltOptimized { profile: PathBuf },
+    /// Built with `profile`, then BOLT-optimized in place by dist with `bolt_profile`: fine to
+    /// keep and to ship, but BOLT cannot instrument or optimize it again. A need without a
+    /// BOLT profile accepts any.
+    BoltOptimized {
+        profile: PathBuf,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bolt_profile: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]

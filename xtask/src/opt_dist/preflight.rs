@@ -140,7 +140,10 @@ pub fn checks(ctx: &Ctx, stages: &[StageId], sh: &xshell::Shell) -> Vec<Check> {
 
     let waiting = super::backup::pending(&super::backup::backups_dir(&tree.artifacts_root()));
     if !waiting.is_empty() {
-        let files: Vec<String> = waiting.iter().map(|p| p.display().to_string()).collect();
+        let files: Vec<String> = waiting
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect();
         checks.push(Check::note(
             "backups",
             format!("a killed run left changed: {}", files.join(", ")),

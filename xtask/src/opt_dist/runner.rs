@@ -22,7 +22,7 @@ use super::manifest::{
     ValidationRecord, SCHEMA_VERSION,
 };
 use super::pipeline::{Action, ProfileCheck, StagePlan, Step};
-use super::state::{self, Failure, Journal, FAILED_FILE, JOURNAL_FILE};
+use super::state::{self, Failure, Journal, FAILED_FILE, JOURNAL_FILE, UNRECORDED_FILE};
 use super::Ctx;
 use super::{backup, interrupt, metrics, report, validate};
 
@@ -93,6 +93,8 @@ pub struct StepRun<'a> {
     pub record: &'a mut Record,
     /// When this run of the stage started: files older than that are an earlier run's.
     pub stage_started: SystemTime,
+    /// The build state as it was before this step marked the parts it changes as changing.
+    pub parts_before: BuildState,
     step: &'a str,
     /// How long this step took in the stage's previous finished run.
     previous_secs: Option<f64>,
@@ -183,11 +185,19 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
     interrupt::install();
     let root = ctx.tree.artifacts_root();
     let backups = backup::backups_dir(&root);
-    restore_backups(&backups, "an earlier run was killed before it could")?;
+    settle_backups(
+        &backups,
+        "an earlier run was killed before it could put it back",
+    )?;
 
     // How long its training took last time, for the progress estimate.
     let previous = state::read_manifest(&plan.dir);
     let mut journal = start_journal(ctx, plan);
+    // This run's failure, if it fails, replaces the last one; should it not be recordable (a
+    // full disk), `status` must not show the old one as this run's.
+    for last_failure in [FAILED_FILE, UNRECORDED_FILE] {
+        let _ = std::fs::remove_file(plan.dir.join(last_failure));
+    }
     let resume_at = state::resume_point(plan, journal.completed);
     journal.completed = resume_at;
     if resume_at > 0 {
@@ -214,7 +224,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
         // A signal between steps (or stages of `all`) stops the run before the next one.
         let mut result = match interrupt::interrupted() {
             false => BuildState::before(&root, &step.changes)
-                .and_then(|()| {
+                .and_then(|parts_before| {
                     let previous_secs = previous.as_ref().and_then(|m| {
                         m.steps
                             .iter()
@@ -226,12 +236,15 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
                         sh,
                         record: &mut journal.record,
                         stage_started: started_at,
+                        parts_before,
                         step: &step.title,
                         previous_secs,
                     };
                     execute(step, &mut run)
                 })
-                .and_then(|()| BuildState::after(&root, &step.changes)),
+                .and_then(|()| BuildState::after(&root, &step.changes))
+                // What the step backed up is settled now that its result is recorded.
+                .and_then(|()| settle_backups(&backups, "the step did not finish")),
             true => Ok(()),
         };
         let interrupted = interrupt::signal();
@@ -245,18 +258,23 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
         timings.push((step.title.as_str(), secs));
         drop(group);
         if let Err(err) = result {
-            let err = match restore_backups(&backups, "the stage stopped before it could") {
+            let err = match settle_backups(&backups, "the step stopped before it could") {
                 Ok(()) => err,
                 Err(restore) => err.context(format!("{restore:#}")),
             };
             print_timings(stage, &timings, started.elapsed().as_secs_f64());
-            let hint = match interrupted {
-                // What the step's own advice says about its failures does not apply.
-                Some(_) => "the run was interrupted: nothing was left half-done (a library \
-                            changed for training was put back); run the stage, or `all`, \
-                            again to go on"
+            // What the step's own advice says about its failures applies only to them.
+            let hint = match (interrupted, disk_full(&ctx.tree.build_dir, &err, sh)) {
+                (Some(_), _) => "the run was interrupted and the command it ran was stopped; \
+                                 run the stage, or `all`, again to go on"
                     .to_string(),
-                None => step.hint.clone(),
+                (None, Some(free)) => format!(
+                    "the disk is full ({} free below {}): free some space, then run the \
+                     stage, or `all`, again",
+                    human_bytes(free),
+                    ctx.tree.build_dir.display()
+                ),
+                (None, None) => step.hint.clone(),
             };
             let failed = StepFailed {
                 stage,
@@ -332,9 +350,11 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
         disk: Some(disk.finish(&raw, merged_bytes)),
     };
     manifest.write(&plan.dir)?;
-    // The manifest says it all now; a failure of an earlier run is history.
-    for done_with in [JOURNAL_FILE, FAILED_FILE] {
+    // The manifest says it all now; a failure of an earlier run is history, and so is what a
+    // run killed while writing those records left.
+    for done_with in [JOURNAL_FILE, FAILED_FILE, UNRECORDED_FILE] {
         let _ = std::fs::remove_file(plan.dir.join(done_with));
+        let _ = std::fs::remove_file(plan.dir.join(format!("{done_with}.partial")));
     }
 
     for output in &manifest.outputs {
@@ -344,6 +364,20 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
         eprintln!("  disk: {}", report::disk_line(disk));
     }
     Ok(manifest)
+}
+
+/// The free bytes below the build dir, when a failure looks like a full disk: the error says
+/// so, or next to nothing is free (a tool's own message about it is only on the terminal).
+fn disk_full(build_dir: &Path, err: &anyhow::Error, sh: &xshell::Shell) -> Option<u64> {
+    const NEARLY_NOTHING: u64 = 16 << 20;
+    let said = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+            || cause.to_string().contains("No space left on device")
+    });
+    let free = fsutil::free_bytes(build_dir, sh)?;
+    (said || free < NEARLY_NOTHING).then_some(free)
 }
 
 /// The steps' times of a stage that stopped (a finished one is in the run's summary).
@@ -479,6 +513,8 @@ fn record_failure(plan: &StagePlan, failed: &StepFailed, err: &anyhow::Error) {
     };
     if let Err(write) = write_json(&plan.dir.join(FAILED_FILE), &failure) {
         eprintln!("opt-dist: could not record the failure: {write:#}");
+        // An empty file takes no data block: on a full disk it says at least that much.
+        let _ = std::fs::File::create(plan.dir.join(UNRECORDED_FILE));
     }
 }
 
@@ -486,13 +522,11 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     fsutil::write_atomically(path, &serde_json::to_vec_pretty(value)?)
 }
 
-/// Puts back every library a BOLT step left instrumented, saying why it was left so.
-fn restore_backups(backups: &Path, why: &str) -> Result<()> {
-    for library in backup::restore_leftovers(backups)? {
-        eprintln!(
-            "opt-dist: restored the original {} ({why})",
-            library.display()
-        );
+/// Puts back every library a step changed in place and did not finish with, and forgets the
+/// backups of those it did (see [`backup::settle`]), saying which.
+pub fn settle_backups(backups: &Path, why: &str) -> Result<()> {
+    for settled in backup::settle(backups)? {
+        eprintln!("opt-dist: {}", settled.describe(why));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::bolt::LibraryPattern;
 use super::build_state;
-use super::pipeline::{Profile, StageId, StagePlan};
+use super::pipeline::{Built, Part, Profile, StageId, StagePlan};
 use super::training::{Benchmarks, BoltGathering};
 use super::Ctx;
 
@@ -25,6 +25,11 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let steps = BoltGathering {
         what: "rustc",
         library: LibraryPattern::rustc_driver(tree),
+        part: Part::Compiler,
+        built: Built::Optimized {
+            profile: rustc_profile.path.clone(),
+            bolt_ready: true,
+        },
         benchmarks: Benchmarks::rustc(ctx),
         stage_dir: &dir,
         output: &output.path,

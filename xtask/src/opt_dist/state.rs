@@ -32,6 +32,8 @@ use super::Ctx;
 
 pub const FAILED_FILE: &str = "failed.json";
 pub const JOURNAL_FILE: &str = "journal.json";
+/// Left, empty, by a run that failed and could not write `failed.json` (a full disk).
+pub const UNRECORDED_FILE: &str = "failed.unrecorded";
 
 /// Why the last run of a stage stopped.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,15 +101,24 @@ impl Hashes {
 }
 
 pub fn read_manifest(dir: &Path) -> Option<Manifest> {
-    serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).ok()?).ok()
+    fsutil::read_record(
+        &dir.join(MANIFEST_FILE),
+        "the stage counts as not run, and runs again",
+    )
 }
 
 pub fn read_failure(dir: &Path) -> Option<Failure> {
-    serde_json::from_slice(&std::fs::read(dir.join(FAILED_FILE)).ok()?).ok()
+    fsutil::read_record(
+        &dir.join(FAILED_FILE),
+        "the stage's last failure is not known",
+    )
 }
 
 pub fn read_journal(dir: &Path) -> Option<Journal> {
-    serde_json::from_slice(&std::fs::read(dir.join(JOURNAL_FILE)).ok()?).ok()
+    fsutil::read_record(
+        &dir.join(JOURNAL_FILE),
+        "the stage starts again from its first step",
+    )
 }
 
 /// What a stage's plan does, by content: its own steps' actions, inputs and outputs, with this
@@ -150,18 +161,35 @@ pub fn assess(
     if let Some(failure) = read_failure(&plan.dir) {
         return (State::Failed(failure), manifest);
     }
-    if let Some(journal) = read_journal(&plan.dir) {
+    let journal = read_journal(&plan.dir);
+    let unrecorded = plan.dir.join(UNRECORDED_FILE).exists();
+    if journal.is_some() || unrecorded {
+        let completed = journal.as_ref().map_or(0, |j| j.completed);
         let failure = Failure {
-            step: journal.completed + 1,
+            step: completed + 1,
             steps: plan.own_steps().len(),
             title: plan
                 .own_steps()
-                .get(journal.completed)
+                .get(completed)
                 .map(|s| s.title.clone())
                 .unwrap_or_else(|| "writing the manifest".to_string()),
-            error: "the run was killed (no error was recorded)".to_string(),
+            error: match unrecorded {
+                true => "the run failed, but its failure could not be written (a full disk?); \
+                         the run's own output says why"
+                    .to_string(),
+                false => "the run stopped with no error recorded: it was killed, or its \
+                          failure could not be written (a full disk?)"
+                    .to_string(),
+            },
             hint: "run the stage again: it resumes after its last finished step".to_string(),
-            at: journal.started_at,
+            at: journal.map_or_else(
+                || {
+                    let marker = std::fs::metadata(plan.dir.join(UNRECORDED_FILE));
+                    let when = marker.and_then(|m| m.modified());
+                    fsutil::utc_timestamp(when.unwrap_or(std::time::SystemTime::now()))
+                },
+                |j| j.started_at,
+            ),
         };
         return (State::Failed(failure), manifest);
     }
@@ -405,13 +433,21 @@ pub fn resume_point(plan: &StagePlan, completed: usize) -> usize {
     }
 }
 
+/// One stage as `status` shows it.
+pub struct StatusEntry<'a> {
+    pub stage: StageId,
+    pub state: State,
+    pub manifest: Option<Manifest>,
+    pub plan: &'a StagePlan,
+    /// The repairs the next `all` makes before the stage, as step titles.
+    pub repairs: &'a [String],
+}
+
 /// The stage id and state of every stage, as JSON for `status --json`.
-pub fn status_json(
-    entries: &[(StageId, State, Option<Manifest>, &StagePlan)],
-) -> serde_json::Value {
+pub fn status_json(entries: &[StatusEntry]) -> serde_json::Value {
     let stages: Vec<serde_json::Value> = entries
         .iter()
-        .map(|(stage, state, manifest, plan)| {
+        .map(|StatusEntry { stage, state, manifest, plan, repairs }| {
             let mut value = serde_json::json!({
                 "stage": stage.name(),
                 "state": state.word(),
@@ -432,6 +468,9 @@ pub fn status_json(
                     object.insert("reason".into(), serde_json::json!(reason));
                 }
                 State::Done | State::NotRun => {}
+            }
+            if !repairs.is_empty() {
+                object.insert("repairs".into(), serde_json::json!(repairs));
             }
             if let Some(manifest) = manifest {
                 object.insert("finished_at".into(), serde_json::json!(manifest.finished_at));

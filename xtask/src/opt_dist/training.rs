@@ -12,7 +12,7 @@ use super::bolt::{InstrumentedTraining, LibraryPattern, MergeFdata};
 use super::bootstrap::Interface;
 use super::cmd::Cmd;
 use super::fsutil::file_name;
-use super::pipeline::{Action, ProfileCheck, Step};
+use super::pipeline::{Action, Built, Part, ProfileCheck, Step};
 use super::validate::ProfdataMatchesCompiler;
 use super::Ctx;
 
@@ -405,6 +405,10 @@ fn file_stem(path: &Path) -> String {
 pub struct BoltGathering<'a> {
     pub what: &'a str,
     pub library: LibraryPattern,
+    /// The part of the build dir the library belongs to, and how it is built: what it is
+    /// again once training is over.
+    pub part: Part,
+    pub built: Built,
     pub benchmarks: Benchmarks<'a>,
     pub stage_dir: &'a Path,
     pub output: &'a Path,
@@ -431,13 +435,15 @@ impl BoltGathering<'_> {
                         .stage_dir
                         .join(format!("{}.instrumented", self.library.prefix)),
                     backups: backup::backups_dir(&ctx.tree.artifacts_root()),
+                    part: self.part,
                     rebuild_hint: self.rebuild_hint.to_string(),
                     training: run_collector(ctx, &self.benchmarks, None),
                 })),
-                "llvm-bolt needs a library linked with relocations (-Wl,-q): was it built with \
-                 BOLT settings (--use-bolt true)? If the collector failed, its output above \
-                 names the benchmark. The original library was put back either way",
+                "if llvm-bolt failed: it needs a library linked with relocations (-Wl,-q), built \
+                 with BOLT settings (--use-bolt true); if the collector failed, its output above \
+                 names the benchmark",
             )
+            .changing(self.part, self.built.clone())
             .not_resumable(),
             Step::new(
                 format!("Check that training wrote {what} BOLT profiles"),

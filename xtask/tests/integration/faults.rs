@@ -237,6 +237,7 @@ fn a_full_disk_during_dist_leaves_the_libraries_as_they_were() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("as it was before this step"), "{err}");
+    assert!(err.contains("what to do: the disk is full"), "{err}");
     // The library whose step failed is as it was; one whose step finished before is
     // completely BOLT-optimized. Nothing is half-written.
     let failed_step = err
@@ -285,7 +286,18 @@ fn a_full_disk_during_dist_leaves_the_libraries_as_they_were() {
     std::fs::remove_file(&filler).unwrap();
     let out = tree.opt_dist(&args);
     assert_success(&out, "dist with space");
+    assert!(partials(&build).is_empty(), "{:?}", partials(&build));
     for (path, _) in sysroot_libraries(&build, &host) {
         assert!(is_bolt_optimized(&path), "{}", path.display());
     }
+}
+
+/// Half-written files (`*.partial`) below the build dir's `opt-dist`.
+fn partials(build: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(build.join("opt-dist"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.into_path())
+        .filter(|p| p.to_string_lossy().ends_with(".partial"))
+        .collect()
 }

@@ -132,27 +132,3 @@ fn after_a_sigkill_while_instrumented_the_next_start_restores_the_original() {
         "the original library must be back"
     );
 }
-
-#[test]
-fn sigterm_to_the_xtask_alone_lets_the_step_finish_then_stops_with_143() {
-    let (tree, lib, original) = prepared_tree("interrupt-sigterm");
-    let log = tree.root.join("rustc-bolt.log");
-    let mut child = start_rustc_bolt(&tree, &log);
-    wait_until_instrumented(&lib, &mut child, &log);
-
-    // Only the xtask: the collector trains on, and the xtask stops after that step.
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let status = child.wait().unwrap();
-    let err = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(status.code(), Some(143), "{err}");
-    assert!(err.contains("interrupted by SIGTERM"), "{err}");
-    assert!(
-        std::fs::read(&lib).unwrap() == original,
-        "the original library must be back"
-    );
-    assert!(!tree.stage_dir("rustc-bolt").join("manifest.json").exists());
-}

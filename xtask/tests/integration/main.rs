@@ -19,3 +19,4 @@ mod real_tree;
 mod reporting;
 mod resume;
 mod rustc_pgo;
+mod seams;

@@ -8,7 +8,6 @@
 
 use crate::common;
 
-use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -234,17 +233,36 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
     assert!(reasons.contains("rustc-pgo-"), "{reasons}");
     std::fs::write(&profile, &good).unwrap();
 
-    // running: the lock names a live holder; `all` is refused at once, status still works.
-    let mut holder = Command::new("sleep").arg("60").spawn().unwrap();
+    // running: another process holds the kernel lock (flock(1) takes the same lock as the
+    // xtask) and the file names it; `all` is refused at once, status still works.
     let lock = tree.root.join("build/opt-dist/lock");
-    let mut file = std::fs::File::create(&lock).unwrap();
-    write!(
-        file,
-        r#"{{"pid": {}, "process_start": null, "command": "opt-dist dist", "started_at": "now", "stage": "dist"}}"#,
-        holder.id()
+    // --close: the lock is flock's own, and goes when flock is killed.
+    let mut holder = Command::new("flock")
+        .arg("--close")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Command::new("flock")
+        .args(["--nonblock", "--shared"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(Instant::now() < deadline, "flock never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(
+        &lock,
+        format!(
+            r#"{{"pid": {}, "process_start": null, "command": "opt-dist dist", "started_at": "now", "stage": "dist"}}"#,
+            holder.id()
+        ),
     )
     .unwrap();
-    drop(file);
     let status = status_json(&tree, &[]);
     assert_eq!(state_of(&status, "dist"), "running", "{status:#}");
     let out = opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]);
@@ -257,8 +275,8 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
     holder.kill().unwrap();
     holder.wait().unwrap();
 
-    // failed: dist fails; status names the step; `all` then runs dist alone, taking over the
-    // lock of the holder that is gone.
+    // failed: dist fails; status names the step; `all` then runs dist alone. The holder that
+    // was killed left the lock free: nothing needs taking over.
     let out = opt_dist(
         &tree,
         &with_dist_args(&tree, &["dist"]),
@@ -266,7 +284,7 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("taking over the lock of a run that is gone"),
+        !stderr(&out).contains("another opt-dist run"),
         "{}",
         stderr(&out)
     );
