@@ -34,6 +34,7 @@ mod rustc_pgo;
 mod state;
 pub mod training;
 mod tree;
+mod untrusted;
 mod validate;
 
 use std::path::PathBuf;
