@@ -744,10 +744,15 @@ fn install(ctx: &Ctx, incoming: Vec<Incoming>) -> Result<()> {
         }
         return Err(err.context("nothing was imported"));
     }
-    for (partial, target) in &partials {
-        std::fs::rename(partial, target).with_context(|| {
-            format!("cannot move {} to {}", partial.display(), target.display())
-        })?;
+    for (i, (partial, target)) in partials.iter().enumerate() {
+        if let Err(err) = std::fs::rename(partial, target) {
+            for (left, _) in &partials[i..] {
+                let _ = std::fs::remove_file(left);
+            }
+            return Err(err).with_context(|| {
+                format!("cannot move {} to {}", partial.display(), target.display())
+            });
+        }
     }
     for Incoming {
         stage,

@@ -68,25 +68,32 @@ impl SourceDir {
     }
 
     /// Where `name` in this directory is reached through the open descriptor; without procfs,
-    /// by its path, each component checked as it is opened.
-    fn inside(&self, name: &str) -> PathBuf {
-        debug_assert!(not_a_plain_name(name).is_none(), "{name}");
+    /// by its path (this directory was checked when it was opened, a swap since is not seen).
+    fn inside(&self, name: &str) -> Result<PathBuf> {
+        if let Some(why) = not_a_plain_name(name) {
+            bail!(
+                "{:?} is no name of a file in {}: {why}",
+                name,
+                self.shown.display()
+            );
+        }
         let fds = Path::new("/proc/self/fd");
-        match fds.is_dir() {
+        Ok(match fds.is_dir() {
             true => fds.join(self.dir.as_raw_fd().to_string()).join(name),
             false => self.shown.join(name),
-        }
+        })
     }
 
     /// Whether there is anything called `name` here (a link counts).
     pub fn has(&self, name: &str) -> bool {
-        std::fs::symlink_metadata(self.inside(name)).is_ok()
+        self.inside(name)
+            .is_ok_and(|path| std::fs::symlink_metadata(path).is_ok())
     }
 
     /// The directory `name` in this one: `None` when there is none; refused when it is a link or
     /// not a directory.
     pub fn subdir(&self, name: &str, fix: &str) -> Result<Option<SourceDir>> {
-        let path = self.inside(name);
+        let path = self.inside(name)?;
         let shown = self.shown.join(name);
         let Some(before) = lstat(&path, &shown)? else {
             return Ok(None);
@@ -112,7 +119,7 @@ impl SourceDir {
     /// The regular file `name` in this directory, open for reading: `None` when there is none;
     /// refused when it is a link, a directory, a FIFO, a device or a socket.
     pub fn file(&self, name: &str, fix: &str) -> Result<Option<SourceFile>> {
-        SourceFile::open_at(&self.inside(name), self.shown.join(name), fix)
+        SourceFile::open_at(&self.inside(name)?, self.shown.join(name), fix)
     }
 }
 
@@ -370,6 +377,9 @@ mod tests {
         let err = source.subdir("sublink", "fix it").err().expect("a link");
         assert!(format!("{err:#}").contains("is a symbolic link"), "{err:#}");
         assert!(source.file("absent", "").unwrap().is_none());
+        for name in ["../regular", "/etc/passwd", ".."] {
+            assert!(source.file(name, "").is_err(), "{name}");
+        }
         assert!(source.subdir("absent", "").unwrap().is_none());
 
         // Exactly the size asked for, and no further.
