@@ -627,13 +627,19 @@ fn commands() -> Vec<CommandDef> {
             operands: "<DIR|FILE>",
             summary: "take exported stages (or one profile with --as) into this build",
             about: "Imports the stages exported to <DIR> (or the <build-dir>/opt-dist of another \
-                    build), or one profile file with --as. Each profile is checked first: it is \
-                    the file its manifest lists, llvm-profdata reads it and finds counts (a BOLT \
-                    profile parses), and it was made for this tree (rust version, commit, host, \
-                    bootstrap interface, LLVM major); a mismatch is refused with both values \
-                    unless --allow-stale. An imported stage is done: `all` then trains nothing \
-                    it covers, and in a fresh build dir builds the optimized compiler and LLVM \
-                    with the imported profiles in one build before the dist."
+                    build), or one profile file with --as. What it is given is checked in full \
+                    before anything is written, so a refused import leaves the build dir as it \
+                    was: a stage's manifest lists exactly the profiles the stage makes for this \
+                    tree and these options, each by its file name in the stage's directory; each \
+                    profile is a regular file there (no link is followed), the file its manifest \
+                    lists (size, SHA-256), in its kind's format (an indexed LLVM profile with \
+                    counts, or BOLT's branch records; not a raw .profraw), and a profile of its \
+                    binary (mostly Rust symbols for rustc's, C/C++ for LLVM's); and it was made \
+                    for this tree (rust version, commit, host, bootstrap interface, LLVM major): \
+                    only this last mismatch is taken with --allow-stale. An imported stage is \
+                    done: `all` then trains nothing it covers, and in a fresh build dir builds \
+                    the optimized compiler and LLVM with the imported profiles in one build \
+                    before the dist."
                 .to_string(),
             pipeline_options: true,
             own_options: IMPORT_OPTIONS,

@@ -34,6 +34,7 @@ mod rustc_pgo;
 mod state;
 pub mod training;
 mod tree;
+mod untrusted;
 mod validate;
 
 use std::path::PathBuf;
@@ -81,7 +82,7 @@ impl Ctx {
         }
         let interface = match invocation.global.interface {
             Some(interface) => interface,
-            None => bootstrap::cached_interface(&tree, sh)?,
+            None => bootstrap::cached_interface(&tree, sh, may_write_caches(invocation))?,
         };
         Ctx::new(invocation, tree, interface, sh)
     }
@@ -110,7 +111,9 @@ impl Ctx {
         let training = training::TrainingLists::of(&tree);
         // Only the table can name clippy; 1.95.0's bootstrap is not asked.
         let clippy_pgo = match interface {
-            Interface::PgoTable => bootstrap::cached_clippy_pgo(&tree, sh)?,
+            Interface::PgoTable => {
+                bootstrap::cached_clippy_pgo(&tree, sh, may_write_caches(invocation))?
+            }
             Interface::Legacy => false,
         };
         Ok(Ctx {
@@ -276,6 +279,12 @@ pub fn run(invocation: Invocation) -> Result<()> {
             exchange::import(&ctx, from, single, allow_stale)
         }
     }
+}
+
+/// Whether the command may remember bootstrap's answers in the build dir: not `import`, which
+/// leaves the build dir as it was until everything it was given has been checked.
+fn may_write_caches(invocation: &Invocation) -> bool {
+    !matches!(invocation.command, Command::Import { .. })
 }
 
 /// `all`: the stages that are done and current are skipped, the first that is not runs, and

@@ -356,22 +356,29 @@ fn table_setting(component: Component, key: &str, path: &Path) -> [String; 2] {
 
 /// The interface of the tree's bootstrap, remembered in `<build-dir>/opt-dist/interface.json`
 /// (see [`cached`]).
-pub fn cached_interface(tree: &Tree, sh: &xshell::Shell) -> Result<Interface> {
-    cached(tree, "interface.json", || detect_interface(tree, sh))
+pub fn cached_interface(tree: &Tree, sh: &xshell::Shell, remember: bool) -> Result<Interface> {
+    cached(tree, "interface.json", remember, || {
+        detect_interface(tree, sh)
+    })
 }
 
 /// Whether the tree's `[pgo]` table takes `pgo.clippy`, remembered in
 /// `<build-dir>/opt-dist/clippy-pgo.json` (see [`cached`]).
-pub fn cached_clippy_pgo(tree: &Tree, sh: &xshell::Shell) -> Result<bool> {
-    cached(tree, "clippy-pgo.json", || detect_clippy_pgo(tree, sh))
+pub fn cached_clippy_pgo(tree: &Tree, sh: &xshell::Shell, remember: bool) -> Result<bool> {
+    cached(tree, "clippy-pgo.json", remember, || {
+        detect_clippy_pgo(tree, sh)
+    })
 }
 
 /// An answer of the tree's bootstrap, remembered in `<build-dir>/opt-dist/<file>` for as long as
 /// bootstrap's sources, x.py and the configuration are unchanged (by size and modification
-/// time), so that a run with nothing to do calls no x.py; asked otherwise.
+/// time), so that a run with nothing to do calls no x.py; asked otherwise. With `remember`
+/// false a new answer is not written down: a command that must leave the build dir as it was
+/// until it has checked its input (`import`) only reads.
 fn cached<T: Serialize + serde::de::DeserializeOwned + Copy>(
     tree: &Tree,
     file: &str,
+    remember: bool,
     ask: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
     #[derive(Serialize, serde::Deserialize)]
@@ -388,6 +395,9 @@ fn cached<T: Serialize + serde::de::DeserializeOwned + Copy>(
         return Ok(cached.answer);
     }
     let answer = ask()?;
+    if !remember {
+        return Ok(answer);
+    }
     // Only an optimization: a failure to remember is no reason to stop.
     let _ = std::fs::create_dir_all(tree.artifacts_root()).map(|()| {
         let cached = Cached { key, answer };

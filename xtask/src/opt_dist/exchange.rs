@@ -5,25 +5,46 @@
 //!
 //! An exported stage directory has the layout of `<build-dir>/opt-dist/<stage>/`: the manifest
 //! names its files by name (absolute paths in it are provenance only), so copying a stage
-//! directory by hand works as well. Before anything is imported, each profile is checked: it
-//! is the file its manifest lists (size and SHA-256), it reads back (llvm-profdata finds counts
-//! in it; a BOLT profile parses and is not empty), and the tree it was made for is this one
-//! (rust version, commit, host, bootstrap interface, the LLVM major it was made with). A
-//! mismatch is refused with both values; `--allow-stale` takes it, and the manifest says that
-//! it was imported, from where, and which facts differed. An imported stage is done.
+//! directory by hand works as well.
+//!
+//! What `import` is given comes from an artifact store and is read as hostile input (see
+//! [`super::untrusted`] for how files are opened and read). Everything is checked before
+//! anything is written, so a refused import leaves the build dir as it was:
+//!
+//! - a stage's manifest lists exactly the profiles the stage makes for this tree and these
+//!   options, each by a plain file name in the stage's directory;
+//! - each profile is a regular file there, the file its manifest lists (size and SHA-256), in
+//!   the format of its kind (LLVM's indexed profile, or BOLT's text records; a raw `.profraw`
+//!   is not merged yet), with counts, and a profile of the binary it is for: its functions'
+//!   names are mostly Rust symbols for rustc's profiles and librustc_driver's, not for LLVM's;
+//! - the tree it was made for is this one (rust version, commit, host, bootstrap interface, the
+//!   LLVM major it was made with). Only this is a matter of degree: a mismatch is refused with
+//!   both values, `--allow-stale` takes it, and the manifest says that it was imported, from
+//!   where, and which facts differed.
+//!
+//! Then, holding the build dir's lock, each profile is copied in once more under a `.partial`
+//! name, hashed on the way, and renamed into place only when every copy matched: the source
+//! may have changed since it was checked. An imported stage is done.
 
+use std::collections::BTreeSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::fsutil::{self, file_name, human_bytes, sha256_file};
+use super::fsutil::{self, file_name, human_bytes};
 use super::llvm_tools::llvm_major;
 use super::manifest::{FileRecord, Manifest, TreeRecord, MANIFEST_FILE, SCHEMA_VERSION};
-use super::pipeline::{Profile, ProfileFormat, StageId, PROFILES, STAGES};
+use super::pipeline::{
+    Language, Profile, ProfileDef, ProfileFormat, StageId, StagePlan, PROFILES, STAGES,
+};
 use super::state::{self, State};
-use super::{validate, Ctx};
+use super::untrusted::{not_a_plain_name, SourceDir, SourceFile, Verified, MAX_MANIFEST_BYTES};
+use super::validate::{self, Contents};
+use super::Ctx;
 
 /// How a stage came to be here, when it was not made here.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,13 +131,71 @@ pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
     Ok(())
 }
 
-/// `import <DIR>` (stages in the layout of `<build-dir>/opt-dist`), or `import <FILE> --as
-/// <profile>` (one profile made elsewhere).
-pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>, allow_stale: bool) -> Result<()> {
-    let _lock = ctx.lock()?;
-    if let Some(profile) = single {
-        return import_file(ctx, from, profile, allow_stale);
+/// What to do about a stage directory that is not what `export` writes.
+const EXPORT_AGAIN: &str = "export the stage again from the build that made it";
+
+/// A stage checked and ready to go in: nothing of it is written yet.
+struct Incoming {
+    stage: StageId,
+    files: Vec<IncomingFile>,
+    manifest: Manifest,
+    /// One profile (`--as`): the stage's other imported profiles stay (rustc's and rustdoc's).
+    single: bool,
+    /// The kinds the stage makes for this tree and these options.
+    expected: Vec<&'static str>,
+}
+
+/// A profile checked: the first `size` bytes at `origin` had `sha256`; it goes to `target`.
+struct IncomingFile {
+    origin: Origin,
+    target: PathBuf,
+    size: u64,
+    sha256: String,
+}
+
+/// Where a profile is read from. It is opened (and checked) again to be copied in, through
+/// the stage directory opened when it was checked.
+enum Origin {
+    InDir(Rc<SourceDir>, String),
+    File(PathBuf),
+}
+
+impl Origin {
+    fn shown(&self) -> PathBuf {
+        match self {
+            Origin::InDir(dir, name) => dir.shown().join(name),
+            Origin::File(path) => path.clone(),
+        }
     }
+
+    fn open(&self) -> Result<SourceFile> {
+        match self {
+            Origin::InDir(dir, name) => dir
+                .file(name, "import again once nothing writes to it")?
+                .with_context(|| {
+                    format!("{} is gone since it was checked", self.shown().display())
+                }),
+            Origin::File(path) => SourceFile::open(path, "import again once nothing writes to it"),
+        }
+    }
+}
+
+/// `import <DIR>` (stages in the layout of `<build-dir>/opt-dist`), or `import <FILE> --as
+/// <profile>` (one profile made elsewhere): everything is checked before the build dir is
+/// touched (not even its lock is taken), then installed holding the lock.
+pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>, allow_stale: bool) -> Result<()> {
+    let incoming = match single {
+        Some(profile) => vec![check_file(ctx, from, profile, allow_stale)?],
+        None => check_directory(ctx, from, allow_stale)?,
+    };
+    if incoming.is_empty() {
+        return Ok(());
+    }
+    let _lock = ctx.lock()?;
+    install(ctx, incoming)
+}
+
+fn check_directory(ctx: &Ctx, from: &Path, allow_stale: bool) -> Result<Vec<Incoming>> {
     if !from.is_dir() {
         bail!(
             "{} is not a directory of exported stages; a single profile needs --as <{}>",
@@ -128,16 +207,20 @@ pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>, allow_stale: bool
                 .join("|")
         );
     }
-    let mut imported = 0;
+    let root = SourceDir::open(from)?;
+    let mut incoming = Vec::new();
+    let mut found = 0;
     for stage in profile_stages() {
-        let source = from.join(stage.name());
-        if !source.join(MANIFEST_FILE).is_file() {
+        let Some(dir) = root.subdir(stage.name(), EXPORT_AGAIN)? else {
+            continue;
+        };
+        if !dir.has(MANIFEST_FILE) {
             continue;
         }
-        import_stage(ctx, &source, stage, allow_stale)?;
-        imported += 1;
+        found += 1;
+        incoming.extend(check_stage(ctx, Rc::new(dir), stage, allow_stale)?);
     }
-    if imported == 0 {
+    if found == 0 {
         bail!(
             "{} holds no exported stage (a <stage>/manifest.json for one of {})",
             from.display(),
@@ -147,16 +230,33 @@ pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>, allow_stale: bool
                 .join(", ")
         );
     }
-    Ok(())
+    Ok(incoming)
 }
 
-fn import_stage(ctx: &Ctx, source: &Path, stage: StageId, allow_stale: bool) -> Result<()> {
-    let manifest: Manifest = serde_json::from_slice(&std::fs::read(source.join(MANIFEST_FILE))?)
-        .with_context(|| format!("{} is not a stage manifest", source.display()))?;
+/// One exported stage directory: its manifest, then every profile it lists.
+fn check_stage(
+    ctx: &Ctx,
+    dir: Rc<SourceDir>,
+    stage: StageId,
+    allow_stale: bool,
+) -> Result<Option<Incoming>> {
+    let source = dir.shown().to_path_buf();
+    let manifest_path = source.join(MANIFEST_FILE);
+    let bytes = dir
+        .file(MANIFEST_FILE, EXPORT_AGAIN)?
+        .with_context(|| format!("{} is gone", manifest_path.display()))?
+        .read_all(MAX_MANIFEST_BYTES, "a stage manifest")?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} is not a stage manifest this xtask reads; {EXPORT_AGAIN}",
+            manifest_path.display()
+        )
+    })?;
     if manifest.stage != stage.name() {
         bail!(
-            "{} holds the manifest of the {} stage, not of {}",
-            source.display(),
+            "{} is the manifest of the {} stage, not of {}, whose directory it is in; \
+             {EXPORT_AGAIN}",
+            manifest_path.display(),
             manifest.stage,
             stage.name()
         );
@@ -168,73 +268,246 @@ fn import_stage(ctx: &Ctx, source: &Path, stage: StageId, allow_stale: bool) -> 
             source.display(),
             manifest.status
         );
-        return Ok(());
+        return Ok(None);
     }
-    let differences = differences(ctx, &manifest);
-    refuse_unless_allowed(stage, source, &differences, allow_stale)?;
+    let plan = (stage.def().plan)(ctx)?;
+    if let Some(reason) = &plan.skipped {
+        eprintln!(
+            "opt-dist: {} in {} is not imported: these options skip the stage ({reason})",
+            stage.name(),
+            source.display()
+        );
+        return Ok(None);
+    }
+    check_outputs(ctx, &manifest_path, &manifest, &plan)?;
     let mut outputs = Vec::new();
     let mut files = Vec::new();
     for output in &manifest.outputs {
-        let file = source.join(&output.name);
-        let size = std::fs::metadata(&file)
-            .with_context(|| {
-                format!(
-                    "{} lists {}, which is missing",
-                    source.display(),
-                    output.name
-                )
-            })?
-            .len();
-        let sha256 = sha256_file(&file)?;
-        if size != output.size || sha256 != output.sha256 {
+        let Some(profile) = PROFILES.iter().find(|p| p.kind == output.kind) else {
             bail!(
-                "{} is not the file its manifest lists: sha256 {sha256} ({}) found, {} ({}) \
-                 listed; copy the stage directory again",
-                file.display(),
-                human_bytes(size),
-                output.sha256,
-                human_bytes(output.size)
+                "{}: the {} stage makes {}, which is not a profile: it cannot be imported",
+                manifest_path.display(),
+                stage.name(),
+                output.kind
+            );
+        };
+        let profile = profile.profile;
+        let origin = Origin::InDir(dir.clone(), output.name.clone());
+        let shown = origin.shown();
+        let Some(file) = dir.file(&output.name, EXPORT_AGAIN)? else {
+            bail!(
+                "{} lists {} ({}), which is not in {}; copy the stage directory again, or \
+                 {EXPORT_AGAIN}",
+                manifest_path.display(),
+                output.name,
+                output.kind,
+                source.display()
+            );
+        };
+        if file.size != output.size {
+            bail!(
+                "{} is not the file its manifest lists: {} found, {} listed (sha256 {}); copy \
+                 the stage directory again, or {EXPORT_AGAIN}",
+                shown.display(),
+                size_in_bytes(file.size),
+                size_in_bytes(output.size),
+                output.sha256
             );
         }
-        let profile = PROFILES
-            .iter()
-            .find(|p| p.kind == output.kind)
-            .with_context(|| {
+        let sha256 = check_content(
+            ctx,
+            profile,
+            file.read_exactly(output.size),
+            &shown,
+            Some(&output.sha256),
+            &|_| {
                 format!(
-                    "{}: unknown output kind `{}`",
-                    source.display(),
+                    "its manifest lists it as the {} profile ({}); {EXPORT_AGAIN}",
+                    profile.def().binary,
                     output.kind
                 )
-            })?
-            .profile;
-        check_readable(ctx, &file, profile)?;
+            },
+        )?;
         let target = ctx.profile(profile).path;
         outputs.push(FileRecord {
             path: target.clone(),
             name: file_name(&target),
             ..output.clone()
         });
-        files.push((file, target));
+        files.push(IncomingFile {
+            origin,
+            target,
+            size: output.size,
+            sha256,
+        });
     }
-    let imported = Manifest {
-        outputs,
-        imported: Some(ImportRecord {
-            from: source.to_path_buf(),
-            at: fsutil::utc_timestamp(SystemTime::now()),
-            differences,
-        }),
-        ..manifest
-    };
-    install(ctx, stage, &files, &imported)
+    let differences = differences(ctx, &manifest);
+    refuse_unless_allowed(stage, &source, &differences, allow_stale)?;
+    let expected = plan.outputs.iter().map(|a| a.kind).collect();
+    Ok(Some(Incoming {
+        stage,
+        files,
+        manifest: Manifest {
+            outputs,
+            imported: Some(ImportRecord {
+                from: source,
+                at: fsutil::utc_timestamp(SystemTime::now()),
+                differences,
+            }),
+            ..manifest
+        },
+        single: false,
+        expected,
+    }))
 }
 
-fn import_file(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> Result<()> {
-    if !file.is_file() {
-        bail!("{} is not a file", file.display());
+/// A stage manifest lists exactly what the stage makes for this tree and these options, each by
+/// a plain file name in the stage's directory: with a profile missing the stage would be done
+/// while the stages after it lack their input, and with another stage's kind a profile would
+/// be taken for what it is not; a name that is a path would be read outside the directory.
+fn check_outputs(
+    ctx: &Ctx,
+    manifest_path: &Path,
+    manifest: &Manifest,
+    plan: &StagePlan,
+) -> Result<()> {
+    for output in &manifest.outputs {
+        if let Some(why) = not_a_plain_name(&output.name) {
+            bail!(
+                "{}: the file of {} in `outputs` is named {:?}, and {why}: a manifest names each \
+                 output by a plain file name in its stage's directory, and import reads nothing \
+                 outside it; {EXPORT_AGAIN}",
+                manifest_path.display(),
+                output.kind,
+                output.name
+            );
+        }
     }
+    let stage = plan.stage;
+    let expected: Vec<&str> = plan.outputs.iter().map(|a| a.kind).collect();
+    let mut problems = Vec::new();
+    if manifest.outputs.is_empty() {
+        problems.push("lists nothing".to_string());
+    }
+    let mut kinds = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for output in &manifest.outputs {
+        let kind = output.kind.as_str();
+        if !kinds.insert(kind) {
+            problems.push(format!("lists {kind} twice"));
+        } else if !expected.contains(&kind) {
+            problems.push(match maker_of(kind) {
+                Some(maker) if maker != stage => {
+                    format!("lists {kind}, which the {} stage makes", maker.name())
+                }
+                Some(_) => format!(
+                    "lists {kind}, which the {} stage does not make for this tree with these \
+                     options",
+                    stage.name()
+                ),
+                None => format!("lists `{kind}`, which is no kind of output opt-dist makes"),
+            });
+        }
+        if !names.insert(output.name.as_str()) {
+            problems.push(format!("names the file {} twice", output.name));
+        }
+    }
+    let lacking: Vec<String> = expected
+        .iter()
+        .filter(|kind| !kinds.contains(*kind))
+        .map(|kind| kind.to_string())
+        .collect();
+    if !lacking.is_empty() {
+        problems.push(format!("lacks {}", all_of(&lacking)));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let what_to_do = match manifest.interface == ctx.interface.name() {
+        true => EXPORT_AGAIN.to_string(),
+        false => format!(
+            "it was made with bootstrap's {} interface, this tree has the {} one: import the \
+             profiles it has one at a time with `import <FILE> --as <profile>`, or {EXPORT_AGAIN}",
+            manifest.interface,
+            ctx.interface.name()
+        ),
+    };
+    bail!(
+        "{}: its `outputs` {}; the {} stage makes exactly {} for this tree (bootstrap's {} \
+         interface) with these options; {what_to_do}",
+        manifest_path.display(),
+        problems.join("; it "),
+        stage.name(),
+        all_of(&expected.iter().map(|k| k.to_string()).collect::<Vec<_>>()),
+        ctx.interface.name()
+    )
+}
+
+/// The stage that makes outputs of `kind`.
+fn maker_of(kind: &str) -> Option<StageId> {
+    match kind {
+        "dist-file" => Some(StageId::Dist),
+        "test-bootstrap-config" => Some(StageId::Test),
+        _ => PROFILES.iter().find(|p| p.kind == kind).map(|p| p.made_by),
+    }
+}
+
+fn size_in_bytes(bytes: u64) -> String {
+    format!("{bytes} bytes ({})", human_bytes(bytes))
+}
+
+fn check_file(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> Result<Incoming> {
     let def = profile.def();
     let stage = def.made_by;
-    check_readable(ctx, file, profile)?;
+    let plan = (stage.def().plan)(ctx)?;
+    if let Some(reason) = &plan.skipped {
+        bail!(
+            "these options skip the {} stage ({reason}), so nothing would use {} as its {} \
+             profile; nothing was imported: give import the options of the run that is to use \
+             it",
+            stage.name(),
+            file.display(),
+            def.stem
+        );
+    }
+    let expected: Vec<&'static str> = plan.outputs.iter().map(|a| a.kind).collect();
+    if !expected.contains(&def.kind) {
+        bail!(
+            "the {} stage makes {} for this tree (bootstrap's {} interface) with these options, \
+             not {}: nothing would use {}; nothing was imported",
+            stage.name(),
+            expected.join(" and "),
+            ctx.interface.name(),
+            def.kind,
+            file.display()
+        );
+    }
+    let source = SourceFile::open(file, "import the profile itself, a regular file")?;
+    let size = source.size;
+    let sha256 = check_content(
+        ctx,
+        profile,
+        source.read_exactly(size),
+        file,
+        None,
+        &|may_be| {
+            let instead = match may_be {
+                [] => String::new(),
+                may_be => format!(
+                    "if it is the profile of {}, import it with {}; ",
+                    one_of(may_be.iter().map(|p| p.binary)),
+                    one_of(may_be.iter().map(|p| format!("`--as {}`", p.stem)))
+                ),
+            };
+            format!(
+                "{instead}the {} profile is {} in the {} stage's directory of the build that \
+                 made it",
+                def.binary,
+                ctx.tree.artifact_name(def.stem, def.format.extension()),
+                stage.name()
+            )
+        },
+    )?;
     // A bare file's only provenance is its name, when it is one of ours.
     let mut differences = Vec::new();
     let name = file_name(file);
@@ -266,17 +539,6 @@ fn import_file(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> R
     }
     refuse_unless_allowed(stage, file, &differences, allow_stale)?;
     let target = ctx.profile(profile).path;
-    let dir = ctx.stage_dir(stage);
-    // Another profile of the same stage imported before stays (rustc's and rustdoc's).
-    let mut outputs: Vec<FileRecord> = state::read_manifest(&dir)
-        .filter(|m| m.imported.is_some())
-        .map(|m| m.outputs)
-        .unwrap_or_default();
-    outputs.retain(|o| o.kind != def.kind);
-    outputs.push(FileRecord {
-        path: target.clone(),
-        ..FileRecord::of(def.kind, file)?
-    });
     let now = fsutil::utc_timestamp(SystemTime::now());
     let manifest = Manifest {
         schema: SCHEMA_VERSION,
@@ -304,49 +566,311 @@ fn import_file(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> R
         raw_profiles: Vec::new(),
         validations: Vec::new(),
         inputs: Vec::new(),
-        outputs: outputs
-            .into_iter()
-            .map(|o| FileRecord {
-                name: file_name(&o.path),
-                ..o
-            })
-            .collect(),
+        outputs: vec![FileRecord {
+            kind: def.kind.to_string(),
+            name: file_name(&target),
+            path: target.clone(),
+            size,
+            sha256: sha256.clone(),
+        }],
     };
-    install(ctx, stage, &[(file.to_path_buf(), target)], &manifest)
+    Ok(Incoming {
+        stage,
+        files: vec![IncomingFile {
+            origin: Origin::File(file.to_path_buf()),
+            target,
+            size,
+            sha256,
+        }],
+        manifest,
+        single: true,
+        expected,
+    })
 }
 
-/// Copies the files in (each complete before its rename), then the manifest: a stage
-/// directory with a manifest has every file it names.
-fn install(
+/// Reads a profile through `reader` (which hashes what it reads) and checks that it fits
+/// `profile`: the format of its kind (LLVM's indexed profile, or BOLT's text records; a raw
+/// profile is not merged yet), counts in it, and functions of the binary it is for, told by
+/// the language of their names. Gives its SHA-256, checked against `listed` first: a file that
+/// is not the one its manifest lists is reported as that, whatever it holds. `fix` says what to
+/// do about a profile that does not fit, given the profiles it may be instead.
+fn check_content(
     ctx: &Ctx,
-    stage: StageId,
-    files: &[(PathBuf, PathBuf)],
-    manifest: &Manifest,
+    profile: Profile,
+    mut reader: Verified,
+    shown: &Path,
+    listed: Option<&str>,
+    fix: &dyn Fn(&[&ProfileDef]) -> String,
+) -> Result<String> {
+    let def = profile.def();
+    let mut may_be = Vec::new();
+    let fits = fits_profile(ctx, def, &mut reader, shown, &mut may_be);
+    let sha256 = reader.finish()?;
+    if let Some(listed) = listed.filter(|listed| *listed != sha256) {
+        bail!(
+            "{} is not the file its manifest lists: sha256 {sha256} found, {listed} listed; copy \
+             the stage directory again, or {EXPORT_AGAIN}",
+            shown.display()
+        );
+    }
+    fits.map_err(|err| anyhow::anyhow!("{err:#}; {}", fix(&may_be)))
+        .with_context(|| {
+            format!(
+                "{} is not a usable {} profile; nothing was imported",
+                shown.display(),
+                def.stem
+            )
+        })?;
+    Ok(sha256)
+}
+
+/// See [`check_content`]; when the profile is not one of `def`'s kind, `may_be` gets the kinds
+/// it may be.
+fn fits_profile(
+    ctx: &Ctx,
+    def: &ProfileDef,
+    reader: &mut Verified,
+    shown: &Path,
+    may_be: &mut Vec<&'static ProfileDef>,
 ) -> Result<()> {
-    let dir = ctx.stage_dir(stage);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for (from, to) in files {
-        copy_atomically(from, to)?;
-        eprintln!("opt-dist: imported {} as {}", from.display(), to.display());
-    }
-    manifest.write(&dir)?;
-    // What an earlier run of the stage left is history now.
-    for stale in [state::JOURNAL_FILE, state::FAILED_FILE] {
-        let _ = std::fs::remove_file(dir.join(stale));
-    }
-    let differences = manifest
-        .imported
-        .as_ref()
-        .map(|i| i.differences.len())
-        .unwrap_or(0);
-    eprintln!(
-        "opt-dist: {} is done (imported{})",
-        stage.name(),
-        match differences {
-            0 => String::new(),
-            n => format!(", {n} fact(s) differ from this tree, accepted with --allow-stale"),
+    let head = validate::read_head(reader, shown)?;
+    let found = Contents::of(&head);
+    let mut whole = std::io::Cursor::new(head).chain(reader);
+    let of_format = |format: ProfileFormat| PROFILES.iter().filter(move |p| p.format == format);
+    let summary = match (def.format, &found) {
+        (ProfileFormat::Profdata, Contents::IndexedProfile) => {
+            validate::profile_summary_from(&ctx.host_llvm.tool("llvm-profdata"), &mut whole, shown)?
         }
-    );
+        (ProfileFormat::Fdata, Contents::Text) => {
+            validate::read_fdata(std::io::BufReader::new(whole), shown)?
+        }
+        (_, Contents::RawProfile) => bail!(
+            "it is {}: merge the raw profiles into one indexed profile with `llvm-profdata merge \
+             -o <profile>.profdata <raw profiles>` (what the {} stage does after training) and \
+             import that",
+            found.describe(),
+            def.made_by.name()
+        ),
+        (ProfileFormat::Profdata, Contents::Text) => {
+            may_be.extend(of_format(ProfileFormat::Fdata));
+            bail!(
+                "it is text (as a BOLT profile is), not an indexed LLVM profile (which starts \
+                 with the bytes ff 6c 70 72 6f 66 69 81)"
+            )
+        }
+        (ProfileFormat::Profdata, _) => bail!(
+            "it is {}, not an indexed LLVM profile (which starts with the bytes ff 6c 70 72 6f \
+             66 69 81)",
+            found.describe()
+        ),
+        (ProfileFormat::Fdata, _) => {
+            if found == Contents::IndexedProfile {
+                may_be.extend(of_format(ProfileFormat::Profdata));
+            }
+            bail!(
+                "it is {}, not a BOLT profile (text branch records, as merge-fdata writes them)",
+                found.describe()
+            )
+        }
+    };
+    if summary.functions.is_empty() || summary.max_count == 0 {
+        bail!(
+            "it holds no counts ({} functions, maximum count {}): the training that made it did \
+             not exercise {}",
+            summary.functions.len(),
+            summary.max_count,
+            def.binary
+        );
+    }
+    let total = summary.functions.len();
+    let rust = summary
+        .functions
+        .iter()
+        .filter(|f| validate::is_rust_symbol(f))
+        .count();
+    let language = match rust * 2 > total {
+        true => Language::Rust,
+        false => Language::Cxx,
+    };
+    if language == def.language {
+        return Ok(());
+    }
+    may_be.extend(of_format(def.format).filter(|p| p.language == language));
+    let binaries = one_of(may_be.iter().map(|p| p.binary));
+    match language {
+        Language::Rust => bail!(
+            "{rust} of {total} functions it profiles are Rust symbols: this is a profile of a \
+             Rust binary ({binaries}), not of {}",
+            def.binary
+        ),
+        Language::Cxx => bail!(
+            "only {rust} of {total} functions it profiles are Rust symbols: this is a profile of \
+             a C/C++ binary ({binaries}), not of {}",
+            def.binary
+        ),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn all_of(words: &[String]) -> String {
+    match words.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => words.concat(),
+    }
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn one_of(words: impl Iterator<Item = impl std::fmt::Display>) -> String {
+    let words: Vec<String> = words.map(|w| w.to_string()).collect();
+    match words.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => words.concat(),
+    }
+}
+
+/// Copies every checked profile in under a `.partial` name, checking its hash again on the
+/// way (the source may have changed since it was checked), then renames them into place and
+/// writes the manifests: a stage directory with a manifest has every file it names. On a
+/// failure before the renames, the partials (and stage directories made here) are removed.
+fn install(ctx: &Ctx, incoming: Vec<Incoming>) -> Result<()> {
+    let mut created = Vec::new();
+    let mut partials = Vec::new();
+    if let Err(err) = copy_in(ctx, &incoming, &mut created, &mut partials) {
+        for (partial, _) in &partials {
+            let _ = std::fs::remove_file(partial);
+        }
+        for dir in created.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return Err(err.context("nothing was imported"));
+    }
+    for (i, (partial, target)) in partials.iter().enumerate() {
+        if let Err(err) = std::fs::rename(partial, target) {
+            for (left, _) in &partials[i..] {
+                let _ = std::fs::remove_file(left);
+            }
+            return Err(err).with_context(|| {
+                format!("cannot move {} to {}", partial.display(), target.display())
+            });
+        }
+    }
+    for Incoming {
+        stage,
+        files,
+        mut manifest,
+        single,
+        expected,
+    } in incoming
+    {
+        let dir = ctx.stage_dir(stage);
+        for file in &files {
+            eprintln!(
+                "opt-dist: imported {} as {}",
+                file.origin.shown().display(),
+                file.target.display()
+            );
+        }
+        if single {
+            let mut outputs: Vec<FileRecord> = state::read_manifest(&dir)
+                .filter(|m| m.imported.is_some())
+                .map(|m| m.outputs)
+                .unwrap_or_default();
+            outputs.retain(|o| manifest.outputs.iter().all(|new| new.kind != o.kind));
+            outputs.append(&mut manifest.outputs);
+            manifest.outputs = outputs;
+        }
+        manifest.write(&dir)?;
+        // What an earlier run of the stage left is history now.
+        for stale in [state::JOURNAL_FILE, state::FAILED_FILE] {
+            let _ = std::fs::remove_file(dir.join(stale));
+        }
+        let differences = manifest
+            .imported
+            .as_ref()
+            .map(|i| i.differences.len())
+            .unwrap_or(0);
+        eprintln!(
+            "opt-dist: {} is done (imported{})",
+            stage.name(),
+            match differences {
+                0 => String::new(),
+                n => format!(", {n} fact(s) differ from this tree, accepted with --allow-stale"),
+            }
+        );
+        let missing: Vec<&str> = expected
+            .iter()
+            .filter(|kind| manifest.outputs.iter().all(|o| o.kind != **kind))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            eprintln!(
+                "opt-dist: {} still lacks {}: import it with `import <FILE> --as <profile>`; a \
+                 stage that needs it stops until then",
+                stage.name(),
+                missing.join(" and ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn copy_in(
+    ctx: &Ctx,
+    incoming: &[Incoming],
+    created: &mut Vec<PathBuf>,
+    partials: &mut Vec<(PathBuf, PathBuf)>,
+) -> Result<()> {
+    for stage in incoming {
+        let dir = ctx.stage_dir(stage.stage);
+        if !dir.is_dir() {
+            std::fs::create_dir(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            created.push(dir);
+        }
+        for file in &stage.files {
+            let partial = file
+                .target
+                .with_file_name(format!("{}.partial", file_name(&file.target)));
+            // One a killed import left behind is ours to replace.
+            match std::fs::remove_file(&partial) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(err)
+                        .with_context(|| format!("cannot remove {}", partial.display()));
+                }
+                _ => {}
+            }
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&partial)
+                .with_context(|| format!("cannot create {}", partial.display()))?;
+            partials.push((partial.clone(), file.target.clone()));
+            let source = file.origin.open()?;
+            let shown = source.shown.clone();
+            if source.size != file.size {
+                bail!(
+                    "{} changed since it was checked: {} now, {} then; import again once \
+                     nothing writes to it",
+                    shown.display(),
+                    size_in_bytes(source.size),
+                    size_in_bytes(file.size)
+                );
+            }
+            let mut reader = source.read_exactly(file.size);
+            std::io::copy(&mut reader, &mut out).with_context(|| {
+                format!("cannot copy {} to {}", shown.display(), partial.display())
+            })?;
+            let sha256 = reader.finish()?;
+            if sha256 != file.sha256 {
+                bail!(
+                    "{} changed since it was checked: sha256 {sha256} now, {} then; import again \
+                     once nothing writes to it",
+                    shown.display(),
+                    file.sha256
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -415,26 +939,6 @@ fn refuse_unless_allowed(
         source.display(),
         differences.join("\n  ")
     )
-}
-
-/// A profile must read back before it is taken: llvm-profdata finds counts in an LLVM
-/// profile, a BOLT profile parses with branch records.
-fn check_readable(ctx: &Ctx, file: &Path, profile: Profile) -> Result<()> {
-    let checked = match profile.def().format {
-        ProfileFormat::Profdata => {
-            let sh = xshell::Shell::new()?;
-            validate::validate_profile(&ctx.host_llvm.tool("llvm-profdata"), file, &sh)
-        }
-        ProfileFormat::Fdata => validate::validate_fdata(file),
-    };
-    checked.with_context(|| {
-        format!(
-            "{} is not a usable {} profile; nothing was imported",
-            file.display(),
-            profile.def().stem
-        )
-    })?;
-    Ok(())
 }
 
 fn copy_atomically(from: &Path, to: &Path) -> Result<()> {

@@ -226,7 +226,7 @@ const K: [u32; 64] = [
 ];
 
 /// A streaming SHA-256 (FIPS 180-4).
-struct Sha256 {
+pub struct Sha256 {
     state: [u32; 8],
     block: [u8; 64],
     filled: usize,
@@ -234,7 +234,7 @@ struct Sha256 {
 }
 
 impl Sha256 {
-    fn new() -> Sha256 {
+    pub fn new() -> Sha256 {
         Sha256 {
             state: [
                 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
@@ -246,7 +246,7 @@ impl Sha256 {
         }
     }
 
-    fn update(&mut self, mut data: &[u8]) {
+    pub fn update(&mut self, mut data: &[u8]) {
         self.length += data.len() as u64;
         while !data.is_empty() {
             let take = (64 - self.filled).min(data.len());
@@ -300,7 +300,7 @@ impl Sha256 {
         }
     }
 
-    fn finish_hex(mut self) -> String {
+    pub fn finish_hex(mut self) -> String {
         let bit_length = self.length.wrapping_mul(8);
         self.update(&[0x80]);
         while self.filled != 56 {

@@ -215,6 +215,17 @@ pub enum Profile {
     RustcBolt,
 }
 
+/// The language of the binary a profile was trained on, which the names of the functions in the
+/// profile show: a profile of the wrong binary is taken without complaint and optimizes
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// rustc, rustdoc, clippy, cargo, librustc_driver.
+    Rust,
+    /// LLVM (on the miniature tree, a C library standing in for it).
+    Cxx,
+}
+
 /// What a profile is: one row per profile.
 pub struct ProfileDef {
     pub profile: Profile,
@@ -224,6 +235,9 @@ pub struct ProfileDef {
     pub kind: &'static str,
     pub format: ProfileFormat,
     pub made_by: StageId,
+    /// The binary it profiles, as messages name it.
+    pub binary: &'static str,
+    pub language: Language,
 }
 
 pub const PROFILES: &[ProfileDef] = &[
@@ -233,6 +247,8 @@ pub const PROFILES: &[ProfileDef] = &[
         kind: "rustc-pgo-profile",
         format: ProfileFormat::Profdata,
         made_by: StageId::RustcPgo,
+        binary: "rustc",
+        language: Language::Rust,
     },
     ProfileDef {
         profile: Profile::RustdocPgo,
@@ -240,6 +256,8 @@ pub const PROFILES: &[ProfileDef] = &[
         kind: "rustdoc-pgo-profile",
         format: ProfileFormat::Profdata,
         made_by: StageId::RustcPgo,
+        binary: "rustdoc",
+        language: Language::Rust,
     },
     ProfileDef {
         profile: Profile::ClippyPgo,
@@ -247,6 +265,8 @@ pub const PROFILES: &[ProfileDef] = &[
         kind: "clippy-pgo-profile",
         format: ProfileFormat::Profdata,
         made_by: StageId::RustcPgo,
+        binary: "clippy",
+        language: Language::Rust,
     },
     ProfileDef {
         profile: Profile::LlvmPgo,
@@ -254,6 +274,8 @@ pub const PROFILES: &[ProfileDef] = &[
         kind: "llvm-pgo-profile",
         format: ProfileFormat::Profdata,
         made_by: StageId::LlvmPgo,
+        binary: "LLVM",
+        language: Language::Cxx,
     },
     ProfileDef {
         profile: Profile::LlvmBolt,
@@ -261,6 +283,8 @@ pub const PROFILES: &[ProfileDef] = &[
         kind: "llvm-bolt-profile",
         format: ProfileFormat::Fdata,
         made_by: StageId::LlvmBolt,
+        binary: "libLLVM",
+        language: Language::Cxx,
     },
     ProfileDef {
         profile: Profile::RustcBolt,
@@ -268,6 +292,8 @@ pub const PROFILES: &[ProfileDef] = &[
         kind: "rustc-bolt-profile",
         format: ProfileFormat::Fdata,
         made_by: StageId::RustcBolt,
+        binary: "librustc_driver",
+        language: Language::Rust,
     },
 ];
 

@@ -12,6 +12,7 @@ mod cli;
 mod faults;
 mod follow_master;
 mod guides;
+mod import;
 mod in_tree;
 mod interrupt;
 mod portable;
