@@ -66,7 +66,7 @@ pub fn plan(ctx: &Ctx) -> Result<StagePlan> {
                 "the message above says what failed and that the library is as it was before the \
              step; fix the cause (llvm-bolt's message, free disk) and run dist again",
             )
-            .changing(
+            .changing_in_place(
                 part,
                 Built::BoltOptimized {
                     profile: pgo_profile,

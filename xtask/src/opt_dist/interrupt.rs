@@ -31,15 +31,7 @@ pub const GRACE: Duration = Duration::from_secs(5);
 mod sys {
     use std::os::raw::c_int;
 
-    pub const SIGHUP: c_int = 1;
-    pub const SIGINT: c_int = 2;
-    pub const SIGKILL: c_int = 9;
-    pub const SIGTERM: c_int = 15;
-
-    extern "C" {
-        fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
-        fn kill(pid: c_int, signum: c_int) -> c_int;
-    }
+    pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM};
 
     extern "C" fn note(signum: c_int) {
         // Only an atomic store: all a signal handler may safely do.
@@ -50,7 +42,7 @@ mod sys {
         for signum in [SIGHUP, SIGINT, SIGTERM] {
             // SAFETY: `note` is async-signal-safe (one atomic store) and lives forever.
             unsafe {
-                signal(signum, note);
+                libc::signal(signum, note as extern "C" fn(c_int) as libc::sighandler_t);
             }
         }
     }
@@ -58,7 +50,7 @@ mod sys {
     /// `kill(-group, signum)`: true when the group had a process to signal.
     pub fn signal_group(group: u32, signum: c_int) -> bool {
         // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
-        unsafe { kill(-(group as c_int), signum) == 0 }
+        unsafe { libc::kill(-(group as libc::pid_t), signum) == 0 }
     }
 }
 

@@ -460,6 +460,11 @@ pub struct BuildChange {
     pub part: Part,
     pub to: Built,
     pub only_if_absent: bool,
+    /// Made by rewriting a file in place after backing it up: the part is marked changing
+    /// when the backup is made, not before the step (a step that fails before it changed
+    /// nothing).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_place: bool,
 }
 
 /// A stage relies on `part` being built one of the ways in `accepted`.
@@ -538,6 +543,19 @@ impl Step {
             part,
             to,
             only_if_absent: false,
+            in_place: false,
+        });
+        self
+    }
+
+    /// Declares what the step leaves in the build dir by rewriting a library in place, backed
+    /// up first ([`super::backup`]).
+    pub fn changing_in_place(mut self, part: Part, to: Built) -> Step {
+        self.changes.push(BuildChange {
+            part,
+            to,
+            only_if_absent: false,
+            in_place: true,
         });
         self
     }
@@ -549,6 +567,7 @@ impl Step {
             part,
             to,
             only_if_absent: true,
+            in_place: false,
         });
         self
     }

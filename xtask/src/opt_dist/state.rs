@@ -26,7 +26,7 @@ use super::fsutil::{self, file_name, human_bytes, sha256_file};
 use super::llvm_tools::{llvm_major, llvm_tool_version};
 use super::lock::Holder;
 use super::manifest::{FileRecord, Manifest, MANIFEST_FILE};
-use super::pipeline::{Action, StageId, StagePlan};
+use super::pipeline::{Action, Part, StageId, StagePlan};
 use super::runner::Record;
 use super::Ctx;
 
@@ -423,6 +423,16 @@ pub fn check_inputs_against_producers(plans: &[StagePlan], hashes: &mut Hashes) 
 /// scratch directory before it.
 pub fn resume_point(plan: &StagePlan, completed: usize) -> usize {
     let steps = plan.own_steps();
+    // A repair rebuilds a part as the stage needs it, undoing what the stage's own finished
+    // steps made of it (llvm-bolt's optimized LLVM, say): those are done again.
+    let repaired: Vec<Part> = plan.steps[..plan.repairs]
+        .iter()
+        .flat_map(|s| s.changes.iter().map(|c| c.part))
+        .collect();
+    let completed = steps[..completed.min(steps.len())]
+        .iter()
+        .position(|s| s.changes.iter().any(|c| repaired.contains(&c.part)))
+        .unwrap_or(completed);
     match steps.get(completed) {
         None => completed.min(steps.len()),
         Some(step) if step.resumable => completed,

@@ -443,7 +443,7 @@ impl BoltGathering<'_> {
                  with BOLT settings (--use-bolt true); if the collector failed, its output above \
                  names the benchmark",
             )
-            .changing(self.part, self.built.clone())
+            .changing_in_place(self.part, self.built.clone())
             .not_resumable(),
             Step::new(
                 format!("Check that training wrote {what} BOLT profiles"),
