@@ -1,22 +1,27 @@
 //! `cargo xtask`: automation that lives beside the Rust source tree.
 //!
-//! Today it has one command, `opt-dist`: the staged pipeline that builds a PGO+BOLT
-//! optimized toolchain. `main` only parses the command line and dispatches; each command lives in
-//! its own module.
+//! Today it has one command, `opt-dist`: the staged pipeline that builds a PGO+BOLT optimized
+//! toolchain. `main` only parses the command line ([`cli`]) and dispatches ([`commands`]). The
+//! layers, each using only those below it: [`cli`], [`commands`], [`stages`], [`engine`],
+//! [`tools`], [`util`] (see docs/contributing.md).
 
-mod flags;
-mod opt_dist;
+mod cli;
+mod commands;
+mod engine;
+mod stages;
+mod tools;
+mod util;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let invocation = match flags::parse(args) {
-        Ok(flags::Parsed::Help(text)) => {
+    let invocation = match cli::parse(args) {
+        Ok(cli::Parsed::Help(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
-        Ok(flags::Parsed::Run(invocation)) => invocation,
+        Ok(cli::Parsed::Run(invocation)) => invocation,
         Err(usage) => {
             eprintln!("error: {}", usage.message);
             eprintln!();
@@ -24,16 +29,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match opt_dist::run(*invocation) {
+    match commands::run(*invocation) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             report_error(&err);
-            match opt_dist::interrupted_by() {
+            match util::process::signal() {
                 // As a process killed by the signal would: 130 for Ctrl-C, 143 for SIGTERM.
                 Some(signum) => {
                     eprintln!(
                         "opt-dist: interrupted by {}",
-                        opt_dist::describe_signal(signum)
+                        util::process::describe(signum)
                     );
                     ExitCode::from((128 + signum) as u8)
                 }
@@ -52,14 +57,13 @@ fn report_error(err: &anyhow::Error) {
     }
     for cause in chain {
         for (i, line) in cause.to_string().lines().enumerate() {
-            if i == 0 {
-                eprintln!("  caused by: {line}");
-            } else {
-                eprintln!("    {line}");
+            match i {
+                0 => eprintln!("  caused by: {line}"),
+                _ => eprintln!("    {line}"),
             }
         }
     }
-    if let Some(failed) = err.downcast_ref::<opt_dist::StepFailed>() {
+    if let Some(failed) = err.downcast_ref::<engine::runner::StepFailed>() {
         eprintln!("  what to do: {}", failed.hint);
         eprintln!(
             "  the stage is not recorded as done, and its earlier outputs are untouched; the \

@@ -240,7 +240,8 @@ impl MiniTree {
             .unwrap()
             .iter()
             .flat_map(|stage| stage["steps"].as_array().unwrap())
-            .map(|step| &step["action"]["cmd"])
+            .flat_map(step_actions)
+            .map(|action| &action["cmd"])
             .filter(|cmd| cmd["argv"][1] == x_py.as_str())
             .map(|cmd| {
                 (
@@ -249,6 +250,15 @@ impl MiniTree {
                 )
             })
             .collect()
+    }
+}
+
+/// What a step of a JSON plan does: its action, or the actions of a step of several (listed
+/// under `effects`).
+pub fn step_actions(step: &serde_json::Value) -> Vec<&serde_json::Value> {
+    match step["action"]["effects"].as_array() {
+        Some(effects) => effects.iter().collect(),
+        None => vec![&step["action"]],
     }
 }
 

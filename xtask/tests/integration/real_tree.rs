@@ -898,8 +898,13 @@ fn real_1_95_tree_is_detected_as_legacy() {
         let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(plan["interface"], "legacy");
         for stage in plan["stages"].as_array().unwrap() {
-            for step in stage["steps"].as_array().unwrap() {
-                let Some(argv) = step["action"]["cmd"]["argv"].as_array() else {
+            for action in stage["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(common::step_actions)
+            {
+                let Some(argv) = action["cmd"]["argv"].as_array() else {
                     continue;
                 };
                 let words = argv.iter().map(|a| a.as_str().unwrap());
@@ -916,8 +921,8 @@ fn real_1_95_tree_is_detected_as_legacy() {
                 );
                 if argv.iter().any(|a| a == "--llvm-profile-generate") {
                     assert!(
-                        step["action"]["cmd"]["env"]["LLVM_PROFILE_DIR"].is_string(),
-                        "legacy bootstrap takes the LLVM profile directory from LLVM_PROFILE_DIR: {step:#}"
+                        action["cmd"]["env"]["LLVM_PROFILE_DIR"].is_string(),
+                        "legacy bootstrap takes the LLVM profile directory from LLVM_PROFILE_DIR: {action:#}"
                     );
                 }
             }
@@ -1053,15 +1058,22 @@ fn test_stage_config_is_the_one_bootstrap_reads_under_rust_bootstrap_config() {
     )];
     let text = plan_all(&tree, "json", &["--run-tests"], &env);
     let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let action = plan["stages"]
+    let step = plan["stages"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|s| s["steps"].as_array().unwrap())
-        .map(|s| &s["action"])
-        .find(|a| a["kind"] == "run-with-test-config")
+        .find(|s| s["action"]["kind"] == "run-with-test-config")
         .unwrap_or_else(|| panic!("no test run in {plan:#}"));
-    let written = action["config"].as_str().unwrap();
+    let actions = common::step_actions(step);
+    let written = actions
+        .iter()
+        .find_map(|a| a["config"].as_str())
+        .expect("the configuration it writes");
+    let action = actions
+        .iter()
+        .find(|a| a["kind"] == "bootstrap")
+        .expect("the x.py test it runs");
     // Bootstrap (x.py's python part and bootstrap itself) reads `--config <file>`, else
     // RUST_BOOTSTRAP_CONFIG (set by the command, else inherited from the xtask's environment),
     // else <src>/bootstrap.toml. A temporary configuration written anywhere else is ignored,

@@ -1,0 +1,472 @@
+//! Fail in seconds, not hours: the checks that run before any real work.
+//!
+//! What is checked comes from the plans themselves: every host LLVM tool a step runs (with the
+//! LLVM major it must have), every benchmark a training runs, every x.py call (through the
+//! tree's own bootstrap with `--dry-run`, the final dist command first since it carries the
+//! user's arguments); and the machine and the tree (python, rustc-perf, the stage0 toolchain,
+//! the build dir, free disk). `doctor` prints them as a table; a run's preflight stops at the
+//! first failing one.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use super::Invocation;
+use crate::engine::context::Ctx;
+use crate::engine::disk;
+use crate::engine::plan::{Effect, ProfileCheck, StagePlan};
+use crate::stages::StageId;
+use crate::tools::bootstrap::{self, Interface};
+use crate::tools::llvm::{llvm_major, llvm_tool_version};
+use crate::tools::tree::Tree;
+use crate::util::cmd::Cmd;
+use crate::util::fs::{self, human_bytes, human_duration};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Worth knowing, not in the way of this run.
+    Note,
+    /// This run cannot succeed.
+    Fail,
+}
+
+#[derive(Debug)]
+pub struct Check {
+    pub name: &'static str,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn new(name: &'static str, outcome: Outcome, detail: String, fix: Option<String>) -> Check {
+        Check {
+            name,
+            outcome,
+            detail,
+            fix,
+        }
+    }
+
+    fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+        Check::new(name, Outcome::Ok, detail.into(), None)
+    }
+
+    fn note(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check::new(name, Outcome::Note, detail.into(), Some(fix.into()))
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check::new(name, Outcome::Fail, detail.into(), Some(fix.into()))
+    }
+}
+
+/// `doctor`: every check for a full run, as a table; bootstrap's interface is one of them, so
+/// a tree whose bootstrap cannot answer still gets the rest of the table.
+pub fn doctor(invocation: Invocation, sh: &xshell::Shell) -> Result<()> {
+    let tree = Tree::locate(&invocation.global.tree, sh)?;
+    let (interface, interface_check) = match invocation.global.interface {
+        Some(interface) => (
+            interface,
+            Check::ok("interface", format!("{} (--interface)", interface.name())),
+        ),
+        None => match bootstrap::detect_interface(&tree, sh) {
+            Ok(interface) => (
+                interface,
+                Check::ok(
+                    "interface",
+                    format!("{} (asked bootstrap)", interface.name()),
+                ),
+            ),
+            Err(err) => (
+                Interface::Legacy,
+                Check::fail(
+                    "interface",
+                    format!("{err:#}"),
+                    "fix the tree's bootstrap configuration or pass --interface",
+                ),
+            ),
+        },
+    };
+    let ctx = Ctx::new(
+        &invocation.global,
+        tree,
+        interface,
+        invocation.options,
+        invocation.dist_args,
+        true,
+        sh,
+    )?;
+    let plans: Vec<StagePlan> = StageId::ALL
+        .iter()
+        .map(|s| s.plan(&ctx))
+        .collect::<Result<_>>()?;
+    let mut checks = vec![interface_check];
+    checks.extend(checks_for(&ctx, &plans, sh));
+    println!("opt-dist doctor: {}\n", ctx.tree.describe());
+    print!("{}", render_table(&checks));
+    if checks.iter().any(|c| c.outcome == Outcome::Fail) {
+        bail!("doctor found problems: see the FAIL lines and their fixes above");
+    }
+    Ok(())
+}
+
+/// The checks for running `plans`.
+fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> {
+    let tree = &ctx.tree;
+    let mut checks = Vec::new();
+    let python = Cmd::new(tree.python.clone(), &tree.src).arg("--version");
+    checks.push(match python.probe(sh) {
+        Ok((true, out, err)) => Check::ok(
+            "python",
+            format!("{} ({})", tree.python, (out + &err).trim()),
+        ),
+        _ => Check::fail(
+            "python",
+            format!("`{} --version` failed", tree.python),
+            "install python3, or pass --python <PATH>",
+        ),
+    });
+    checks.push(Check::ok("x.py", tree.x_py().display().to_string()));
+    let perf = tree.rustc_perf_dir();
+    checks.push(match perf.join("collector").is_dir() && perf.join("Cargo.toml").is_file() {
+        true => Check::ok("rustc-perf", perf.display().to_string()),
+        false => Check::fail(
+            "rustc-perf",
+            format!("{} is missing or incomplete", perf.display()),
+            "in a git checkout: git submodule update --init src/tools/rustc-perf; the rustc-src \
+             tarball ships it",
+        ),
+    });
+    let cargo = tree.stage0_cargo();
+    checks.push(match (&tree.config.cargo, cargo.is_file()) {
+        (_, true) => Check::ok("stage0 cargo", cargo.display().to_string()),
+        (Some(_), false) => Check::fail(
+            "stage0 cargo",
+            format!("build.cargo = {} does not exist", cargo.display()),
+            "fix build.cargo in bootstrap.toml",
+        ),
+        (None, false) => Check::note(
+            "stage0 cargo",
+            format!("{} appears with bootstrap's first build", cargo.display()),
+            "bootstrap downloads stage0; offline, set build.rustc and build.cargo in bootstrap.toml",
+        ),
+    });
+    checks.extend(tool_checks(ctx, plans, sh));
+    checks.extend(training_checks(ctx, plans));
+    checks.push(build_dir_check(ctx));
+    let waiting =
+        crate::engine::backup::pending(&crate::engine::backup::backups_dir(&tree.artifacts_root()));
+    if !waiting.is_empty() {
+        let files: Vec<String> = waiting
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        checks.push(Check::note(
+            "backups",
+            format!("a killed run left changed: {}", files.join(", ")),
+            "the next stage that runs puts the originals back first",
+        ));
+    }
+    checks.push(disk_check(ctx, plans, sh));
+    checks.push(Check::ok(
+        "build.metrics",
+        "not required; with build.metrics = true bootstrap's slowest steps are shown and recorded",
+    ));
+    checks
+}
+
+/// The host LLVM tools the plans run: each must be there and of the compiler's LLVM major, or
+/// the step that uses it fails after the builds and training before it. Tools the build itself
+/// makes (the in-tree llvm-profdata) appear with it.
+fn tool_checks(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> {
+    let mut used: Vec<PathBuf> = Vec::new();
+    for effect in plans.iter().flat_map(|p| &p.steps).flat_map(|s| &s.effects) {
+        let tool = match effect {
+            Effect::Run { cmd, .. } => Some(PathBuf::from(cmd.program())),
+            Effect::CheckProfdata { profdata, .. } => Some(profdata.clone()),
+            Effect::MergeFdata { merge_fdata, .. } => Some(merge_fdata.clone()),
+            Effect::Validate {
+                check: ProfileCheck::LlvmProfdata { tool },
+                ..
+            } => Some(tool.clone()),
+            _ => None,
+        };
+        if let Some(tool) = tool.filter(|t| !t.starts_with(&ctx.tree.build_dir)) {
+            if ["llvm-profdata", "llvm-bolt", "merge-fdata"]
+                .contains(&fs::file_name(&tool).as_str())
+                && !used.contains(&tool)
+            {
+                used.push(tool);
+            }
+        }
+    }
+    let major = ctx.host_llvm.expected_major;
+    let mut checks = Vec::new();
+    if ctx.llvm_built_in_tree() && !used.iter().any(|t| t.ends_with("llvm-profdata")) {
+        checks.push(Check::ok(
+            "llvm-profdata",
+            "built with the in-tree LLVM (same version as the compiler's)",
+        ));
+    }
+    for tool in used {
+        let (name, fix) = match fs::file_name(&tool).as_str() {
+            "llvm-profdata" => ("llvm-profdata", match major {
+                Some(m) => format!("install LLVM {m}'s tools (Debian: apt-get install llvm-{m}) or pass --llvm-dir"),
+                None => "install the LLVM tools of the compiler's LLVM version, or pass --llvm-dir".into(),
+            }),
+            name => (
+                if name == "llvm-bolt" { "llvm-bolt" } else { "merge-fdata" },
+                match major {
+                    Some(m) => format!("Debian: apt-get install bolt-{m}; or pass --use-bolt false"),
+                    None => "install BOLT of the compiler's LLVM version, or pass --use-bolt false".into(),
+                },
+            ),
+        };
+        let checked = match llvm_tool_version(&tool, sh) {
+            Err(_) if !tool.is_file() => Check::fail(
+                name,
+                format!(
+                    "not found ({} looked up via {})",
+                    tool.display(),
+                    ctx.host_llvm.found_by
+                ),
+                fix,
+            ),
+            Err(err) => Check::fail(name, format!("{err:#}"), fix),
+            Ok(version) if major.is_some() && llvm_major(&version) != major => Check::fail(
+                name,
+                format!(
+                    "{} is LLVM {version}, the compiler's LLVM is {}",
+                    tool.display(),
+                    major.unwrap_or_default()
+                ),
+                fix,
+            ),
+            Ok(version) => Check::ok(name, format!("{} (LLVM {version})", tool.display())),
+        };
+        checks.push(match (name, checked.outcome, ctx.llvm_built_in_tree()) {
+            ("llvm-profdata", Outcome::Ok, true) => Check::ok(
+                name,
+                format!(
+                    "{} for LLVM's profiles; rustc's are merged by the in-tree LLVM's",
+                    checked.detail
+                ),
+            ),
+            _ => checked,
+        });
+    }
+    checks
+}
+
+/// What the plans train with: every benchmark in the tree's rustc-perf, and every
+/// `--benchmark-cargo-config` file there. Otherwise training fails after the instrumented
+/// build, hours into a real run.
+fn training_checks(ctx: &Ctx, plans: &[StagePlan]) -> Vec<Check> {
+    let benchmarks = ctx
+        .tree
+        .rustc_perf_dir()
+        .join("collector/compile-benchmarks");
+    let mut lists: Vec<&[String]> = Vec::new();
+    for effect in plans.iter().flat_map(|p| &p.steps).flat_map(|s| &s.effects) {
+        if let Effect::Run {
+            training: true,
+            benchmarks,
+            ..
+        } = effect
+        {
+            if !lists.contains(&benchmarks.as_slice()) {
+                lists.push(benchmarks);
+            }
+        }
+    }
+    let mut checks = Vec::new();
+    for crates in lists {
+        let name = match *crates == ctx.training.llvm {
+            true => "LLVM benchmarks",
+            false => "rustc benchmarks",
+        };
+        if checks.iter().any(|c: &Check| c.name == name) {
+            continue;
+        }
+        let missing: Vec<&str> = crates
+            .iter()
+            .filter(|c| !benchmarks.join(c).is_dir())
+            .map(String::as_str)
+            .collect();
+        checks.push(match (crates.is_empty(), missing.is_empty()) {
+            (true, _) => Check::fail(
+                name,
+                "the list is empty: training would run nothing",
+                "name at least one benchmark with --rustc-crates, or leave it out for upstream's",
+            ),
+            (false, true) => Check::ok(name, crates.join(",")),
+            (false, false) => Check::fail(
+                name,
+                format!("not in {}: {}", benchmarks.display(), missing.join(", ")),
+                "name benchmarks the tree's rustc-perf has (--rustc-crates)",
+            ),
+        });
+    }
+    for config in &ctx.options.benchmark_cargo_config {
+        if !config.is_file() {
+            checks.push(Check::fail(
+                "cargo config",
+                format!("{} does not exist", config.display()),
+                "give --benchmark-cargo-config an existing file",
+            ));
+        }
+    }
+    checks
+}
+
+/// Before a run that writes takes the build dir's lock: it must be able to hold it.
+pub fn require_usable_build_dir(ctx: &Ctx) -> Result<()> {
+    let check = build_dir_check(ctx);
+    if check.outcome == Outcome::Fail {
+        bail!(
+            "preflight: this run cannot succeed, nothing was started:\n{}",
+            render_table(&[check])
+        );
+    }
+    Ok(())
+}
+
+/// The build dir: a directory, or one that can be made, and writable.
+fn build_dir_check(ctx: &Ctx) -> Check {
+    const NAME: &str = "build dir";
+    let dir = &ctx.tree.build_dir;
+    let fix = "pass a --build-dir that is a writable directory (or can be created)";
+    let existing = dir.ancestors().find(|d| d.exists());
+    match existing {
+        _ if dir.exists() && !dir.is_dir() => {
+            Check::fail(NAME, format!("{} is not a directory", dir.display()), fix)
+        }
+        None => Check::fail(NAME, format!("no part of {} exists", dir.display()), fix),
+        Some(existing) if !existing.is_dir() => Check::fail(
+            NAME,
+            format!("{} is not a directory", existing.display()),
+            fix,
+        ),
+        Some(existing) => {
+            // Writable as this user, on this file system (a read-only mount says no to root too).
+            let probe = existing.join(format!(".opt-dist-write-probe-{}", std::process::id()));
+            match std::fs::write(&probe, b"") {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&probe);
+                    Check::ok(NAME, dir.display().to_string())
+                }
+                Err(err) => Check::fail(
+                    NAME,
+                    format!("cannot write in {}: {err}", existing.display()),
+                    fix,
+                ),
+            }
+        }
+    }
+}
+
+fn disk_check(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Check {
+    const NAME: &str = "free disk";
+    // What every stage keeps, plus the largest of what one needs only while it runs, from
+    // measured figures. Rough by nature: it catches a disk that is clearly too small.
+    let compiler = fs::files_below(&ctx.tree.src.join("compiler"), None).map_or(0, |(_, b)| b);
+    let defs: Vec<_> = plans.iter().map(|p| p.stage).collect();
+    let estimate = disk::estimate(ctx, &defs, compiler);
+    let Some(free) = fs::free_bytes(&ctx.tree.build_dir, sh) else {
+        return Check::note(
+            NAME,
+            "could not be measured (`df` failed)",
+            "check it by hand",
+        );
+    };
+    let detail = format!(
+        "{} free below {}, about {} needed ({})",
+        human_bytes(free),
+        ctx.tree.build_dir.display(),
+        human_bytes(estimate.bytes),
+        estimate.basis.join("; ")
+    );
+    match free >= estimate.bytes || ctx.options.ignore_disk_space {
+        true => Check::ok(NAME, detail),
+        false => Check::fail(
+            NAME,
+            detail,
+            "free some space, use another --build-dir, or pass --ignore-disk-space",
+        ),
+    }
+}
+
+/// The checks as a table.
+pub fn render_table(checks: &[Check]) -> String {
+    let mut out = String::new();
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for check in checks {
+        let mark = match check.outcome {
+            Outcome::Ok => "ok  ",
+            Outcome::Note => "note",
+            Outcome::Fail => "FAIL",
+        };
+        let _ = writeln!(out, "{mark}  {:<width$}  {}", check.name, check.detail);
+        if let (Some(fix), false) = (&check.fix, check.outcome == Outcome::Ok) {
+            let _ = writeln!(out, "      {:<width$}  fix: {fix}", "");
+        }
+    }
+    out
+}
+
+/// Runs the checks and the bootstrap dry runs; any failure stops the run before it starts.
+pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<()> {
+    let started = Instant::now();
+    let failed: Vec<Check> = checks_for(ctx, plans, sh)
+        .into_iter()
+        .filter(|c| c.outcome == Outcome::Fail)
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "preflight: this run cannot succeed, nothing was started:\n{}(--no-preflight skips \
+             these checks)",
+            render_table(&failed)
+        );
+    }
+    // Every bootstrap call of the run that can be tried in advance; the final dist carries the
+    // user's arguments, the likeliest typo: it goes first.
+    let mut planned: Vec<(String, &Cmd, bool)> = Vec::new();
+    for plan in plans {
+        for (i, step) in plan.steps.iter().enumerate() {
+            for effect in &step.effects {
+                if let Effect::Bootstrap {
+                    cmd,
+                    preflight: true,
+                } = effect
+                {
+                    let what = format!("{} step {}: {}", plan.stage.name, i + 1, step.title);
+                    planned.push((what, cmd, plan.stage.takes_dist_args));
+                }
+            }
+        }
+    }
+    planned.sort_by_key(|(_, _, dist)| !dist);
+    for (what, cmd, _) in &planned {
+        let (ok, _stdout, stderr) = (*cmd).clone().arg("--dry-run").probe(sh)?;
+        if !ok {
+            let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            bail!(
+                "preflight: bootstrap rejects the command for {what}; nothing was started\n\
+                 command: {}\nbootstrap said:\n{}",
+                cmd.shell_line(),
+                tail[tail.len().saturating_sub(15)..].join("\n")
+            );
+        }
+    }
+    eprintln!(
+        "opt-dist: preflight passed in {}: tools and tree checked, {} x.py command(s) accepted by \
+         bootstrap's --dry-run",
+        human_duration(started.elapsed().as_secs_f64()),
+        planned.len()
+    );
+    Ok(())
+}

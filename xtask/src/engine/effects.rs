@@ -1,0 +1,609 @@
+//! Carrying out an [`Effect`]: the runner's side of each one (the shell side is
+//! [`Effect::shell`]).
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+
+use super::backup;
+use super::build_state::{BuildState, Recorded};
+use super::manifest::{CommandRecord, FileRecord, RawProfilesRecord, Record};
+use super::plan::{Done, Effect, ProfileCheck};
+use super::report;
+use crate::tools::bootstrap::{toml_path, TestConfig};
+use crate::tools::llvm::{self, llvm_tool_version};
+use crate::tools::metrics;
+use crate::util::cmd::Cmd;
+use crate::util::elf::{self, BoltState};
+use crate::util::fs::{self, file_name, human_bytes, human_duration, sha256_file, OneFile};
+
+/// What carrying out the effects of one step can use and leaves behind.
+pub struct Exec<'a> {
+    pub sh: &'a xshell::Shell,
+    pub build_dir: &'a Path,
+    pub record: &'a mut Record,
+    /// When this run of the stage started: files older than that are an earlier run's.
+    pub stage_started: SystemTime,
+    /// The build state before this step.
+    pub parts_before: &'a BuildState,
+    pub step: &'a str,
+    /// How long this step took in the stage's previous finished run.
+    pub previous_secs: Option<f64>,
+}
+
+impl Exec<'_> {
+    /// Why the step has nothing to do, when `done` holds.
+    pub fn done(&self, done: &Done) -> Result<Option<String>> {
+        let Done::BoltOptimized {
+            library,
+            part,
+            pgo_profile,
+            bolt_profile,
+        } = done;
+        let library = library.find()?;
+        if elf::bolt_state(&library)? != BoltState::Optimized {
+            return Ok(None);
+        }
+        let recorded = match self.parts_before.get(*part) {
+            Recorded::BoltOptimized {
+                profile_sha256,
+                bolt_profile_sha256: Some(bolt_sha256),
+            } => {
+                profile_sha256 == sha256_file(pgo_profile)?
+                    && bolt_sha256 == sha256_file(bolt_profile)?
+            }
+            _ => false,
+        };
+        Ok(recorded.then(|| {
+            format!(
+                "{} is already optimized with this profile",
+                library.display()
+            )
+        }))
+    }
+
+    pub fn run(&mut self, effect: &Effect) -> Result<()> {
+        match effect {
+            Effect::Run {
+                cmd,
+                training: false,
+                ..
+            } => self.command(cmd, false)?,
+            Effect::Run { cmd, .. } => self.training(cmd)?,
+            Effect::Bootstrap { cmd, .. } => self.command(cmd, true)?,
+            Effect::ResetDir { dir } => {
+                let (files, bytes) = fs::files_below(dir, None)?;
+                if files > 0 {
+                    eprintln!(
+                        "    removing {files} files ({}) left in {} by an unfinished run",
+                        human_bytes(bytes),
+                        dir.display()
+                    );
+                }
+                fs::remove(dir)?;
+                fs::create_dir(dir)?;
+            }
+            Effect::RemoveDir { dir } => {
+                match dir.exists() {
+                    true => eprintln!(
+                        "    deleting {} ({})",
+                        dir.display(),
+                        human_bytes(fs::files_below(dir, None)?.1)
+                    ),
+                    false => eprintln!("    {} is not there", dir.display()),
+                }
+                fs::remove(dir)?;
+                if let Some(raw) = self.raw_profiles_in(dir) {
+                    raw.kept = false;
+                }
+            }
+            Effect::Move { from, to } => {
+                if to.is_dir() {
+                    fs::remove(to)?;
+                }
+                fs::rename(from, to)?;
+                if let Some(raw) = self.raw_profiles_in(from) {
+                    raw.dir = to.clone();
+                    eprintln!("    kept in {}", to.display());
+                }
+            }
+            Effect::Link { from, to } => {
+                fs::create_dir(to.parent().unwrap_or(Path::new("/")))?;
+                let partial = fs::partial(to);
+                fs::remove(&partial)?;
+                if std::fs::hard_link(from, &partial).is_err() {
+                    fs::copy(from, &partial)?;
+                }
+                fs::rename(&partial, to)?;
+                eprintln!("    {} is {}", file_name(to), from.display());
+            }
+            Effect::ExpectRawProfiles { dir, extension } => {
+                let (count, bytes) = fs::files_below(dir, Some(extension))?;
+                if count == 0 {
+                    bail!("training wrote no .{extension} files to {}", dir.display());
+                }
+                eprintln!("    {count} raw profiles, {}", human_bytes(bytes));
+                self.record.raw_profiles.push(RawProfilesRecord {
+                    dir: dir.clone(),
+                    count,
+                    bytes,
+                    kept: true,
+                });
+            }
+            Effect::CheckProfdata { profdata, compiler } => {
+                let (tool, rustc) = llvm::check_profdata_matches(profdata, compiler, self.sh)?;
+                self.record.tool("llvm-profdata", profdata, tool);
+                self.record.tool("instrumented rustc", compiler, rustc);
+            }
+            Effect::MergeFdata {
+                merge_fdata,
+                raw_dir,
+                output,
+            } => {
+                let inputs = fs::files_in(raw_dir)?
+                    .into_iter()
+                    .filter(|p| p.extension().is_some_and(|e| e == "fdata"))
+                    .map(|p| p.display().to_string());
+                self.tool("merge-fdata", merge_fdata);
+                let cmd = Cmd::new(merge_fdata.display().to_string(), raw_dir)
+                    .arg("-o")
+                    .arg(output.display().to_string())
+                    .args(inputs);
+                self.command(&cmd, false)?;
+            }
+            Effect::Validate { profile, check } => {
+                let validation = match check {
+                    ProfileCheck::LlvmProfdata { tool } => {
+                        llvm::validate_profile(tool, profile, self.sh)?
+                    }
+                    ProfileCheck::Fdata => llvm::validate_fdata(profile)?,
+                };
+                eprintln!(
+                    "    {} functions, maximum function count {}, total count {}",
+                    validation.functions, validation.max_function_count, validation.total_count
+                );
+                self.record.validations.push(validation);
+            }
+            Effect::NotBoltOutput {
+                library,
+                rebuild_hint,
+            } => not_bolt_output(&library.find()?, rebuild_hint)?,
+            Effect::BackUp {
+                library,
+                backup,
+                part,
+            } => {
+                let library = library.find()?;
+                backup::back_up(&library, backup, Some(*part))
+                    .with_context(|| format!("{} was not changed", library.display()))?;
+            }
+            Effect::Replace {
+                library,
+                with,
+                instrumented,
+            } => self.replace(library, with, *instrumented)?,
+            Effect::Restore { backup, .. } => {
+                for settled in backup::settle(backup.parent().unwrap_or(Path::new("/")))? {
+                    eprintln!("    {}", settled.describe("its change is over"));
+                }
+            }
+            Effect::RemoveBoltOutput {
+                library,
+                build_dirs,
+            } => remove_bolt_output(library, build_dirs)?,
+            Effect::RecordDistFiles { dist_dir } => self.record_dist_files(dist_dir)?,
+            Effect::CheckPackagedToolchain {
+                dist_dir,
+                host,
+                bolt_libraries,
+                scratch,
+            } => self.check_packaged(dist_dir, host, bolt_libraries, scratch)?,
+            Effect::UnpackDist {
+                dist_dir,
+                unpacked,
+                host,
+            } => {
+                let dist = DistToolchain::find(dist_dir, unpacked, host)?;
+                fs::remove(unpacked)?;
+                fs::create_dir(unpacked)?;
+                for tarball in &dist.tarballs {
+                    let untar = Cmd::new("tar", unpacked)
+                        .arg("-xf")
+                        .arg(tarball.display().to_string());
+                    self.command(&untar, false)?;
+                }
+                let rustlib = format!("lib/rustlib/{host}/lib");
+                fs::copy_dir(&dist.std_dir.join(&rustlib), &dist.rustc_dir.join(&rustlib))?;
+                fs::copy_dir(
+                    &dist.src_dir.join("lib/rustlib/src"),
+                    &dist.rustc_dir.join("lib/rustlib/src"),
+                )?;
+                eprintln!("    sysroot: {}", dist.rustc_dir.display());
+            }
+            Effect::WriteTestConfig {
+                config,
+                dist_dir,
+                unpacked,
+                host,
+                llvm_config,
+                build_dir,
+            } => {
+                let dist = DistToolchain::find(dist_dir, unpacked, host)?;
+                let rustc = dist.rustc_dir.join("bin/rustc");
+                let cargo = dist.cargo_dir.join("bin/cargo");
+                for tool in [&rustc, &cargo] {
+                    if !tool.is_file() {
+                        bail!(
+                            "{} is missing: unpack the dist toolchain first",
+                            tool.display()
+                        );
+                    }
+                }
+                let build_dir = build_dir.as_deref().map(toml_path);
+                let content = TestConfig {
+                    rustc: &toml_path(&rustc),
+                    cargo: &toml_path(&cargo),
+                    channel: dist.channel(),
+                    build_dir: build_dir.as_deref(),
+                    host,
+                    llvm_config: &toml_path(llvm_config),
+                }
+                .render();
+                fs::write_atomically(config, content.as_bytes())?;
+                let indented: Vec<String> = content.lines().map(|l| format!("      {l}")).collect();
+                eprintln!("    {}:\n{}", config.display(), indented.join("\n"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a command with its line logged, and records it for the manifest; an x.py call
+    /// also with bootstrap's own slowest steps, when it wrote metrics.
+    fn command(&mut self, cmd: &Cmd, bootstrap: bool) -> Result<()> {
+        self.recorded(cmd, bootstrap, |cmd, sh| cmd.run(sh))
+    }
+
+    /// The collector's run, its progress through the benchmarks reported.
+    fn training(&mut self, cmd: &Cmd) -> Result<()> {
+        let mut progress = report::TrainingProgress::new(self.previous_secs);
+        let ran = self.recorded(cmd, false, |cmd, sh| {
+            cmd.run_watching_stderr(sh, |line| progress.line(line))
+        });
+        progress.finish();
+        ran
+    }
+
+    fn recorded(
+        &mut self,
+        cmd: &Cmd,
+        bootstrap: bool,
+        run: impl FnOnce(&Cmd, &xshell::Shell) -> Result<()>,
+    ) -> Result<()> {
+        eprintln!("    $ cd {} && {}", cmd.cwd.display(), cmd.shell_line());
+        let (started_at, started) = (SystemTime::now(), Instant::now());
+        run(cmd, self.sh)?;
+        let bootstrap_steps = match bootstrap {
+            true => metrics::slowest_steps(self.build_dir, started_at, 5),
+            false => Vec::new(),
+        };
+        if !bootstrap_steps.is_empty() {
+            let shown: Vec<String> = bootstrap_steps
+                .iter()
+                .map(|s| format!("{} {}", s.step, human_duration(s.secs)))
+                .collect();
+            eprintln!("    bootstrap's slowest steps: {}", shown.join(", "));
+        }
+        self.record.commands.push(CommandRecord {
+            step: self.step.to_string(),
+            argv: cmd.argv.clone(),
+            cwd: cmd.cwd.clone(),
+            env: cmd.env.clone(),
+            exit_code: 0,
+            duration_secs: started.elapsed().as_secs_f64(),
+            bootstrap_steps,
+        });
+        if let Some(program) = cmd.program().rsplit('/').next() {
+            if program == "llvm-bolt" {
+                self.tool(program, Path::new(cmd.program()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a host LLVM tool with its version in the manifest (a later run compares it).
+    fn tool(&mut self, name: &str, path: &Path) {
+        if let Ok(version) = llvm_tool_version(path, self.sh) {
+            self.record.tool(name, path, version);
+        }
+    }
+
+    /// The raw profiles counted in `dir`, to note that they were moved or deleted.
+    fn raw_profiles_in(&mut self, dir: &Path) -> Option<&mut RawProfilesRecord> {
+        self.record
+            .raw_profiles
+            .iter_mut()
+            .rev()
+            .find(|r| r.dir == dir)
+    }
+
+    /// Copies `with` over the library, which BOLT's output must then be. Copying truncates the
+    /// library first: its blocks are free again before the new ones are written.
+    fn replace(&mut self, library: &OneFile, with: &Path, instrumented: bool) -> Result<()> {
+        let library = library.find()?;
+        let size = fs::size(with)?;
+        let old = fs::size(&library)?;
+        if let Some(free) = fs::free_bytes(&library, self.sh) {
+            if free + old < size {
+                bail!(
+                    "rewriting {} needs {} free, {} is: free some space (the BOLT output was \
+                     written; the library was not touched)",
+                    library.display(),
+                    human_bytes(size),
+                    human_bytes(free)
+                );
+            }
+        }
+        fs::copy(with, &library)?;
+        let expected = match instrumented {
+            true => BoltState::Instrumented,
+            false => BoltState::Optimized,
+        };
+        let written = fs::size(&library)?;
+        if written != size || elf::bolt_state(&library).ok() != Some(expected) {
+            bail!(
+                "{} is not what llvm-bolt wrote after the copy ({} of {})",
+                library.display(),
+                human_bytes(written),
+                human_bytes(size)
+            );
+        }
+        let what = match instrumented {
+            true => "BOLT-instrumented",
+            false => "BOLT-optimized",
+        };
+        eprintln!("    {} is {what}", library.display());
+        Ok(())
+    }
+
+    /// Records every file this dist wrote (a file an earlier dist left, say reproducible
+    /// artifacts of a run with BOLT, is not this one's).
+    fn record_dist_files(&mut self, dist_dir: &Path) -> Result<()> {
+        let since = self.stage_started - Duration::from_secs(2);
+        let mut found = 0;
+        for file in fs::files_in(dist_dir)? {
+            let modified = std::fs::metadata(&file).and_then(|m| m.modified());
+            if !modified.is_ok_and(|modified| modified >= since) {
+                eprintln!(
+                    "    {} is an earlier dist's: not recorded",
+                    file_name(&file)
+                );
+                continue;
+            }
+            let output = FileRecord::of("dist-file", &file)?;
+            eprintln!("    {} ({})", output.name, human_bytes(output.size));
+            self.record.found_outputs.push(output);
+            found += 1;
+        }
+        if found == 0 {
+            bail!("bootstrap wrote no dist files to {}", dist_dir.display());
+        }
+        Ok(())
+    }
+
+    fn check_packaged(
+        &mut self,
+        dist_dir: &Path,
+        host: &str,
+        bolt_libraries: &[OneFile],
+        scratch: &Path,
+    ) -> Result<()> {
+        let tarball = rustc_tarball(dist_dir, host)?;
+        fs::remove(scratch)?;
+        fs::create_dir(scratch)?;
+        let untar = Cmd::new("tar", scratch)
+            .arg("-xf")
+            .arg(tarball.display().to_string());
+        self.command(&untar, false)?;
+        let mut checked = 0;
+        let mut shared_llvm = None;
+        for entry in walkdir::WalkDir::new(scratch) {
+            let path = entry
+                .with_context(|| format!("cannot list {}", scratch.display()))?
+                .into_path();
+            if file_name(&path).starts_with("libLLVM.so") {
+                shared_llvm = Some(file_name(&path));
+            }
+            if !path.is_file() || !elf::is_elf(&path)? {
+                continue;
+            }
+            let instrumented: Vec<String> = elf::section_names(&path)?
+                .into_iter()
+                .filter(|name| elf::is_instrumentation_section(name))
+                .collect();
+            if !instrumented.is_empty() {
+                bail!(
+                    "{} in {} is instrumented (sections {}): an instrumented compiler must \
+                     never ship; dist rebuilt it from an instrumented build (was a --keep-stage \
+                     missing from the dist arguments, or a stage interrupted?): `status` shows \
+                     the stages, rerun the ones that are not done, then dist",
+                    path.strip_prefix(scratch).unwrap_or(&path).display(),
+                    tarball.display(),
+                    instrumented.join(", ")
+                );
+            }
+            checked += 1;
+        }
+        eprintln!("    {checked} ELF files in the rustc tarball, none instrumented");
+        if let (Some(llvm), true) = (shared_llvm, bolt_libraries.is_empty()) {
+            eprintln!(
+                "    note: the dist ships a shared {llvm} without BOLT (BOLT is off); with \
+                 --use-bolt true it would be BOLT-optimized"
+            );
+        }
+        let unpacked = walkdir::WalkDir::new(scratch)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .map(|e| e.into_path())
+            .find(|p| p.ends_with("rustc/lib"))
+            .with_context(|| format!("{} has no rustc/lib", tarball.display()))?;
+        for library in bolt_libraries {
+            let sysroot = library.find()?;
+            let packaged = library.in_dir(&unpacked).find()?;
+            if elf::bolt_state(&packaged)? != BoltState::Optimized {
+                bail!(
+                    "{} in {} is not BOLT-optimized: dist rebuilt it after the BOLT step (were \
+                     the dist arguments or the tree changed?); run dist again",
+                    library.shown(),
+                    tarball.display()
+                );
+            }
+            if sha256_file(&packaged)? != sha256_file(&sysroot)? {
+                bail!(
+                    "{} in {} differs from the optimized {}: dist packaged another build of \
+                     it; run dist again",
+                    library.shown(),
+                    tarball.display(),
+                    sysroot.display()
+                );
+            }
+            eprintln!(
+                "    {} in the rustc tarball is the BOLT-optimized one",
+                library.shown()
+            );
+        }
+        fs::remove(scratch)
+    }
+}
+
+/// Refuses a library BOLT already rewrote: BOLT cannot process its own output again. The plan
+/// rebuilds such a library first wherever the build state knows it; this is the last guard.
+fn not_bolt_output(library: &Path, how_to_rebuild: &str) -> Result<()> {
+    match elf::bolt_state(library)? {
+        BoltState::Untouched => Ok(()),
+        BoltState::Optimized => bail!(
+            "{} is already BOLT-optimized (it has a .bolt.org.text section), and BOLT cannot \
+             process its own output: {how_to_rebuild}",
+            library.display()
+        ),
+        BoltState::Instrumented => bail!(
+            "{} is BOLT-instrumented (it has .bolt.instr sections): a run was stopped while it \
+             was trained, and its backup is gone, so the original cannot be put back: \
+             {how_to_rebuild}",
+            library.display()
+        ),
+    }
+}
+
+/// Deletes the library, if it is BOLT's output, with every hard link to it in `build_dirs`.
+fn remove_bolt_output(library: &OneFile, build_dirs: &[std::path::PathBuf]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(library) = library.find() else {
+        eprintln!("    there is no {} to delete", library.shown());
+        return Ok(());
+    };
+    if !elf::is_bolt_output(&library)? {
+        eprintln!(
+            "    {} is not BOLT's output: bootstrap rebuilds it as needed",
+            library.display()
+        );
+        return Ok(());
+    }
+    let meta = std::fs::metadata(&library)
+        .with_context(|| format!("cannot read {}", library.display()))?;
+    for dir in build_dirs {
+        for entry in walkdir::WalkDir::new(dir)
+            .into_iter()
+            .filter_map(|e| e.ok())
+        {
+            let same = entry
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.dev() == meta.dev() && m.ino() == meta.ino());
+            if same {
+                fs::remove(entry.path())?;
+                eprintln!("    deleted {}", entry.path().display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `rustc-<version>-<host>.tar.*` in the dist dir (not rustc-dev-… or rustc-docs-…).
+fn rustc_tarball(dist_dir: &Path, host: &str) -> Result<std::path::PathBuf> {
+    let suffix = format!("-{host}.tar");
+    fs::files_in(dist_dir)?
+        .into_iter()
+        .find(|p| {
+            file_name(p)
+                .strip_prefix("rustc-")
+                .and_then(|rest| rest.split_once(&suffix))
+                .is_some_and(|(version, _)| !version.contains('-'))
+        })
+        .with_context(|| {
+            format!(
+                "no rustc-<version>{suffix}.* in {}: run the dist stage first, it makes the \
+                 tarballs",
+                dist_dir.display()
+            )
+        })
+}
+
+/// The dist tarballs the test stage unpacks, and where their contents land.
+struct DistToolchain {
+    /// `1.95.0`, `beta` or `nightly`: the version part of the tarball names.
+    package_version: String,
+    tarballs: Vec<std::path::PathBuf>,
+    rustc_dir: std::path::PathBuf,
+    std_dir: std::path::PathBuf,
+    cargo_dir: std::path::PathBuf,
+    src_dir: std::path::PathBuf,
+}
+
+impl DistToolchain {
+    fn find(dist_dir: &Path, unpacked: &Path, host: &str) -> Result<DistToolchain> {
+        let name = file_name(&rustc_tarball(dist_dir, host)?);
+        let package_version = name
+            .strip_prefix("rustc-")
+            .and_then(|rest| rest.split_once(&format!("-{host}.tar")))
+            .map(|(v, _)| v.to_string())
+            .context("unexpected rustc tarball name")?;
+        let stem = |component: &str, with_host: bool| match with_host {
+            true => format!("{component}-{package_version}-{host}"),
+            false => format!("{component}-{package_version}"),
+        };
+        let files = fs::files_in(dist_dir)?;
+        let mut tarballs = Vec::new();
+        for (component, with_host) in [
+            ("rustc", true),
+            ("rust-std", true),
+            ("cargo", true),
+            ("rust-src", false),
+        ] {
+            let prefix = format!("{}.tar.", stem(component, with_host));
+            let tarball = files
+                .iter()
+                .find(|p| file_name(p).starts_with(&prefix))
+                .with_context(|| format!("no {prefix}* (.xz or .zst) in {}", dist_dir.display()))?;
+            tarballs.push(tarball.clone());
+        }
+        Ok(DistToolchain {
+            rustc_dir: unpacked.join(stem("rustc", true)).join("rustc"),
+            std_dir: unpacked
+                .join(stem("rust-std", true))
+                .join(format!("rust-std-{host}")),
+            cargo_dir: unpacked.join(stem("cargo", true)).join("cargo"),
+            src_dir: unpacked.join(stem("rust-src", false)).join("rust-src"),
+            package_version,
+            tarballs,
+        })
+    }
+
+    /// Tarballs are named after the release for stable, after the channel otherwise.
+    fn channel(&self) -> &str {
+        match self.package_version.as_str() {
+            "beta" => "beta",
+            "nightly" => "nightly",
+            _ => "stable",
+        }
+    }
+}

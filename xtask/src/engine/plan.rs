@@ -1,0 +1,713 @@
+//! A stage as data: what it is ([`StageDef`]), and what it will do for one tree and one set of
+//! options ([`StagePlan`]): inputs, outputs, what it needs of the build dir, and steps.
+//!
+//! A step is a list of [`Effect`]s, plain data that the runner carries out and `plan` prints:
+//! the shell form of every effect is made from the same fields that run it ([`Effect::shell`]),
+//! so what `plan --format sh` replays is what runs. A stage never calls the runner: it returns
+//! its plan, and the runner does the rest.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::{Serialize, Serializer};
+
+use super::context::Ctx;
+use crate::util::cmd::{shell_quote_path as q, Cmd};
+use crate::util::fs::OneFile;
+
+/// One stage of the pipeline: everything the tool knows about it, in one place (its module).
+pub struct StageDef {
+    /// The command, and the directory under `<build-dir>/opt-dist/`.
+    pub name: &'static str,
+    /// Upstream's name for it, kept so logs can be compared with upstream opt-dist's.
+    pub title: &'static str,
+    /// One line for the command list of `--help`.
+    pub summary: &'static str,
+    /// What `<stage> --help` says the stage does.
+    pub about: &'static str,
+    /// Whether arguments after `--` (for the final `x.py dist`) mean anything to it.
+    pub takes_dist_args: bool,
+    /// `all` runs it only with `--run-tests`, and never in a try build (upstream's test run).
+    pub only_with_tests: bool,
+    pub disk: DiskNeed,
+    /// What `clean` deletes in the stage's directory: names, with `*` at one end.
+    pub scratch: &'static [&'static str],
+    pub plan: fn(&Ctx) -> Result<StagePlan>,
+}
+
+impl std::fmt::Debug for StageDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for StageDef {
+    fn eq(&self, other: &StageDef) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Serialize for StageDef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name)
+    }
+}
+
+/// Disk a stage needs below the build dir for a tree the size of rustc 1.95.0, in GiB, from
+/// upstream's reports of its own CI runs: what stays (build output, dist files) and what it
+/// needs only while it runs (raw profiles, 6-20 GiB per PGO stage; unpacked tarballs).
+#[derive(Debug, Clone, Copy)]
+pub struct DiskNeed {
+    pub kept_gib: u64,
+    pub transient_gib: u64,
+}
+
+/// What a stage will do, resolved for one tree and one set of options.
+#[derive(Debug, Serialize)]
+pub struct StagePlan {
+    pub stage: &'static StageDef,
+    pub dir: PathBuf,
+    /// Files from earlier stages this one reads.
+    pub inputs: Vec<Artifact>,
+    /// Files this stage leaves in its directory, each written only once it is complete.
+    pub outputs: Vec<Artifact>,
+    /// What the stage relies on in the build dir; where it holds something else, repair steps
+    /// come first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<Need>,
+    /// The first `repairs` steps make the build dir what the stage needs.
+    pub repairs: usize,
+    pub steps: Vec<Step>,
+    /// Why this stage does nothing with these options; later stages do without its outputs.
+    pub skipped: Option<String>,
+}
+
+impl StagePlan {
+    pub fn new(stage: &'static StageDef, ctx: &Ctx, steps: Vec<Step>) -> StagePlan {
+        StagePlan {
+            stage,
+            dir: ctx.tree.stage_dir(stage.name),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            needs: Vec::new(),
+            repairs: 0,
+            steps,
+            skipped: None,
+        }
+    }
+
+    pub fn skipped(stage: &'static StageDef, ctx: &Ctx, why: impl Into<String>) -> StagePlan {
+        StagePlan {
+            skipped: Some(why.into()),
+            ..StagePlan::new(stage, ctx, Vec::new())
+        }
+    }
+
+    /// The stage's own steps, without repairs.
+    pub fn own_steps(&self) -> &[Step] {
+        &self.steps[self.repairs..]
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    /// What it is, e.g. `rustc-pgo-profile`.
+    pub kind: &'static str,
+    pub path: PathBuf,
+    /// The stage that makes it.
+    pub made_by: &'static str,
+}
+
+/// A part of the toolchain in the build dir that stages build and later stages rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    /// rustc and librustc_driver (the sysroot's copies are hard links to them).
+    Compiler,
+    /// The in-tree LLVM build (`<build>/<host>/llvm`).
+    Llvm,
+}
+
+/// How a part was built, as a plan says it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum Built {
+    /// Not there: bootstrap builds it with the options of the next call that needs it.
+    Absent,
+    /// Built without PGO: stage 1's throw-away LLVM.
+    Plain,
+    /// Built to write profiles: for training only.
+    Instrumented,
+    /// Built with `profile`; `bolt_ready`: linked with relocations, for BOLT.
+    Optimized { profile: PathBuf, bolt_ready: bool },
+    /// Built with `profile`, then BOLT-optimized in place by dist with `bolt_profile`: fine to
+    /// keep and to ship, but BOLT cannot process it again. A need without a BOLT profile
+    /// accepts any.
+    BoltOptimized {
+        profile: PathBuf,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bolt_profile: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildChange {
+    pub part: Part,
+    pub to: Built,
+    /// Only where the part is not built yet (bootstrap keeps an LLVM it already built).
+    pub only_if_absent: bool,
+    /// Made by rewriting a file in place after backing it up: the part is marked changing when
+    /// the backup is made, not before the step (a step that fails before it changed nothing).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_place: bool,
+}
+
+/// A stage relies on `part` being built one of the ways in `accepted`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Need {
+    pub part: Part,
+    pub accepted: Vec<Built>,
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub title: String,
+    /// What it does, in order.
+    pub effects: Vec<Effect>,
+    /// The name plans give a step of several effects (e.g. `bolt-optimize`).
+    pub kind: Option<&'static str>,
+    /// What the user should do when this step fails.
+    pub hint: String,
+    /// Whether a stage interrupted during this step may resume at it. Training may not: the
+    /// raw profiles it left would be counted again, so the stage resumes at the reset of the
+    /// raw-profile directory before it.
+    pub resumable: bool,
+    /// What this step does to the compiler or LLVM in the build dir ([`super::build_state`]).
+    pub changes: Vec<BuildChange>,
+    /// When this holds, the step has nothing to do (dist's BOLT on a library already optimized
+    /// with this very profile).
+    pub done_if: Option<Done>,
+    /// Files the step writes for itself, deleted when it ends, however it ends.
+    pub scratch: Vec<PathBuf>,
+}
+
+impl Step {
+    pub fn new(title: impl Into<String>, effect: Effect, hint: impl Into<String>) -> Step {
+        Step::of(title, None, vec![effect], hint)
+    }
+
+    pub fn of(
+        title: impl Into<String>,
+        kind: Option<&'static str>,
+        effects: Vec<Effect>,
+        hint: impl Into<String>,
+    ) -> Step {
+        Step {
+            title: title.into(),
+            effects,
+            kind,
+            hint: hint.into(),
+            resumable: true,
+            changes: Vec::new(),
+            done_if: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// See [`Step::scratch`].
+    pub fn with_scratch(mut self, file: PathBuf) -> Step {
+        self.scratch.push(file);
+        self
+    }
+
+    /// See [`Step::resumable`].
+    pub fn not_resumable(self) -> Step {
+        Step {
+            resumable: false,
+            ..self
+        }
+    }
+
+    fn change(mut self, part: Part, to: Built, only_if_absent: bool, in_place: bool) -> Step {
+        self.changes.push(BuildChange {
+            part,
+            to,
+            only_if_absent,
+            in_place,
+        });
+        self
+    }
+
+    /// Declares what the step leaves in the build dir.
+    pub fn changing(self, part: Part, to: Built) -> Step {
+        self.change(part, to, false, false)
+    }
+
+    /// Declares what the step leaves in the build dir by rewriting a library in place, backed
+    /// up first ([`super::backup`]).
+    pub fn changing_in_place(self, part: Part, to: Built) -> Step {
+        self.change(part, to, false, true)
+    }
+
+    /// Declares what the step builds where there is nothing yet.
+    pub fn building_if_absent(self, part: Part, to: Built) -> Step {
+        self.change(part, to, true, false)
+    }
+
+    /// Training starts from an empty raw-profile directory: leftovers of an unfinished run were
+    /// made by another build and would spoil the merge.
+    pub fn reset_raw_profiles(raw: &Path) -> Step {
+        Step::new(
+            "Start with an empty raw-profile directory",
+            Effect::ResetDir {
+                dir: raw.to_path_buf(),
+            },
+            format!("make {} writable", raw.display()),
+        )
+    }
+
+    /// The step as POSIX shell lines: its effects' shell forms (a command after a `cd` where
+    /// the directory changes, `cwd` being where the script stands), the backups it makes dropped
+    /// at its end as the runner drops them, inside the condition that makes it unnecessary.
+    pub fn shell(&self, cwd: &mut Option<PathBuf>) -> Vec<String> {
+        let mut lines = Vec::new();
+        for effect in &self.effects {
+            if let Effect::Run { cmd, .. } | Effect::Bootstrap { cmd, .. } = effect {
+                if cwd.as_deref() != Some(cmd.cwd.as_path()) {
+                    lines.push(format!("cd {}", q(&cmd.cwd)));
+                    *cwd = Some(cmd.cwd.clone());
+                }
+            }
+            lines.push(effect.shell());
+        }
+        for effect in &self.effects {
+            if let Effect::BackUp { backup, .. } = effect {
+                let restored = self
+                    .effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::Restore { backup: b, .. } if b == backup));
+                if !restored {
+                    lines.push(format!("rm {} && trap - EXIT", q(backup)));
+                }
+            }
+        }
+        lines.extend(self.scratch.iter().map(|file| format!("rm -f {}", q(file))));
+        match &self.done_if {
+            Some(Done::BoltOptimized { library, .. }) => {
+                let mut wrapped = vec![format!(
+                    "if ! readelf -S -W {} | grep -q '\\.bolt\\.org\\.text'; then",
+                    library.shell()
+                )];
+                wrapped.append(&mut lines);
+                wrapped.push("fi".to_string());
+                // Whether the block ran is known only when the script runs.
+                *cwd = None;
+                wrapped
+            }
+            None => lines,
+        }
+    }
+}
+
+impl Serialize for Step {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Composite<'a> {
+            kind: &'static str,
+            effects: &'a [Effect],
+        }
+        #[derive(Serialize)]
+        struct Shown<'a, A: Serialize> {
+            title: &'a str,
+            action: A,
+            hint: &'a str,
+            resumable: bool,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            changes: &'a [BuildChange],
+        }
+        let shown = |action| Shown {
+            title: &self.title,
+            action,
+            hint: &self.hint,
+            resumable: self.resumable,
+            changes: &self.changes,
+        };
+        match (self.kind, self.effects.as_slice()) {
+            (None, [effect]) => {
+                shown(serde_json::to_value(effect).map_err(serde::ser::Error::custom)?)
+            }
+            (kind, effects) => shown(
+                serde_json::to_value(Composite {
+                    kind: kind.unwrap_or("steps"),
+                    effects,
+                })
+                .map_err(serde::ser::Error::custom)?,
+            ),
+        }
+        .serialize(s)
+    }
+}
+
+/// A condition that makes a step unnecessary.
+#[derive(Debug, Clone)]
+pub enum Done {
+    /// The library is BOLT's optimized output, and the build state records it as optimized
+    /// with these profiles.
+    BoltOptimized {
+        library: OneFile,
+        part: Part,
+        pgo_profile: PathBuf,
+        bolt_profile: PathBuf,
+    },
+}
+
+/// How a merged profile is read back.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProfileCheck {
+    /// `llvm-profdata show` must read it and report functions with non-zero counts.
+    LlvmProfdata { tool: PathBuf },
+    /// A BOLT profile is parsed: it must hold branch records.
+    Fdata,
+}
+
+/// What the runner does, one thing at a time. Each effect carries everything it needs, so the
+/// same value runs ([`super::runner`]), prints ([`Effect::shell`]) and is fingerprinted.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Effect {
+    /// An external command; `training`: the collector, whose progress is reported and whose
+    /// benchmarks preflight checks.
+    Run {
+        cmd: Cmd,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        training: bool,
+        #[serde(skip)]
+        benchmarks: Vec<String>,
+    },
+    /// A call of the tree's `x.py`: preflight checks it with `--dry-run` (unless it runs under
+    /// a configuration written just before it), and bootstrap's own step timings are recorded
+    /// when it writes metrics.
+    Bootstrap {
+        cmd: Cmd,
+        #[serde(skip)]
+        preflight: bool,
+    },
+    /// Empties a scratch directory (or creates it).
+    ResetDir { dir: PathBuf },
+    /// Deletes a directory: build output bootstrap would wrongly reuse, or merged raw profiles.
+    RemoveDir { dir: PathBuf },
+    /// Moves a complete file or directory into place with one rename: how a validated output is
+    /// published.
+    Move { from: PathBuf, to: PathBuf },
+    /// Gives a file a second name (a hard link, else a copy).
+    Link { from: PathBuf, to: PathBuf },
+    /// Training must have written raw profiles: one that wrote none is an error, not an empty
+    /// profile.
+    ExpectRawProfiles {
+        dir: PathBuf,
+        extension: &'static str,
+    },
+    /// llvm-profdata must be of the compiler's LLVM major version.
+    #[serde(rename = "check-profdata-matches-compiler")]
+    CheckProfdata {
+        profdata: PathBuf,
+        compiler: PathBuf,
+    },
+    /// `merge-fdata` over every per-process `.fdata` in `raw_dir`.
+    MergeFdata {
+        merge_fdata: PathBuf,
+        raw_dir: PathBuf,
+        output: PathBuf,
+    },
+    /// rustc and BOLT silently ignore a bad profile, so every merged one is read back.
+    Validate {
+        profile: PathBuf,
+        check: ProfileCheck,
+    },
+    /// BOLT cannot process its own output: the library must not be BOLT's yet.
+    NotBoltOutput {
+        library: OneFile,
+        rebuild_hint: String,
+    },
+    /// Copies the library to `backup` (and records where it belongs, and that `part` is
+    /// changing) before it is rewritten in place ([`super::backup`]).
+    BackUp {
+        library: OneFile,
+        backup: PathBuf,
+        part: Part,
+    },
+    /// Copies `with` over the library (in place: same inode) once the free space allows it, and
+    /// checks it is `with`'s content and BOLT's output (`instrumented` or optimized).
+    Replace {
+        library: OneFile,
+        with: PathBuf,
+        instrumented: bool,
+    },
+    /// Puts the backed-up original back.
+    Restore { library: OneFile, backup: PathBuf },
+    /// Deletes BOLT's output of the library, with every hard link to it in `build_dirs`, so
+    /// bootstrap builds it again; a library that is not BOLT's output is left alone.
+    RemoveBoltOutput {
+        library: OneFile,
+        build_dirs: Vec<PathBuf>,
+    },
+    /// Records every file bootstrap's dist wrote, with size and SHA-256, as stage outputs.
+    RecordDistFiles { dist_dir: PathBuf },
+    /// Unpacks the rustc tarball and checks every ELF file in it: none may be instrumented, and
+    /// each BOLT-optimized library must be byte for byte the sysroot's.
+    CheckPackagedToolchain {
+        dist_dir: PathBuf,
+        host: String,
+        bolt_libraries: Vec<OneFile>,
+        scratch: PathBuf,
+    },
+    /// Unpacks the rustc, rust-std, cargo and rust-src tarballs into one sysroot.
+    UnpackDist {
+        dist_dir: PathBuf,
+        unpacked: PathBuf,
+        host: String,
+    },
+    /// Writes the configuration that makes the unpacked toolchain bootstrap's stage 0.
+    WriteTestConfig {
+        config: PathBuf,
+        dist_dir: PathBuf,
+        unpacked: PathBuf,
+        host: String,
+        llvm_config: PathBuf,
+        /// The build dir, when the user's configuration moved it.
+        build_dir: Option<PathBuf>,
+    },
+}
+
+impl Effect {
+    pub fn run(cmd: Cmd) -> Effect {
+        Effect::Run {
+            cmd,
+            training: false,
+            benchmarks: Vec::new(),
+        }
+    }
+
+    /// An x.py call, checked by preflight.
+    pub fn bootstrap(bootstrap: crate::tools::bootstrap::Bootstrap) -> Effect {
+        Effect::Bootstrap {
+            cmd: bootstrap.into_cmd(),
+            preflight: true,
+        }
+    }
+
+    /// The collector's run over `benchmarks`.
+    pub fn train(cmd: Cmd, benchmarks: &[String]) -> Effect {
+        Effect::Run {
+            cmd,
+            training: true,
+            benchmarks: benchmarks.to_vec(),
+        }
+    }
+
+    /// The POSIX shell commands that do what the effect does.
+    pub fn shell(&self) -> String {
+        match self {
+            Effect::Run { cmd, .. } | Effect::Bootstrap { cmd, .. } => cmd.shell_line(),
+            Effect::ResetDir { dir } => format!("rm -rf {0} && mkdir -p {0}", q(dir)),
+            Effect::RemoveDir { dir } => format!("rm -rf {}", q(dir)),
+            Effect::Move { from, to } => format!(
+                "{{ [ ! -d {1} ] || rm -rf {1}; }} && mv -f {0} {1}",
+                q(from),
+                q(to)
+            ),
+            Effect::Link { from, to } => format!(
+                "mkdir -p {} && ln -f {} {}",
+                q(to.parent().unwrap_or(Path::new("."))),
+                q(from),
+                q(to)
+            ),
+            Effect::ExpectRawProfiles { dir, extension } => format!(
+                "test -n \"$(find {} -name '*.{extension}' -print | head -n 1)\"",
+                q(dir)
+            ),
+            Effect::CheckProfdata { profdata, compiler } => format!(
+                "test \"$({} merge --version | sed -n 's/.*LLVM version \\([0-9]*\\).*/\\1/p')\" = \
+                 \"$({} -vV | sed -n 's/^LLVM version: \\([0-9]*\\).*/\\1/p')\"",
+                q(profdata),
+                q(compiler)
+            ),
+            Effect::MergeFdata {
+                merge_fdata,
+                raw_dir,
+                output,
+            } => format!("{} -o {} {}/*.fdata", q(merge_fdata), q(output), q(raw_dir)),
+            Effect::Validate { profile, check } => match check {
+                ProfileCheck::LlvmProfdata { tool } => format!(
+                    "{} show {} | grep -q '^Maximum function count: [1-9]'",
+                    q(tool),
+                    q(profile)
+                ),
+                ProfileCheck::Fdata => format!("grep -q '^1 ' {}", q(profile)),
+            },
+            Effect::NotBoltOutput { library, .. } => format!(
+                "! readelf -S -W {} | grep -q '\\.bolt\\.org\\.text'",
+                library.shell()
+            ),
+            Effect::BackUp {
+                library, backup, ..
+            } => format!(
+                "mkdir -p {0} && cp {1} {2} && trap 'cp {2} {1}' EXIT",
+                q(backup.parent().unwrap_or(Path::new("/"))),
+                library.shell(),
+                q(backup)
+            ),
+            Effect::Replace { library, with, .. } => format!("cp {} {}", q(with), library.shell()),
+            Effect::Restore { library, backup } => format!(
+                "cp {0} {1} && rm {0} && trap - EXIT",
+                q(backup),
+                library.shell()
+            ),
+            Effect::RemoveBoltOutput {
+                library,
+                build_dirs,
+            } => format!(
+                "lib={}\nif [ -f \"$lib\" ] && readelf -S -W \"$lib\" | grep -q '\\.bolt\\.org\\.text'; \
+                 then find {} -samefile \"$lib\" -delete; fi",
+                library.shell(),
+                build_dirs.iter().map(|d| q(d)).collect::<Vec<_>>().join(" ")
+            ),
+            Effect::RecordDistFiles { dist_dir } => format!("ls -l {}", q(dist_dir)),
+            Effect::CheckPackagedToolchain {
+                dist_dir,
+                host,
+                bolt_libraries,
+                scratch,
+            } => {
+                let scratch = q(scratch);
+                let mut lines = vec![
+                    format!("rm -rf {scratch} && mkdir -p {scratch}"),
+                    format!(
+                        "tar -xf \"$({})\" -C {scratch}",
+                        rustc_tarball_shell(dist_dir, host)
+                    ),
+                    format!(
+                        "! find {scratch} -type f -exec sh -c 'head -c 4 \"$1\" | grep -q ELF && \
+                         readelf -S -W \"$1\"' sh {{}} \\; | grep -E '__llvm_prf_|\\.bolt\\.instr'"
+                    ),
+                ];
+                for library in bolt_libraries {
+                    lines.push(format!(
+                        "cmp \"$(find {scratch} -path '*/rustc/lib/{}' -type f)\" {}",
+                        library.shown(),
+                        library.shell()
+                    ));
+                }
+                lines.push(format!("rm -rf {scratch}"));
+                lines.join("\n")
+            }
+            Effect::UnpackDist {
+                dist_dir,
+                unpacked,
+                host,
+            } => {
+                let tarball = |stem: &str| format!("\"$(ls \"$dist\"/{stem}.tar.* | head -n 1)\"");
+                [
+                    dist_layout_shell(dist_dir, unpacked, host),
+                    "rm -rf \"$unpacked\" && mkdir -p \"$unpacked\"".to_string(),
+                    format!(
+                        "for t in \"$rustc_tarball\" {} {} {}; do tar -xf \"$t\" -C \"$unpacked\"; done",
+                        tarball(&format!("rust-std-$pkgver-{host}")),
+                        tarball(&format!("cargo-$pkgver-{host}")),
+                        tarball("rust-src-$pkgver"),
+                    ),
+                    format!("mkdir -p \"$sysroot/lib/rustlib/{host}/lib\" \"$sysroot/lib/rustlib/src\""),
+                    format!(
+                        "cp -R \"$unpacked/rust-std-$pkgver-{host}/rust-std-{host}/lib/rustlib/{host}/lib/.\" \
+                         \"$sysroot/lib/rustlib/{host}/lib/\""
+                    ),
+                    "cp -R \"$unpacked/rust-src-$pkgver/rust-src/lib/rustlib/src/.\" \"$sysroot/lib/rustlib/src/\""
+                        .to_string(),
+                ]
+                .join("\n")
+            }
+            Effect::WriteTestConfig {
+                config,
+                dist_dir,
+                unpacked,
+                host,
+                llvm_config,
+                build_dir,
+            } => {
+                // The literal parts go into an unquoted here-document, where `$`, `` ` `` and
+                // `\` would be expanded.
+                let literal = |path: &Path| {
+                    crate::tools::bootstrap::toml_path(path)
+                        .replace('\\', "\\\\")
+                        .replace('$', "\\$")
+                        .replace('`', "\\`")
+                };
+                let build_dir = build_dir.as_deref().map(literal);
+                let content = crate::tools::bootstrap::TestConfig {
+                    rustc: "$sysroot/bin/rustc",
+                    cargo: &format!("$unpacked/cargo-$pkgver-{host}/cargo/bin/cargo"),
+                    channel: "$channel",
+                    build_dir: build_dir.as_deref(),
+                    host,
+                    llvm_config: &literal(llvm_config),
+                }
+                .render();
+                [
+                    dist_layout_shell(dist_dir, unpacked, host),
+                    "case $pkgver in beta|nightly) channel=$pkgver ;; *) channel=stable ;; esac"
+                        .to_string(),
+                    format!("mkdir -p {}", q(config.parent().unwrap_or(Path::new("/")))),
+                    format!("cat > {} <<OPT_DIST_TEST_CONFIG\n{content}OPT_DIST_TEST_CONFIG", q(config)),
+                ]
+                .join("\n")
+            }
+        }
+    }
+}
+
+/// A shell command printing the path of the rustc tarball: the one whose version part, between
+/// `rustc-` and `-<host>`, has no `-` (so not rustc-dev-… or rustc-docs-…).
+fn rustc_tarball_shell(dist_dir: &Path, host: &str) -> String {
+    format!(
+        "ls {}/rustc-*-{host}.tar.* | grep -E '/rustc-[^-/]+-{}\\.tar\\.' | head -n 1",
+        q(dist_dir),
+        host.replace('.', "\\.")
+    )
+}
+
+/// The shell variables the test stage's effects start from: `dist`, `unpacked`, the rustc
+/// tarball, the package version in the tarball names, and the assembled sysroot.
+fn dist_layout_shell(dist_dir: &Path, unpacked: &Path, host: &str) -> String {
+    [
+        format!("dist={}", q(dist_dir)),
+        format!("unpacked={}", q(unpacked)),
+        format!("rustc_tarball=$({})", rustc_tarball_shell(dist_dir, host)),
+        "pkgver=${rustc_tarball##*/rustc-}".to_string(),
+        format!("pkgver=${{pkgver%%-{host}.tar.*}}"),
+        format!("sysroot=\"$unpacked/rustc-$pkgver-{host}/rustc\""),
+    ]
+    .join("\n")
+}
+
+/// Fails unless every input of `plans` exists or is made by an earlier plan of the same run;
+/// the error names the stage to run first.
+pub fn check_inputs(plans: &[StagePlan]) -> Result<()> {
+    for (i, plan) in plans.iter().enumerate() {
+        for input in &plan.inputs {
+            let made_in_this_run = plans[..i].iter().any(|p| p.stage.name == input.made_by);
+            if !made_in_this_run && !input.path.is_file() {
+                anyhow::bail!(
+                    "the {} stage needs {} ({}), which the {} stage makes: run `cargo xtask \
+                     opt-dist {}` first",
+                    plan.stage.name,
+                    input.kind,
+                    input.path.display(),
+                    input.made_by,
+                    input.made_by
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! The stages, in the order `all` runs them. Each is one module holding every fact about it:
+//! its [`StageDef`] (name, title, help, disk needs, scratch, whether `all` runs it by default)
+//! and its plan (what it needs and makes, its steps, the tools it runs, what it trains). The
+//! table below is the only other place a stage appears: one row each, and [`StageId::def`]
+//! is an exhaustive match the compiler checks.
+
+use anyhow::Result;
+
+use crate::engine::build_state::Rebuild;
+use crate::engine::context::Ctx;
+use crate::engine::plan::{StageDef, StagePlan, Step};
+
+mod gather;
+
+macro_rules! stages {
+    ($($id:ident => $module:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum StageId { $($id),* }
+
+        impl StageId {
+            /// Every stage, in the order `all` runs them.
+            pub const ALL: &'static [StageId] = &[$(StageId::$id),*];
+
+            pub fn def(self) -> &'static StageDef {
+                match self { $(StageId::$id => &$module::STAGE),* }
+            }
+        }
+    };
+}
+
+stages! {
+    RustcPgo => rustc_pgo,
+    LlvmPgo => llvm_pgo,
+    LlvmBolt => llvm_bolt,
+    RustcBolt => rustc_bolt,
+    Dist => dist,
+    Test => test,
+}
+
+impl StageId {
+    pub fn from_name(name: &str) -> Option<StageId> {
+        StageId::ALL.iter().copied().find(|s| s.def().name == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.def().name
+    }
+
+    pub fn plan(self, ctx: &Ctx) -> Result<StagePlan> {
+        (self.def().plan)(ctx)
+    }
+}
+
+/// Every stage `all` runs with these options, in order: the test stage only with `--run-tests`
+/// and never in a try build, as upstream.
+pub fn all_plans(ctx: &Ctx) -> Result<Vec<StagePlan>> {
+    StageId::ALL
+        .iter()
+        .filter(|s| !s.def().only_with_tests || (ctx.options.run_tests && !ctx.options.try_build))
+        .map(|s| s.plan(ctx))
+        .collect()
+}
+
+/// The step of the stage that normally builds a part, for the engine's repairs.
+pub fn rebuild(ctx: &Ctx, which: Rebuild) -> Result<Step> {
+    match which {
+        Rebuild::Compiler => rustc_pgo::optimized_build(ctx, false),
+        Rebuild::CompilerAndLlvm => rustc_pgo::optimized_build(ctx, true),
+        Rebuild::Llvm => llvm_bolt::optimized_llvm_build(ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::profiles::Profile;
+
+    #[test]
+    fn every_profile_is_made_by_a_stage_and_every_stage_has_disk_figures() {
+        for profile in Profile::ALL {
+            assert!(
+                StageId::from_name(profile.row().stage).is_some(),
+                "{profile:?}"
+            );
+        }
+        let miniature: serde_json::Value =
+            serde_json::from_str(crate::engine::disk::MINIATURE_REFERENCE).unwrap();
+        for stage in StageId::ALL {
+            assert!(
+                miniature["stages"].get(stage.name()).is_some(),
+                "{} has no figures in disk_reference.json",
+                stage.name()
+            );
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Stage 1, rustc PGO: the same bootstrap calls as upstream's Stage 1 for the tree's interface.
+//!
+//! 1. build an instrumented compiler (with the `[pgo]` table also rustdoc and cargo, and clippy
+//!    where the table has its key, all writing into one raw-profile directory); the LLVM built
+//!    alongside it is thrown away by stage 2, so it is built without ThinLTO;
+//! 2. build the tree's rustc-perf collector and train the compiler with it;
+//! 3. merge, validate and publish `rustc-pgo-<version>-<host>.profdata` (and with the table,
+//!    a separate rustdoc profile trained on `Doc` builds, and clippy's on `Clippy` builds);
+//! 4. rebuild the compiler with the profile, with BOLT link settings when BOLT follows.
+
+use anyhow::Result;
+
+use super::gather::PgoGathering;
+use crate::engine::context::Ctx;
+use crate::engine::plan::{Built, DiskNeed, Effect, Part, StageDef, StagePlan, Step};
+use crate::tools::bootstrap::{Component, Interface};
+use crate::tools::collector::Benchmarks;
+use crate::tools::profiles::{kind, Profile};
+
+pub const STAGE: StageDef = StageDef {
+    name: "rustc-pgo",
+    title: "Stage 1 (rustc PGO)",
+    summary: "Stage 1: instrument rustc, train it, merge and validate the profile, rebuild rustc \
+              with it",
+    about: "Builds a PGO-instrumented compiler with the tree's own bootstrap, trains it with the \
+            tree's rustc-perf collector, merges the raw profiles with an llvm-profdata of the \
+            compiler's LLVM major version, validates the result, and rebuilds the compiler with \
+            it. Leaves <build-dir>/opt-dist/rustc-pgo/rustc-pgo-<version>-<host>.profdata and \
+            manifest.json (how it was made).",
+    takes_dist_args: false,
+    only_with_tests: false,
+    disk: DiskNeed {
+        kept_gib: 25,
+        transient_gib: 20,
+    },
+    scratch: &["raw", "raw-*"],
+    plan,
+};
+
+fn plan(ctx: &Ctx) -> Result<StagePlan> {
+    let tree = &ctx.tree;
+    let dir = tree.stage_dir(STAGE.name);
+    let raw = dir.join("raw");
+    let rustc = ctx.profile(Profile::RustcPgo);
+    let with_table = ctx.interface == Interface::PgoTable;
+    let profdata = ctx.profdata_for_built_compiler();
+    let compiler = tree.stage2_rustc();
+    let raw_profile_file = ctx.options.raw_profiles.pattern(&raw);
+
+    let mut instrumented = ctx.x_build();
+    if with_table {
+        instrumented = instrumented
+            .with_paths(&table_tools(ctx))
+            .pgo_generate(Component::Rustc, &raw)?
+            .pgo_generate(Component::Cargo, &raw)?
+            .pgo_generate(Component::Rustdoc, &raw)?;
+        if ctx.clippy_pgo {
+            instrumented = instrumented.pgo_generate(Component::Clippy, &raw)?;
+        }
+    } else {
+        instrumented = instrumented.pgo_generate(Component::Rustc, &raw)?;
+    }
+    if ctx.options.llvm_shared {
+        instrumented = instrumented.without_llvm_lto();
+    }
+
+    let mut steps = vec![
+        Step::reset_raw_profiles(&raw),
+        Step::new(
+            "Build the PGO-instrumented compiler",
+            Effect::bootstrap(instrumented),
+            "bootstrap failed building the instrumented compiler: its error is above; fix it \
+             and rerun this stage",
+        )
+        .changing(Part::Compiler, Built::Instrumented)
+        .building_if_absent(Part::Llvm, Built::Plain),
+        Step::new(
+            "Build the rustc-perf collector",
+            Effect::run(ctx.collector().build()),
+            format!(
+                "the collector did not build: {} must be complete (a git checkout needs \
+                 `git submodule update --init src/tools/rustc-perf`) and its crates vendored or \
+                 reachable",
+                tree.rustc_perf_dir().display()
+            ),
+        ),
+    ];
+    steps.extend(
+        PgoGathering {
+            what: "rustc",
+            benchmarks: Benchmarks::rustc(ctx.rustc_crates()),
+            raw_dir: &raw,
+            profile_file: Some(raw_profile_file.clone()),
+            profdata: &profdata,
+            compiler: &compiler,
+            output: &rustc.path,
+        }
+        .steps(ctx),
+    );
+    let mut outputs = vec![rustc];
+    // Each tool's own profile, from its own training (upstream's choice for rustdoc: better than
+    // one profile for all). Each has its own reset, so that an interrupted training resumes
+    // there, not with rustc's.
+    let mut tools = Vec::new();
+    if with_table {
+        tools.push(("rustdoc", Benchmarks::rustdoc(ctx.rustc_crates()), Profile::RustdocPgo));
+    }
+    if with_table && ctx.clippy_pgo {
+        tools.push(("clippy", Benchmarks::clippy(ctx.rustc_crates()), Profile::ClippyPgo));
+    }
+    for (what, benchmarks, profile) in tools {
+        let output = ctx.profile(profile);
+        steps.push(Step::reset_raw_profiles(&raw));
+        steps.extend(
+            PgoGathering {
+                what,
+                benchmarks,
+                raw_dir: &raw,
+                profile_file: Some(raw_profile_file.clone()),
+                profdata: &profdata,
+                compiler: &compiler,
+                output: &output.path,
+            }
+            .steps(ctx),
+        );
+        outputs.push(output);
+    }
+
+    steps.push(optimized_build(ctx, false)?);
+
+    Ok(StagePlan {
+        outputs,
+        ..StagePlan::new(&STAGE, ctx, steps)
+    })
+}
+
+/// The compiler built with the rustc profile (and, with the `[pgo]` table, rustdoc and cargo
+/// with theirs), linked for BOLT when BOLT follows: what stage 1 leaves for every later stage,
+/// and what they rebuild when the build dir holds another compiler. `with_llvm`: LLVM too, with
+/// its profile (linked for BOLT when BOLT is on), where neither is in the build dir (a fresh
+/// build root with imported profiles): one build makes both as upstream's stages 1 to 3 leave
+/// them. Bootstrap builds LLVM only where there is none, so the caller deletes it first.
+pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
+    let rustc = ctx.profile_file::<kind::RustcPgo>();
+    let mut optimized = ctx.x_build();
+    if ctx.interface == Interface::PgoTable {
+        // cargo ran during rustc's training, so its counts are in rustc's profile.
+        let rustdoc = ctx.profile_file::<kind::RustdocPgo>();
+        optimized = optimized
+            .with_paths(&table_tools(ctx))
+            .use_rustc_profile(&rustc)?
+            .use_cargo_profile(&rustc)?
+            .use_rustdoc_profile(&rustdoc)?;
+        if ctx.clippy_pgo {
+            optimized = optimized.use_clippy_profile(&ctx.profile_file::<kind::ClippyPgo>())?;
+        }
+    } else {
+        optimized = optimized.use_rustc_profile(&rustc)?;
+    }
+    if ctx.use_bolt {
+        optimized = optimized.with_rustc_bolt_settings();
+    }
+    let llvm_profile = ctx.profile_file::<kind::LlvmPgo>();
+    if with_llvm {
+        optimized = optimized.use_llvm_profile(&llvm_profile)?;
+        if ctx.use_bolt {
+            optimized = optimized.with_llvm_bolt_ldflags();
+        }
+    }
+    let (title, llvm) = match with_llvm {
+        true => (
+            "Build the PGO-optimized compiler and LLVM",
+            Built::Optimized {
+                profile: llvm_profile.path().to_path_buf(),
+                bolt_ready: ctx.use_bolt,
+            },
+        ),
+        // An LLVM bootstrap builds on the way is built without a profile.
+        false => ("Build the PGO-optimized compiler", Built::Plain),
+    };
+    let step = Step::new(
+        title,
+        Effect::bootstrap(optimized),
+        "bootstrap failed building the optimized compiler: its error is above; the validated \
+         profile stays in the stage directory",
+    )
+    .changing(
+        Part::Compiler,
+        Built::Optimized {
+            profile: rustc.path().to_path_buf(),
+            bolt_ready: ctx.use_bolt,
+        },
+    );
+    Ok(match with_llvm {
+        true => step.changing(Part::Llvm, llvm),
+        false => step.building_if_absent(Part::Llvm, llvm),
+    })
+}
+
+/// The tools built with the compiler where the `[pgo]` table gives them profiles of their own.
+fn table_tools(ctx: &Ctx) -> Vec<&'static str> {
+    let mut tools = vec!["rustdoc", "cargo"];
+    if ctx.clippy_pgo {
+        tools.push("clippy");
+    }
+    tools
+}
