@@ -171,7 +171,7 @@ fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> 
             "the next stage that runs puts the originals back first",
         ));
     }
-    checks.push(disk_check(ctx, plans, sh));
+    checks.push(disk_check(ctx, plans));
     checks.push(Check::ok(
         "build.metrics",
         "not required; with build.metrics = true bootstrap's slowest steps are shown and recorded",
@@ -369,14 +369,14 @@ fn build_dir_check(ctx: &Ctx) -> Check {
     }
 }
 
-fn disk_check(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Check {
+fn disk_check(ctx: &Ctx, plans: &[StagePlan]) -> Check {
     const NAME: &str = "free disk";
     // What every stage keeps, plus the largest of what one needs only while it runs, from
     // measured figures. Rough by nature: it catches a disk that is clearly too small.
     let compiler = fs::files_below(&ctx.tree.src.join("compiler"), None).map_or(0, |(_, b)| b);
     let defs: Vec<_> = plans.iter().map(|p| p.stage).collect();
     let estimate = disk::estimate(ctx, &defs, compiler);
-    let Some(free) = fs::free_bytes(&ctx.tree.build_dir, sh) else {
+    let Some(free) = fs::free_bytes(&ctx.tree.build_dir) else {
         return Check::note(
             NAME,
             "could not be measured (`df` failed)",

@@ -11,9 +11,9 @@ use anyhow::Result;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::engine::build_state;
 use crate::engine::context::Ctx;
 use crate::engine::plan::{Effect, StagePlan};
+use crate::engine::{backup, build_state};
 use crate::stages::{self, StageId};
 use crate::tools::bootstrap::Interface;
 use crate::util::cmd::shell_quote_path;
@@ -35,7 +35,8 @@ pub fn plan(ctx: &Ctx, target: Option<StageId>, format: PlanFormat) -> Result<()
         Some(stage) => vec![stage.plan(ctx)?],
         None => stages::all_plans(ctx)?,
     };
-    build_state::prepare(ctx, &mut plans, &stages::rebuild)?;
+    let settled = backup::settled_state(&ctx.tree.artifacts_root());
+    build_state::prepare(ctx, &mut plans, settled, &stages::rebuild)?;
     let out = match format {
         PlanFormat::Text => text(ctx, &plans),
         PlanFormat::Sh => sh(ctx, &plans),

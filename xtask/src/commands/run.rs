@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use super::doctor;
 use crate::engine::context::Ctx;
-use crate::engine::plan::{check_inputs, StagePlan};
+use crate::engine::plan::StagePlan;
 use crate::engine::report::RunSummary;
 use crate::engine::state::{self, State};
 use crate::engine::{backup, build_state, lock, runner};
@@ -89,7 +89,8 @@ pub fn planned_repairs(ctx: &Ctx) -> Result<Vec<(&'static str, Vec<String>)>> {
     let mut plans = stages::all_plans(ctx)?;
     let start = first_to_run(ctx, &plans, None, false, false)?;
     let mut plans = plans.split_off(start);
-    build_state::prepare(ctx, &mut plans, &stages::rebuild)?;
+    let settled = backup::settled_state(&ctx.tree.artifacts_root());
+    build_state::prepare(ctx, &mut plans, settled, &stages::rebuild)?;
     Ok(plans
         .iter()
         .filter(|p| p.repairs > 0)
@@ -114,9 +115,9 @@ fn run_plans(
         &backup::backups_dir(&ctx.tree.artifacts_root()),
         "an earlier run was killed before it could put it back",
     )?;
-    build_state::prepare(ctx, &mut plans, &stages::rebuild)?;
-    check_inputs(&plans)?;
-    state::check_inputs_against_producers(&plans, &mut Hashes::default())?;
+    let on_disk = build_state::BuildState::load(&ctx.tree.artifacts_root());
+    build_state::prepare(ctx, &mut plans, on_disk, &stages::rebuild)?;
+    state::check_inputs(&plans, &mut Hashes::default())?;
     if !ctx.options.no_preflight {
         doctor::preflight(ctx, &plans, sh)?;
     }

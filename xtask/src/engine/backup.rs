@@ -91,6 +91,21 @@ pub fn pending(backups: &Path) -> Vec<(PathBuf, Option<Part>)> {
         .collect()
 }
 
+/// The build state as it will be once the backups waiting in the build dir are settled (the
+/// next run does that first): a part whose change did not finish is what it was before, where
+/// its backup is there to be put back.
+pub fn settled_state(artifacts_root: &Path) -> BuildState {
+    let mut state = BuildState::load(artifacts_root);
+    for (_, part) in pending(&backups_dir(artifacts_root)) {
+        if let Some(part) = part {
+            if let Recorded::Changing { was } = state.get(part) {
+                state.set(part, *was);
+            }
+        }
+    }
+    state
+}
+
 /// What [`settle`] did with one backup.
 pub enum Settled {
     /// The original is back, and its part is what it was before the step.

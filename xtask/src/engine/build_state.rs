@@ -44,7 +44,7 @@ pub enum Recorded {
         bolt_profile_sha256: Option<String>,
     },
     /// A step that changes it has not finished. Where that step backed up what it rewrites in
-    /// place, putting the backup back makes it `was` again ([`super::backup::settle`]);
+    /// place, putting the backup back makes it `was` again (`backup::settle`);
     /// otherwise it is not known.
     Changing {
         was: Box<Recorded>,
@@ -98,7 +98,7 @@ impl BuildState {
     pub fn before(artifacts_root: &Path, changes: &[BuildChange]) -> Result<BuildState> {
         let mut state = BuildState::load(artifacts_root);
         let before = state.clone();
-        // A change in place is marked when its backup is made ([`super::backup::back_up`]).
+        // A change in place is marked when its backup is made (`backup::back_up`).
         let marked: Vec<&BuildChange> = changes
             .iter()
             .filter(|c| !c.in_place && (!c.only_if_absent || state.get(c.part) == Recorded::Absent))
@@ -220,22 +220,6 @@ fn accepts(accepted: &Built, built: &Built) -> bool {
     }
 }
 
-impl BuildState {
-    /// The state as it will be once the backups waiting in `backups` are settled (the next
-    /// run does that first, see [`super::backup::settle`]): a part whose change did not finish
-    /// is what it was before, where its backup is there to be put back.
-    fn settled(mut self, backups: &Path) -> BuildState {
-        for (_, part) in super::backup::pending(backups) {
-            if let Some(part) = part {
-                if let Recorded::Changing { was } = self.get(part) {
-                    self.set(part, *was);
-                }
-            }
-        }
-        self
-    }
-}
-
 /// A part as a plan sees it: either built by an earlier plan of this run (as that plan says),
 /// or as the build dir records it.
 #[derive(Debug, Clone)]
@@ -263,11 +247,10 @@ pub struct Simulation<'a> {
 }
 
 impl<'a> Simulation<'a> {
-    pub fn new(ctx: &Ctx, rebuild: &'a dyn Fn(&Ctx, Rebuild) -> Result<Step>) -> Simulation<'a> {
-        let root = ctx.tree.artifacts_root();
+    fn new(on_disk: BuildState, rebuild: &'a dyn Fn(&Ctx, Rebuild) -> Result<Step>) -> Self {
         Simulation {
             parts: BTreeMap::new(),
-            on_disk: BuildState::load(&root).settled(&super::backup::backups_dir(&root)),
+            on_disk,
             hashes: Hashes::default(),
             rebuild,
         }
@@ -486,13 +469,14 @@ impl Simulation<'_> {
 }
 
 /// Puts in front of each plan the repairs the build dir needs by then, the plans before it
-/// having run.
+/// having run, the build dir being `on_disk` (see [`super::backup::settled_state`]).
 pub fn prepare(
     ctx: &Ctx,
     plans: &mut [StagePlan],
+    on_disk: BuildState,
     rebuild: &dyn Fn(&Ctx, Rebuild) -> Result<Step>,
 ) -> Result<()> {
-    let mut simulation = Simulation::new(ctx, rebuild);
+    let mut simulation = Simulation::new(on_disk, rebuild);
     for plan in plans {
         simulation.prepare(ctx, plan)?;
     }

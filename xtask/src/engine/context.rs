@@ -8,7 +8,6 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::lock;
-use super::plan::Artifact;
 use crate::tools::bootstrap::{self, Bootstrap, Interface};
 use crate::tools::collector::{Collector, RawProfiles, TrainingLists};
 use crate::tools::llvm::HostLlvm;
@@ -72,6 +71,16 @@ impl Default for Options {
             skipped_tests: Vec::new(),
         }
     }
+}
+
+/// A file a stage reads or makes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    /// What it is, e.g. `rustc-pgo-profile`.
+    pub kind: &'static str,
+    pub path: PathBuf,
+    /// The stage that makes it.
+    pub made_by: &'static str,
 }
 
 pub struct Ctx {

@@ -12,61 +12,26 @@ use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::context::Ctx;
-use super::manifest::Manifest;
+use super::manifest::{DiskRecord, Manifest};
 use super::plan::StageDef;
 use crate::util::fs::{self as fsutil, human_bytes};
-
-/// What a stage did to the disk, in bytes.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DiskRecord {
-    /// Free disk below the build dir when the stage started and when it finished.
-    pub free_before: u64,
-    pub free_after: u64,
-    /// The lowest free disk seen after any step: the stage's peak use is `free_before` minus
-    /// this (sampled between steps, so a step's own scratch may have been larger).
-    pub lowest_free: u64,
-    /// The build dir's size (allocated, hard links once) before and after.
-    pub build_dir_before: u64,
-    pub build_dir_after: u64,
-    /// The largest raw-profile directory the stage's training left before merging.
-    pub peak_raw_bytes: u64,
-    pub raw_files: u64,
-    /// The profiles the stage published.
-    pub merged_bytes: u64,
-}
-
-impl DiskRecord {
-    /// What the stage leaves behind (negative when it deleted more than it made).
-    pub fn growth(&self) -> i64 {
-        self.build_dir_after as i64 - self.build_dir_before as i64
-    }
-
-    /// The most the stage needed at once, beyond what was there when it started.
-    pub fn peak_use(&self) -> u64 {
-        let seen = self.free_before.saturating_sub(self.lowest_free);
-        seen.max(self.growth().max(0) as u64)
-            .max(self.peak_raw_bytes)
-    }
-}
 
 /// Measures a stage while it runs.
 pub struct DiskMeter<'a> {
     build_dir: &'a Path,
-    sh: &'a xshell::Shell,
     free_before: u64,
     lowest_free: u64,
     build_dir_before: u64,
 }
 
 impl<'a> DiskMeter<'a> {
-    pub fn start(build_dir: &'a Path, sh: &'a xshell::Shell) -> DiskMeter<'a> {
-        let free_before = fsutil::free_bytes(build_dir, sh).unwrap_or(0);
+    pub fn start(build_dir: &'a Path) -> DiskMeter<'a> {
+        let free_before = fsutil::free_bytes(build_dir).unwrap_or(0);
         DiskMeter {
             build_dir,
-            sh,
             free_before,
             lowest_free: free_before,
             build_dir_before: usage(build_dir),
@@ -75,7 +40,7 @@ impl<'a> DiskMeter<'a> {
 
     /// Called after every step; returns the free disk it saw.
     pub fn sample(&mut self) -> Option<u64> {
-        let free = fsutil::free_bytes(self.build_dir, self.sh)?;
+        let free = fsutil::free_bytes(self.build_dir)?;
         self.lowest_free = self.lowest_free.min(free);
         Some(free)
     }
@@ -131,7 +96,7 @@ struct Reference {
 /// The miniature tree's figures, measured by the benchmark suite (`ci/bench` rewrites it).
 pub const MINIATURE_REFERENCE: &str = include_str!("disk_reference.json");
 
-/// A full tree's figures: each stage's [`super::plan::DiskNeed`].
+/// A full tree's figures: each stage's own ([`StageDef::kept_gib`]).
 fn full_tree_reference(stages: &[&StageDef]) -> Reference {
     const GIB: u64 = 1 << 30;
     Reference {
@@ -142,8 +107,8 @@ fn full_tree_reference(stages: &[&StageDef]) -> Reference {
             .iter()
             .map(|s| {
                 let figures = Figures {
-                    kept: s.disk.kept_gib * GIB,
-                    peak: (s.disk.kept_gib + s.disk.transient_gib) * GIB,
+                    kept: s.kept_gib * GIB,
+                    peak: (s.kept_gib + s.transient_gib) * GIB,
                 };
                 (s.name.to_string(), figures)
             })

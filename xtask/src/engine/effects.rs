@@ -261,14 +261,14 @@ impl Exec<'_> {
     /// Runs a command with its line logged, and records it for the manifest; an x.py call
     /// also with bootstrap's own slowest steps, when it wrote metrics.
     fn command(&mut self, cmd: &Cmd, bootstrap: bool) -> Result<()> {
-        self.recorded(cmd, bootstrap, |cmd, sh| cmd.run(sh))
+        self.recorded(cmd, bootstrap, |cmd, sh| cmd.run(sh, None))
     }
 
     /// The collector's run, its progress through the benchmarks reported.
     fn training(&mut self, cmd: &Cmd) -> Result<()> {
         let mut progress = report::TrainingProgress::new(self.previous_secs);
         let ran = self.recorded(cmd, false, |cmd, sh| {
-            cmd.run_watching_stderr(sh, |line| progress.line(line))
+            cmd.run(sh, Some(&mut |line| progress.line(line)))
         });
         progress.finish();
         ran
@@ -333,7 +333,7 @@ impl Exec<'_> {
         let library = library.find()?;
         let size = fs::size(with)?;
         let old = fs::size(&library)?;
-        if let Some(free) = fs::free_bytes(&library, self.sh) {
+        if let Some(free) = fs::free_bytes(&library) {
             if free + old < size {
                 bail!(
                     "rewriting {} needs {} free, {} is: free some space (the BOLT output was \

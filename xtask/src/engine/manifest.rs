@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::disk::DiskRecord;
 use crate::tools::bootstrap::Interface;
 use crate::tools::llvm::{llvm_major, Validation};
 use crate::tools::metrics::BootstrapStep;
@@ -138,6 +137,39 @@ impl Manifest {
             }
         }
         differences
+    }
+}
+
+/// What a stage did to the disk, in bytes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DiskRecord {
+    /// Free disk below the build dir when the stage started and when it finished.
+    pub free_before: u64,
+    pub free_after: u64,
+    /// The lowest free disk seen after any step: the stage's peak use is `free_before` minus
+    /// this (sampled between steps, so a step's own scratch may have been larger).
+    pub lowest_free: u64,
+    /// The build dir's size (allocated, hard links once) before and after.
+    pub build_dir_before: u64,
+    pub build_dir_after: u64,
+    /// The largest raw-profile directory the stage's training left before merging.
+    pub peak_raw_bytes: u64,
+    pub raw_files: u64,
+    /// The profiles the stage published.
+    pub merged_bytes: u64,
+}
+
+impl DiskRecord {
+    /// What the stage leaves behind (negative when it deleted more than it made).
+    pub fn growth(&self) -> i64 {
+        self.build_dir_after as i64 - self.build_dir_before as i64
+    }
+
+    /// The most the stage needed at once, beyond what was there when it started.
+    pub fn peak_use(&self) -> u64 {
+        let seen = self.free_before.saturating_sub(self.lowest_free);
+        seen.max(self.growth().max(0) as u64)
+            .max(self.peak_raw_bytes)
     }
 }
 

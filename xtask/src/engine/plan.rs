@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::{Serialize, Serializer};
 
-use super::context::Ctx;
+use super::context::{Artifact, Ctx};
 use crate::util::cmd::{shell_quote_path as q, Cmd};
 use crate::util::fs::OneFile;
 
@@ -19,17 +19,20 @@ use crate::util::fs::OneFile;
 pub struct StageDef {
     /// The command, and the directory under `<build-dir>/opt-dist/`.
     pub name: &'static str,
-    /// Upstream's name for it, kept so logs can be compared with upstream opt-dist's.
+    /// Upstream's name for it, so logs compare with upstream opt-dist's.
     pub title: &'static str,
-    /// One line for the command list of `--help`.
+    /// One line for `--help`'s command list; what `<stage> --help` says it does.
     pub summary: &'static str,
-    /// What `<stage> --help` says the stage does.
     pub about: &'static str,
     /// Whether arguments after `--` (for the final `x.py dist`) mean anything to it.
     pub takes_dist_args: bool,
     /// `all` runs it only with `--run-tests`, and never in a try build (upstream's test run).
     pub only_with_tests: bool,
-    pub disk: DiskNeed,
+    /// Disk it needs below the build dir for a tree the size of rustc 1.95.0, in GiB, from
+    /// upstream's reports: what stays, and what it needs only while it runs (raw profiles,
+    /// 6-20 GiB per PGO stage; unpacked tarballs).
+    pub kept_gib: u64,
+    pub transient_gib: u64,
     /// What `clean` deletes in the stage's directory: names, with `*` at one end.
     pub scratch: &'static [&'static str],
     pub plan: fn(&Ctx) -> Result<StagePlan>,
@@ -41,25 +44,10 @@ impl std::fmt::Debug for StageDef {
     }
 }
 
-impl PartialEq for StageDef {
-    fn eq(&self, other: &StageDef) -> bool {
-        self.name == other.name
-    }
-}
-
 impl Serialize for StageDef {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name)
     }
-}
-
-/// Disk a stage needs below the build dir for a tree the size of rustc 1.95.0, in GiB, from
-/// upstream's reports of its own CI runs: what stays (build output, dist files) and what it
-/// needs only while it runs (raw profiles, 6-20 GiB per PGO stage; unpacked tarballs).
-#[derive(Debug, Clone, Copy)]
-pub struct DiskNeed {
-    pub kept_gib: u64,
-    pub transient_gib: u64,
 }
 
 /// What a stage will do, resolved for one tree and one set of options.
@@ -107,15 +95,6 @@ impl StagePlan {
     pub fn own_steps(&self) -> &[Step] {
         &self.steps[self.repairs..]
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Artifact {
-    /// What it is, e.g. `rustc-pgo-profile`.
-    pub kind: &'static str,
-    pub path: PathBuf,
-    /// The stage that makes it.
-    pub made_by: &'static str,
 }
 
 /// A part of the toolchain in the build dir that stages build and later stages rely on.
@@ -296,7 +275,7 @@ impl Step {
             Some(Done::BoltOptimized { library, .. }) => {
                 let mut wrapped = vec![format!(
                     "if ! readelf -S -W {} | grep -q '\\.bolt\\.org\\.text'; then",
-                    library.shell()
+                    found(library)
                 )];
                 wrapped.append(&mut lines);
                 wrapped.push("fi".to_string());
@@ -372,12 +351,11 @@ pub enum ProfileCheck {
 }
 
 /// What the runner does, one thing at a time. Each effect carries everything it needs, so the
-/// same value runs ([`super::runner`]), prints ([`Effect::shell`]) and is fingerprinted.
+/// same value runs ([`super::effects`]), prints ([`Effect::shell`]) and is fingerprinted.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Effect {
-    /// An external command; `training`: the collector, whose progress is reported and whose
-    /// benchmarks preflight checks.
+    /// An external command; `training`: the collector over `benchmarks`, its progress reported.
     Run {
         cmd: Cmd,
         #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -385,9 +363,8 @@ pub enum Effect {
         #[serde(skip)]
         benchmarks: Vec<String>,
     },
-    /// A call of the tree's `x.py`: preflight checks it with `--dry-run` (unless it runs under
-    /// a configuration written just before it), and bootstrap's own step timings are recorded
-    /// when it writes metrics.
+    /// A call of the tree's `x.py`, which preflight tries with `--dry-run` unless it runs under
+    /// a configuration written just before it.
     Bootstrap {
         cmd: Cmd,
         #[serde(skip)]
@@ -397,13 +374,11 @@ pub enum Effect {
     ResetDir { dir: PathBuf },
     /// Deletes a directory: build output bootstrap would wrongly reuse, or merged raw profiles.
     RemoveDir { dir: PathBuf },
-    /// Moves a complete file or directory into place with one rename: how a validated output is
-    /// published.
+    /// Publishes a complete file or directory with one rename.
     Move { from: PathBuf, to: PathBuf },
-    /// Gives a file a second name (a hard link, else a copy).
+    /// A second name for a file (a hard link, else a copy).
     Link { from: PathBuf, to: PathBuf },
-    /// Training must have written raw profiles: one that wrote none is an error, not an empty
-    /// profile.
+    /// Training that wrote no raw profiles is an error, not an empty profile.
     ExpectRawProfiles {
         dir: PathBuf,
         extension: &'static str,
@@ -425,20 +400,19 @@ pub enum Effect {
         profile: PathBuf,
         check: ProfileCheck,
     },
-    /// BOLT cannot process its own output: the library must not be BOLT's yet.
+    /// BOLT cannot process its own output.
     NotBoltOutput {
         library: OneFile,
         rebuild_hint: String,
     },
-    /// Copies the library to `backup` (and records where it belongs, and that `part` is
-    /// changing) before it is rewritten in place ([`super::backup`]).
+    /// Backs the library up before it is rewritten in place ([`super::backup`]).
     BackUp {
         library: OneFile,
         backup: PathBuf,
         part: Part,
     },
-    /// Copies `with` over the library (in place: same inode) once the free space allows it, and
-    /// checks it is `with`'s content and BOLT's output (`instrumented` or optimized).
+    /// Copies `with` over the library (in place: the same inode) when the free space allows,
+    /// and checks that it is BOLT's (`instrumented` or optimized) output, whole.
     Replace {
         library: OneFile,
         with: PathBuf,
@@ -446,16 +420,16 @@ pub enum Effect {
     },
     /// Puts the backed-up original back.
     Restore { library: OneFile, backup: PathBuf },
-    /// Deletes BOLT's output of the library, with every hard link to it in `build_dirs`, so
-    /// bootstrap builds it again; a library that is not BOLT's output is left alone.
+    /// Deletes BOLT's output of the library with every hard link to it in `build_dirs`, so
+    /// bootstrap builds it again.
     RemoveBoltOutput {
         library: OneFile,
         build_dirs: Vec<PathBuf>,
     },
-    /// Records every file bootstrap's dist wrote, with size and SHA-256, as stage outputs.
+    /// Records every file bootstrap's dist wrote (size, SHA-256) as stage outputs.
     RecordDistFiles { dist_dir: PathBuf },
-    /// Unpacks the rustc tarball and checks every ELF file in it: none may be instrumented, and
-    /// each BOLT-optimized library must be byte for byte the sysroot's.
+    /// Unpacks the rustc tarball: nothing in it may be instrumented, and each BOLT-optimized
+    /// library must be byte for byte the sysroot's.
     CheckPackagedToolchain {
         dist_dir: PathBuf,
         host: String,
@@ -548,21 +522,21 @@ impl Effect {
             },
             Effect::NotBoltOutput { library, .. } => format!(
                 "! readelf -S -W {} | grep -q '\\.bolt\\.org\\.text'",
-                library.shell()
+                found(library)
             ),
             Effect::BackUp {
                 library, backup, ..
             } => format!(
                 "mkdir -p {0} && cp {1} {2} && trap 'cp {2} {1}' EXIT",
                 q(backup.parent().unwrap_or(Path::new("/"))),
-                library.shell(),
+                found(library),
                 q(backup)
             ),
-            Effect::Replace { library, with, .. } => format!("cp {} {}", q(with), library.shell()),
+            Effect::Replace { library, with, .. } => format!("cp {} {}", q(with), found(library)),
             Effect::Restore { library, backup } => format!(
                 "cp {0} {1} && rm {0} && trap - EXIT",
                 q(backup),
-                library.shell()
+                found(library)
             ),
             Effect::RemoveBoltOutput {
                 library,
@@ -570,7 +544,7 @@ impl Effect {
             } => format!(
                 "lib={}\nif [ -f \"$lib\" ] && readelf -S -W \"$lib\" | grep -q '\\.bolt\\.org\\.text'; \
                  then find {} -samefile \"$lib\" -delete; fi",
-                library.shell(),
+                found(library),
                 build_dirs.iter().map(|d| q(d)).collect::<Vec<_>>().join(" ")
             ),
             Effect::RecordDistFiles { dist_dir } => format!("ls -l {}", q(dist_dir)),
@@ -596,7 +570,7 @@ impl Effect {
                     lines.push(format!(
                         "cmp \"$(find {scratch} -path '*/rustc/lib/{}' -type f)\" {}",
                         library.shown(),
-                        library.shell()
+                        found(library)
                     ));
                 }
                 lines.push(format!("rm -rf {scratch}"));
@@ -666,6 +640,15 @@ impl Effect {
     }
 }
 
+/// A shell expression for the one file named like `file`.
+fn found(file: &OneFile) -> String {
+    format!(
+        "\"$(find {} -maxdepth 1 -type f -name '{}' | head -n 1)\"",
+        q(&file.dir),
+        file.shown()
+    )
+}
+
 /// A shell command printing the path of the rustc tarball: the one whose version part, between
 /// `rustc-` and `-<host>`, has no `-` (so not rustc-dev-… or rustc-docs-…).
 fn rustc_tarball_shell(dist_dir: &Path, host: &str) -> String {
@@ -688,26 +671,4 @@ fn dist_layout_shell(dist_dir: &Path, unpacked: &Path, host: &str) -> String {
         format!("sysroot=\"$unpacked/rustc-$pkgver-{host}/rustc\""),
     ]
     .join("\n")
-}
-
-/// Fails unless every input of `plans` exists or is made by an earlier plan of the same run;
-/// the error names the stage to run first.
-pub fn check_inputs(plans: &[StagePlan]) -> Result<()> {
-    for (i, plan) in plans.iter().enumerate() {
-        for input in &plan.inputs {
-            let made_in_this_run = plans[..i].iter().any(|p| p.stage.name == input.made_by);
-            if !made_in_this_run && !input.path.is_file() {
-                anyhow::bail!(
-                    "the {} stage needs {} ({}), which the {} stage makes: run `cargo xtask \
-                     opt-dist {}` first",
-                    plan.stage.name,
-                    input.kind,
-                    input.path.display(),
-                    input.made_by,
-                    input.made_by
-                );
-            }
-        }
-    }
-    Ok(())
 }

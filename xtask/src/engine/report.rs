@@ -11,8 +11,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::time::Instant;
 
-use super::disk::DiskRecord;
-use super::manifest::Manifest;
+use super::manifest::{DiskRecord, Manifest};
 use crate::util::fs::{human_bytes, human_duration};
 
 fn on_github_actions() -> bool {

@@ -51,7 +51,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
     let count = plan.steps.len();
     let (started_at, started) = (SystemTime::now(), Instant::now());
     fs::create_dir(&plan.dir)?;
-    let mut disk = DiskMeter::start(&ctx.tree.build_dir, sh);
+    let mut disk = DiskMeter::start(&ctx.tree.build_dir);
     match &plan.skipped {
         Some(reason) => eprintln!("opt-dist: {stage}: {title} skipped: {reason}"),
         None => {
@@ -115,7 +115,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
                 .map(|s| s.secs)
         });
         // A signal between steps (or stages of `all`) stops the run before the next one.
-        let mut result = match process::interrupted() {
+        let mut result = match process::signal().is_some() {
             false => run_step(ctx, step, sh, &mut journal, started_at, previous_secs),
             true => Ok(()),
         };
@@ -151,7 +151,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
             };
             print_timings(stage, &timings, started.elapsed().as_secs_f64());
             // What the step's own advice says about its failures applies only to them.
-            let hint = match (interrupted, disk_full(&ctx.tree.build_dir, &err, sh)) {
+            let hint = match (interrupted, disk_full(&ctx.tree.build_dir, &err)) {
                 (Some(_), _) => "the run was interrupted and the command it ran was stopped; \
                                  run the stage, or `all`, again to go on"
                     .to_string(),
@@ -186,7 +186,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
     }
 
     let mut record = journal.record;
-    let records = |artifacts: &[super::plan::Artifact]| -> Result<Vec<FileRecord>> {
+    let records = |artifacts: &[super::context::Artifact]| -> Result<Vec<FileRecord>> {
         artifacts
             .iter()
             .map(|a| FileRecord::of(a.kind, &a.path))
@@ -280,7 +280,7 @@ fn run_step(
 
 /// The free bytes below the build dir, when a failure looks like a full disk: the error says
 /// so, or next to nothing is free (a tool's own message about it is only on the terminal).
-fn disk_full(build_dir: &Path, err: &anyhow::Error, sh: &xshell::Shell) -> Option<u64> {
+fn disk_full(build_dir: &Path, err: &anyhow::Error) -> Option<u64> {
     const NEARLY_NOTHING: u64 = 16 << 20;
     let said = err.chain().any(|cause| {
         cause
@@ -288,7 +288,7 @@ fn disk_full(build_dir: &Path, err: &anyhow::Error, sh: &xshell::Shell) -> Optio
             .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
             || cause.to_string().contains("No space left on device")
     });
-    let free = fs::free_bytes(build_dir, sh)?;
+    let free = fs::free_bytes(build_dir)?;
     (said || free < NEARLY_NOTHING).then_some(free)
 }
 

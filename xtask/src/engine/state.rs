@@ -288,51 +288,39 @@ fn changed_options(
         .collect()
 }
 
-/// Refuses to start a stage whose input profile is not the one its producer made: rustc takes
-/// a corrupt or foreign profile with a warning and builds without PGO. Inputs made earlier in
-/// the same run are checked when their turn comes.
-pub fn check_inputs_against_producers(plans: &[StagePlan], hashes: &mut Hashes) -> Result<()> {
+/// Refuses to start stages whose input is missing or is not the file its producer made (rustc
+/// takes a corrupt or foreign profile with a warning and builds without PGO), naming the stage to
+/// run first. Inputs an earlier plan of the same run makes are checked when their turn comes.
+pub fn check_inputs(plans: &[StagePlan], hashes: &mut Hashes) -> Result<()> {
     for (i, plan) in plans.iter().enumerate() {
         for input in &plan.inputs {
-            if plans[..i].iter().any(|p| p.stage.name == input.made_by) {
+            let (stage, maker) = (plan.stage.name, input.made_by);
+            if plans[..i].iter().any(|p| p.stage.name == maker) {
                 continue;
             }
-            let producer_dir = input
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
             let name = file_name(&input.path);
-            let made = Manifest::read(&producer_dir).and_then(|m| {
-                m.outputs
-                    .into_iter()
-                    .find(|o| o.name == name)
-                    .map(|o| (o.size, o.sha256))
-            });
-            let Some((size, sha256)) = made else {
+            let producer = input.path.parent().and_then(Manifest::read);
+            let made = producer.and_then(|m| m.outputs.into_iter().find(|o| o.name == name));
+            let Some(made) = made.filter(|_| input.path.is_file()) else {
                 bail!(
-                    "the {} stage needs {} ({}), but the {} stage's manifest does not list it: \
-                     it is not known to be complete; run `cargo xtask opt-dist {}`",
-                    plan.stage.name,
-                    name,
-                    input.path.display(),
-                    input.made_by,
-                    input.made_by
+                    "the {stage} stage needs {} ({}), which the {maker} stage makes: run `cargo \
+                     xtask opt-dist {maker}` first (or again: without its manifest it is not \
+                     known to be complete)",
+                    input.kind,
+                    input.path.display()
                 );
             };
-            let found_size = std::fs::metadata(&input.path).map(|m| m.len()).unwrap_or(0);
+            let found_size = std::fs::metadata(&input.path).map_or(0, |m| m.len());
             let found = hashes.of(&input.path).unwrap_or_default();
-            if found != sha256 || found_size != size {
+            if found != made.sha256 || found_size != made.size {
                 bail!(
-                    "the {} stage needs {}, but it is not the file the {} stage made: found \
-                     sha256 {found} ({}), its manifest says sha256 {sha256} ({}); the file was \
-                     changed or replaced since: run `cargo xtask opt-dist {}` again",
-                    plan.stage.name,
+                    "the {stage} stage needs {}, but it is not the file the {maker} stage made: \
+                     found sha256 {found} ({}), its manifest says sha256 {} ({}); the file was \
+                     changed or replaced since: run `cargo xtask opt-dist {maker}` again",
                     input.path.display(),
-                    input.made_by,
                     human_bytes(found_size),
-                    human_bytes(size),
-                    input.made_by
+                    made.sha256,
+                    human_bytes(made.size),
                 );
             }
         }

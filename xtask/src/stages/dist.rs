@@ -11,7 +11,7 @@ use anyhow::Result;
 use super::gather::backup_of;
 use crate::engine::build_state;
 use crate::engine::context::Ctx;
-use crate::engine::plan::{Built, DiskNeed, Done, Effect, Need, Part, StageDef, StagePlan, Step};
+use crate::engine::plan::{Built, Done, Effect, Need, Part, StageDef, StagePlan, Step};
 use crate::tools::bolt;
 use crate::tools::bootstrap::{Bootstrap, Interface};
 use crate::tools::profiles::{kind, Profile};
@@ -27,10 +27,8 @@ pub const STAGE: StageDef = StageDef {
             optimized ones.",
     takes_dist_args: true,
     only_with_tests: false,
-    disk: DiskNeed {
-        kept_gib: 8,
-        transient_gib: 2,
-    },
+    kept_gib: 8,
+    transient_gib: 2,
     scratch: &["*.bolt", "unpacked-*", "reproducible-artifacts"],
     plan,
 };

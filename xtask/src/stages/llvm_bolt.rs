@@ -8,7 +8,7 @@ use anyhow::Result;
 use super::gather::BoltGathering;
 use crate::engine::build_state;
 use crate::engine::context::Ctx;
-use crate::engine::plan::{Built, DiskNeed, Effect, Need, Part, StageDef, StagePlan, Step};
+use crate::engine::plan::{Built, Effect, Need, Part, StageDef, StagePlan, Step};
 use crate::tools::bolt;
 use crate::tools::collector::Benchmarks;
 use crate::tools::profiles::{kind, Profile};
@@ -22,10 +22,8 @@ pub const STAGE: StageDef = StageDef {
             and merges llvm-bolt-<version>-<host>.fdata with merge-fdata.",
     takes_dist_args: false,
     only_with_tests: false,
-    disk: DiskNeed {
-        kept_gib: 1,
-        transient_gib: 2,
-    },
+    kept_gib: 1,
+    transient_gib: 2,
     scratch: &["raw", "raw-*", "*.instrumented"],
     plan,
 };

@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::gather::PgoGathering;
 use crate::engine::build_state;
 use crate::engine::context::Ctx;
-use crate::engine::plan::{Built, DiskNeed, Effect, Part, StageDef, StagePlan, Step};
+use crate::engine::plan::{Built, Effect, Part, StageDef, StagePlan, Step};
 use crate::tools::bootstrap::Component;
 use crate::tools::collector::Benchmarks;
 use crate::tools::profiles::Profile;
@@ -26,10 +26,8 @@ pub const STAGE: StageDef = StageDef {
             the reason recorded, when LLVM is not built in the tree.",
     takes_dist_args: false,
     only_with_tests: false,
-    disk: DiskNeed {
-        kept_gib: 2,
-        transient_gib: 20,
-    },
+    kept_gib: 2,
+    transient_gib: 20,
     scratch: &["raw", "raw-*"],
     plan,
 };

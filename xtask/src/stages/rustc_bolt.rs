@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::gather::BoltGathering;
 use crate::engine::build_state;
 use crate::engine::context::Ctx;
-use crate::engine::plan::{Built, DiskNeed, Part, StageDef, StagePlan};
+use crate::engine::plan::{Built, Part, StageDef, StagePlan};
 use crate::tools::bolt;
 use crate::tools::collector::Benchmarks;
 use crate::tools::profiles::Profile;
@@ -20,10 +20,8 @@ pub const STAGE: StageDef = StageDef {
             up and always put back), trains it, and merges rustc-bolt-<version>-<host>.fdata.",
     takes_dist_args: false,
     only_with_tests: false,
-    disk: DiskNeed {
-        kept_gib: 1,
-        transient_gib: 2,
-    },
+    kept_gib: 1,
+    transient_gib: 2,
     scratch: &["raw", "raw-*", "*.instrumented"],
     plan,
 };

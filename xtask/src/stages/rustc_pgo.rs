@@ -12,7 +12,7 @@ use anyhow::Result;
 
 use super::gather::PgoGathering;
 use crate::engine::context::Ctx;
-use crate::engine::plan::{Built, DiskNeed, Effect, Part, StageDef, StagePlan, Step};
+use crate::engine::plan::{Built, Effect, Part, StageDef, StagePlan, Step};
 use crate::tools::bootstrap::{Component, Interface};
 use crate::tools::collector::Benchmarks;
 use crate::tools::profiles::{kind, Profile};
@@ -29,10 +29,8 @@ pub const STAGE: StageDef = StageDef {
             manifest.json (how it was made).",
     takes_dist_args: false,
     only_with_tests: false,
-    disk: DiskNeed {
-        kept_gib: 25,
-        transient_gib: 20,
-    },
+    kept_gib: 25,
+    transient_gib: 20,
     scratch: &["raw", "raw-*"],
     plan,
 };

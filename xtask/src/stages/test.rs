@@ -11,7 +11,8 @@
 use anyhow::Result;
 
 use crate::engine::context::Ctx;
-use crate::engine::plan::{Artifact, DiskNeed, Effect, StageDef, StagePlan, Step};
+use crate::engine::context::Artifact;
+use crate::engine::plan::{Effect, StageDef, StagePlan, Step};
 use crate::tools::bootstrap::Bootstrap;
 
 pub const STAGE: StageDef = StageDef {
@@ -24,10 +25,8 @@ pub const STAGE: StageDef = StageDef {
             RUST_BOOTSTRAP_CONFIG; the tree's own bootstrap.toml is never touched.",
     takes_dist_args: false,
     only_with_tests: true,
-    disk: DiskNeed {
-        kept_gib: 5,
-        transient_gib: 0,
-    },
+    kept_gib: 5,
+    transient_gib: 0,
     scratch: &[],
     plan,
 };

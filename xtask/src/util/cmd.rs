@@ -1,13 +1,13 @@
 //! An external command as data: program, arguments, the environment it adds, and where it runs.
-//!
-//! Stages build these instead of running processes directly, so one value serves three uses:
-//! running it (through xshell), rendering it for `plan` (text, a replayable POSIX shell line, or
-//! JSON), and recording it in the stage's manifest.
+//! One value serves three uses: running it (through xshell), rendering it for `plan` (text, a
+//! replayable POSIX shell line, or JSON), and recording it in the stage's manifest.
 
 use std::collections::BTreeMap;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -18,31 +18,62 @@ pub struct Cmd {
     pub cwd: PathBuf,
 }
 
+/// What a command takes as an argument: text, or a path.
+pub trait Arg {
+    fn into_arg(self) -> String;
+}
+
+impl Arg for &str {
+    fn into_arg(self) -> String {
+        self.to_string()
+    }
+}
+
+impl Arg for String {
+    fn into_arg(self) -> String {
+        self
+    }
+}
+
+impl Arg for &String {
+    fn into_arg(self) -> String {
+        self.clone()
+    }
+}
+
+impl Arg for &Path {
+    fn into_arg(self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl Arg for &PathBuf {
+    fn into_arg(self) -> String {
+        self.display().to_string()
+    }
+}
+
 impl Cmd {
-    pub fn new(program: impl Into<String>, cwd: &Path) -> Cmd {
+    pub fn new(program: impl Arg, cwd: &Path) -> Cmd {
         Cmd {
-            argv: vec![program.into()],
+            argv: vec![program.into_arg()],
             env: BTreeMap::new(),
             cwd: cwd.to_path_buf(),
         }
     }
 
-    pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
-        self.argv.push(arg.into());
+    pub fn arg(mut self, arg: impl Arg) -> Cmd {
+        self.argv.push(arg.into_arg());
         self
     }
 
-    pub fn args<I, S>(mut self, args: I) -> Cmd
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.argv.extend(args.into_iter().map(Into::into));
+    pub fn args<A: Arg>(mut self, args: impl IntoIterator<Item = A>) -> Cmd {
+        self.argv.extend(args.into_iter().map(Arg::into_arg));
         self
     }
 
-    pub fn env(mut self, key: &str, value: impl Into<String>) -> Cmd {
-        self.env.insert(key.to_string(), value.into());
+    pub fn env(mut self, key: &str, value: impl Arg) -> Cmd {
+        self.env.insert(key.to_string(), value.into_arg());
         self
     }
 
@@ -60,9 +91,8 @@ impl Cmd {
         env.chain(argv).collect::<Vec<_>>().join(" ")
     }
 
-    /// The command for xshell. The caller holds `sh.push_dir(&self.cwd)` while it runs: the
-    /// shell's directory is scoped to one command, so no later command (or relative path)
-    /// depends on where the previous one ran.
+    /// The command for xshell; the caller holds `sh.push_dir(&self.cwd)` while it runs, so no
+    /// later command depends on where this one ran.
     fn to_xshell<'a>(&self, sh: &'a xshell::Shell) -> xshell::Cmd<'a> {
         sh.cmd(self.program())
             .args(&self.argv[1..])
@@ -70,73 +100,52 @@ impl Cmd {
             .quiet()
     }
 
-    /// Runs with the terminal attached, so bootstrap's and the collector's progress is visible,
-    /// in a process group of its own that a signal to the xtask reaches too
-    /// ([`super::process::wait_for`]).
-    pub fn run(&self, sh: &xshell::Shell) -> Result<()> {
-        let child = self.spawn(sh, std::process::Stdio::inherit())?;
-        let status = super::process::wait_for(child, self.program())
-            .with_context(|| self.failure_context())?;
-        if !status.success() {
-            anyhow::bail!("{}: {status}", self.failure_context());
+    /// Runs with the terminal attached, so bootstrap's and the collector's progress is visible;
+    /// with `on_line`, stderr is read line by line into it (which passes it on), for commands
+    /// whose progress the xtask reports. The command runs in a process group of its own that a
+    /// signal to the xtask reaches too ([`super::process::wait_for`]).
+    pub fn run(&self, sh: &xshell::Shell, on_line: Option<&mut dyn FnMut(&str)>) -> Result<()> {
+        let failed = || {
+            format!(
+                "command failed: {} (in {})",
+                self.shell_line(),
+                self.cwd.display()
+            )
+        };
+        let mut command: std::process::Command = {
+            let _cwd = sh.push_dir(&self.cwd);
+            self.to_xshell(sh).into()
+        };
+        use std::os::unix::process::CommandExt;
+        // A process group that is not the terminal's foreground must not read the terminal.
+        command.process_group(0).stdin(Stdio::null());
+        if on_line.is_some() {
+            command.stderr(Stdio::piped());
         }
-        Ok(())
-    }
-
-    /// Runs like [`Cmd::run`], with stderr read line by line into `on_line` (which passes it
-    /// on): for commands whose progress the xtask reports.
-    pub fn run_watching_stderr(
-        &self,
-        sh: &xshell::Shell,
-        mut on_line: impl FnMut(&str),
-    ) -> Result<()> {
-        use std::io::BufRead;
-        let mut child = self.spawn(sh, std::process::Stdio::piped())?;
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (sender, lines) = std::sync::mpsc::channel();
-        // The lines are read beside the wait, which must notice a signal while the command
-        // prints nothing.
-        let reader = std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).split(b'\n') {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("could not start `{}`", self.program()))
+            .with_context(failed)?;
+        let stderr = child.stderr.take();
         let program = self.program().to_string();
+        // The wait goes beside the reading: it must notice a signal while nothing is printed.
         let waiter = std::thread::spawn(move || super::process::wait_for(child, &program));
-        for line in lines {
-            on_line(String::from_utf8_lossy(&line).trim_end_matches('\r'));
+        if let (Some(stderr), Some(on_line)) = (stderr, on_line) {
+            for line in std::io::BufReader::new(stderr)
+                .split(b'\n')
+                .map_while(|l| l.ok())
+            {
+                on_line(String::from_utf8_lossy(&line).trim_end_matches('\r'));
+            }
         }
-        let _ = reader.join();
         let status = waiter
             .join()
             .map_err(|_| anyhow::anyhow!("waiting for {} failed", self.program()))?
-            .with_context(|| self.failure_context())?;
+            .with_context(failed)?;
         if !status.success() {
-            anyhow::bail!("{}: {status}", self.failure_context());
+            bail!("{}: {status}", failed());
         }
         Ok(())
-    }
-
-    /// Starts the command as the leader of a new process group, stdin closed (a process group
-    /// that is not the terminal's foreground must not read it).
-    fn spawn(
-        &self,
-        sh: &xshell::Shell,
-        stderr: std::process::Stdio,
-    ) -> Result<std::process::Child> {
-        use std::os::unix::process::CommandExt;
-        let _cwd = sh.push_dir(&self.cwd);
-        let mut command: std::process::Command = self.to_xshell(sh).into();
-        command
-            .process_group(0)
-            .stdin(std::process::Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .with_context(|| format!("could not start `{}`", self.program()))
-            .with_context(|| self.failure_context())
     }
 
     /// Runs and returns stdout; stderr still goes to the terminal.
@@ -144,7 +153,7 @@ impl Cmd {
         let _cwd = sh.push_dir(&self.cwd);
         self.to_xshell(sh)
             .read()
-            .with_context(|| self.failure_context())
+            .with_context(|| format!("command failed: {}", self.shell_line()))
     }
 
     /// Runs quietly and returns (success, stdout, stderr): for probes whose failure is an answer.
@@ -155,19 +164,12 @@ impl Cmd {
             .ignore_status()
             .output()
             .with_context(|| format!("could not start `{}`", self.program()))?;
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
         Ok((
             output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
+            text(&output.stdout),
+            text(&output.stderr),
         ))
-    }
-
-    fn failure_context(&self) -> String {
-        format!(
-            "command failed: {} (in {})",
-            self.shell_line(),
-            self.cwd.display()
-        )
     }
 }
 
@@ -182,10 +184,9 @@ pub fn shell_quote(word: &str) -> String {
         && word
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+    match plain {
+        true => word.to_string(),
+        false => format!("'{}'", word.replace('\'', r"'\''")),
     }
 }
 

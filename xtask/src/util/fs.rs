@@ -9,7 +9,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::cmd::{shell_quote_path, Cmd};
 use super::sha256::Sha256;
 
 /// Writes `contents` to `path` through a temporary file in the same directory and one rename,
@@ -163,21 +162,16 @@ pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Free bytes on the file system that holds `dir` (or its nearest existing ancestor).
-pub fn free_bytes(dir: &Path, sh: &xshell::Shell) -> Option<u64> {
+/// Free bytes on the file system that holds `dir` (or its nearest existing ancestor), as `df`
+/// counts them: the blocks an unprivileged process may use.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
     let existing = dir.ancestors().find(|d| d.exists())?;
-    let df = Cmd::new("df", Path::new("/"))
-        .arg("-Pk")
-        .arg(existing.display().to_string());
-    let (ok, out, _) = df.probe(sh).ok()?;
-    let kib: u64 = out
-        .lines()
-        .nth(1)?
-        .split_whitespace()
-        .nth(3)?
-        .parse()
-        .ok()?;
-    ok.then_some(kib * 1024)
+    let path = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs(3) fills the zeroed struct from a valid C string, and touches nothing else.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::statvfs(path.as_ptr(), &mut stat) } == 0;
+    ok.then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 /// SHA-256 of a file's contents, as lowercase hex.
@@ -255,15 +249,6 @@ impl OneFile {
     /// `libLLVM.so*`, as a user would glob it.
     pub fn shown(&self) -> String {
         format!("{}*{}", self.prefix, self.suffix)
-    }
-
-    /// A shell expression for the file.
-    pub fn shell(&self) -> String {
-        format!(
-            "\"$(find {} -maxdepth 1 -type f -name '{}' | head -n 1)\"",
-            shell_quote_path(&self.dir),
-            self.shown()
-        )
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Ctrl-C, SIGTERM and SIGHUP are noted instead of killing the xtask on the spot, so the step
 //! under way fails normally and the cleanup that follows a failure runs (a BOLT-instrumented
-//! library is put back); the xtask then exits as a signalled process would: 128 + the signal's
-//! number (130 for Ctrl-C, 143 for SIGTERM), with a message that names the interruption.
+//! library is put back); the xtask then exits as a signalled process would (128 + the signal's
+//! number), with a message that names the interruption.
 //!
 //! Every command runs in a process group of its own, so a signal sent to the xtask alone (a CI
 //! runner's cancel, `kill PID`) reaches its children too: the xtask passes the signal on to the
@@ -15,70 +15,55 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 /// The signal that came, 0 while none did.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 /// How long a command has to end after the signal is passed on, before it is killed.
-pub const GRACE: Duration = Duration::from_secs(5);
+const GRACE: Duration = Duration::from_secs(5);
 
-mod sys {
-    use std::os::raw::c_int;
+extern "C" fn on_signal(signum: libc::c_int) {
+    // Only an atomic store: all a signal handler may safely do.
+    SIGNAL.store(signum, Ordering::SeqCst);
+}
 
-    pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM};
-
-    extern "C" fn note(signum: c_int) {
-        // Only an atomic store: all a signal handler may safely do.
-        super::SIGNAL.store(signum, super::Ordering::SeqCst);
-    }
-
-    pub fn install() {
-        for signum in [SIGHUP, SIGINT, SIGTERM] {
-            // SAFETY: `note` is async-signal-safe (one atomic store) and lives forever.
-            unsafe {
-                libc::signal(signum, note as extern "C" fn(c_int) as libc::sighandler_t);
-            }
+/// From now on a signal is noted, not fatal; [`signal`] tells whether one came.
+pub fn install() {
+    for signum in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `on_signal` is async-signal-safe (one atomic store) and lives forever.
+        unsafe {
+            libc::signal(
+                signum,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
         }
     }
-
-    /// `kill(-group, signum)`: true when the group had a process to signal.
-    pub fn signal_group(group: u32, signum: c_int) -> bool {
-        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
-        unsafe { libc::kill(-(group as libc::pid_t), signum) == 0 }
-    }
-}
-
-/// From now on a signal is noted, not fatal; [`interrupted`] tells whether one came.
-pub fn install() {
-    sys::install();
-}
-
-pub fn interrupted() -> bool {
-    signal().is_some()
 }
 
 /// The signal that interrupted the run, if one did.
 pub fn signal() -> Option<i32> {
-    match SIGNAL.load(Ordering::SeqCst) {
-        0 => None,
-        signum => Some(signum),
-    }
+    Some(SIGNAL.load(Ordering::SeqCst)).filter(|&signum| signum != 0)
 }
 
 /// The signal in words, for messages.
 pub fn describe(signum: i32) -> String {
     match signum {
-        sys::SIGINT => "SIGINT (Ctrl-C)".to_string(),
-        sys::SIGTERM => "SIGTERM".to_string(),
-        sys::SIGHUP => "SIGHUP (the terminal went away)".to_string(),
+        libc::SIGINT => "SIGINT (Ctrl-C)".to_string(),
+        libc::SIGTERM => "SIGTERM".to_string(),
+        libc::SIGHUP => "SIGHUP (the terminal went away)".to_string(),
         other => format!("signal {other}"),
     }
+}
+
+/// `kill(-group, signum)`: true when the group had a process to signal.
+fn signal_group(group: u32, signum: i32) -> bool {
+    // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
+    unsafe { libc::kill(-(group as libc::pid_t), signum) == 0 }
 }
 
 /// Field 22 of `/proc/<pid>/stat`, the process's start time in clock ticks since boot; `None`
@@ -94,7 +79,7 @@ pub fn process_start(pid: u32) -> Option<u64> {
 }
 
 /// The process group of a running command, as recorded for the next run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Children {
     group: u32,
     /// The group leader's start time: a recycled pid is not mistaken for it.
@@ -102,50 +87,44 @@ struct Children {
     command: String,
 }
 
-impl Children {
-    /// Whether processes of this group may still run. A group id cannot be reused while a
-    /// process of the group lives, so with the leader gone any member left is ours; a live
-    /// process with the leader's pid is ours only if it started when the leader did.
-    fn still_running(&self) -> bool {
-        match process_start(self.group) {
-            Some(start) => self.leader_start.is_none_or(|recorded| recorded == start),
-            None => sys::signal_group(self.group, 0),
-        }
-    }
-}
-
 /// Where the running group is recorded: set by the build dir's lock.
 static RECORD: Mutex<Option<PathBuf>> = Mutex::new(None);
 
-/// Stops the processes a run killed outright left running, as `record` names them (see the
-/// module docs), and records this run's commands there from now on.
+/// Stops the processes a run killed outright left running, as `record` names them, and records
+/// this run's commands there from now on.
 pub fn stop_leftover_children(record: &Path) -> Result<()> {
-    let path = record.to_path_buf();
-    *RECORD.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
-    let Ok(bytes) = std::fs::read(&path) else {
+    *RECORD.lock().unwrap_or_else(|e| e.into_inner()) = Some(record.to_path_buf());
+    let Ok(Some(children)) = super::fs::read_json::<Children>(record) else {
         return Ok(());
     };
-    if let Ok(children) = serde_json::from_slice::<Children>(&bytes) {
-        if children.still_running() {
-            eprintln!(
-                "opt-dist: stopping the processes of a run that was killed (process group {}: \
-                 `{}`), so that they write nothing into this run's directories",
-                children.group, children.command
-            );
-            kill_group_and_wait(children.group)?;
-        }
+    // A group id cannot be reused while a process of the group lives, so with the leader gone
+    // any member left is ours; a live process with the leader's pid is ours only if it started
+    // when the leader did.
+    let ours = match process_start(children.group) {
+        Some(start) => children
+            .leader_start
+            .is_none_or(|recorded| recorded == start),
+        None => signal_group(children.group, 0),
+    };
+    if ours {
+        eprintln!(
+            "opt-dist: stopping the processes of a run that was killed (process group {}: `{}`), \
+             so that they write nothing into this run's directories",
+            children.group, children.command
+        );
+        kill_group_and_wait(children.group)?;
     }
-    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))
+    super::fs::remove(record)
 }
 
 /// Kills every process of `group` and waits until none is left.
 fn kill_group_and_wait(group: u32) -> Result<()> {
     let deadline = Instant::now() + GRACE;
-    while sys::signal_group(group, sys::SIGKILL) {
+    while signal_group(group, libc::SIGKILL) {
         if Instant::now() > deadline {
-            anyhow::bail!(
-                "the processes of process group {group} do not end: stop them (`kill -KILL \
-                 -- -{group}`) before running again"
+            bail!(
+                "the processes of process group {group} do not end: stop them (`kill -KILL -- \
+                 -{group}`) before running again"
             );
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -153,27 +132,16 @@ fn kill_group_and_wait(group: u32) -> Result<()> {
     Ok(())
 }
 
-/// Notes the command started in its own process group `group`, for the next run should this
-/// one be killed outright.
-fn note_started(group: u32, command: &str) {
+/// Notes the group running now (`None`: none), for the next run should this one be killed.
+fn note(children: Option<Children>) {
     let Some(path) = RECORD.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
         return;
     };
-    let children = Children {
-        group,
-        leader_start: process_start(group),
-        command: command.to_string(),
+    // Only for the case that this run is killed: no reason to stop it.
+    let _ = match children {
+        Some(children) => super::fs::write_json(&path, &children),
+        None => super::fs::remove(&path),
     };
-    // Only for the case that this run is killed: nothing to stop a run for.
-    if let Ok(bytes) = serde_json::to_vec(&children) {
-        let _ = super::fs::write_atomically(&path, &bytes);
-    }
-}
-
-fn note_ended() {
-    if let Some(path) = RECORD.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        let _ = std::fs::remove_file(path);
-    }
 }
 
 /// Waits for `child`, started as the leader of its own process group. A signal that comes
@@ -181,18 +149,18 @@ fn note_ended() {
 /// then an error that names the signal.
 pub fn wait_for(mut child: Child, command: &str) -> Result<ExitStatus> {
     let group = child.id();
-    note_started(group, command);
+    note(Some(Children {
+        group,
+        leader_start: process_start(group),
+        command: command.to_string(),
+    }));
     let (sender, receiver) = mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let _ = sender.send(child.wait());
-    });
+    std::thread::spawn(move || sender.send(child.wait()));
     let mut passed_on: Option<(i32, Instant)> = None;
     let status = loop {
         match receiver.recv_timeout(Duration::from_millis(50)) {
             Ok(status) => break status,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                anyhow::bail!("lost track of `{command}`")
-            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("lost track of `{command}`"),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         match (passed_on, signal()) {
@@ -201,22 +169,22 @@ pub fn wait_for(mut child: Child, command: &str) -> Result<ExitStatus> {
                     "opt-dist: {} came: passing it on to `{command}` and its processes",
                     describe(signum)
                 );
-                sys::signal_group(group, signum);
+                signal_group(group, signum);
                 passed_on = Some((signum, Instant::now()));
             }
             (Some((_, at)), _) if at.elapsed() > GRACE => {
-                sys::signal_group(group, sys::SIGKILL);
+                signal_group(group, libc::SIGKILL);
             }
             _ => {}
         }
     };
-    let _ = waiter.join();
-    if let Some((signum, _)) = passed_on {
+    if passed_on.is_some() {
         // Whatever of the group outlived its leader goes too.
         let _ = kill_group_and_wait(group);
-        note_ended();
-        anyhow::bail!("interrupted by {}", describe(signum));
     }
-    note_ended();
-    status.with_context(|| format!("waiting for `{command}`"))
+    note(None);
+    match passed_on {
+        Some((signum, _)) => bail!("interrupted by {}", describe(signum)),
+        None => Ok(status?),
+    }
 }

@@ -15,6 +15,7 @@ mod guides;
 mod import;
 mod in_tree;
 mod interrupt;
+mod layers;
 mod portable;
 mod real_tree;
 mod reporting;
