@@ -186,77 +186,69 @@ fn tool_checks(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check>
     let mut used: Vec<PathBuf> = Vec::new();
     for effect in plans.iter().flat_map(|p| &p.steps).flat_map(|s| &s.effects) {
         let tool = match effect {
-            Effect::Run { cmd, .. } => Some(PathBuf::from(cmd.program())),
-            Effect::CheckProfdata { profdata, .. } => Some(profdata.clone()),
-            Effect::MergeFdata { merge_fdata, .. } => Some(merge_fdata.clone()),
-            Effect::Validate {
+            Effect::Run { cmd, .. } => PathBuf::from(cmd.program()),
+            Effect::CheckProfdata { profdata: tool, .. }
+            | Effect::MergeFdata {
+                merge_fdata: tool, ..
+            }
+            | Effect::Validate {
                 check: ProfileCheck::LlvmProfdata { tool },
                 ..
-            } => Some(tool.clone()),
-            _ => None,
+            } => tool.clone(),
+            _ => continue,
         };
-        if let Some(tool) = tool.filter(|t| !t.starts_with(&ctx.tree.build_dir)) {
-            if ["llvm-profdata", "llvm-bolt", "merge-fdata"]
-                .contains(&fs::file_name(&tool).as_str())
-                && !used.contains(&tool)
-            {
-                used.push(tool);
-            }
+        let host_llvm = ["llvm-profdata", "llvm-bolt", "merge-fdata"].contains(&fs::file_name(&tool).as_str());
+        if host_llvm && !tool.starts_with(&ctx.tree.build_dir) && !used.contains(&tool) {
+            used.push(tool);
         }
     }
-    let major = ctx.host_llvm.expected_major;
+    let in_tree = ctx.llvm_built_in_tree();
     let mut checks = Vec::new();
-    if ctx.llvm_built_in_tree() && !used.iter().any(|t| t.ends_with("llvm-profdata")) {
+    if in_tree && !used.iter().any(|t| t.ends_with("llvm-profdata")) {
         checks.push(Check::ok(
             "llvm-profdata",
             "built with the in-tree LLVM (same version as the compiler's)",
         ));
     }
+    let major = ctx.host_llvm.expected_major;
     for tool in used {
-        let (name, fix) = match fs::file_name(&tool).as_str() {
-            "llvm-profdata" => ("llvm-profdata", match major {
-                Some(m) => format!("install LLVM {m}'s tools (Debian: apt-get install llvm-{m}) or pass --llvm-dir"),
-                None => "install the LLVM tools of the compiler's LLVM version, or pass --llvm-dir".into(),
-            }),
-            name => (
+        let (name, fix) = match (fs::file_name(&tool).as_str(), major) {
+            ("llvm-profdata", Some(m)) => (
+                "llvm-profdata",
+                format!("install LLVM {m}'s tools (Debian: apt-get install llvm-{m}) or pass --llvm-dir"),
+            ),
+            ("llvm-profdata", None) => (
+                "llvm-profdata",
+                "install the LLVM tools of the compiler's LLVM version, or pass --llvm-dir".into(),
+            ),
+            (name, m) => (
                 if name == "llvm-bolt" { "llvm-bolt" } else { "merge-fdata" },
-                match major {
+                match m {
                     Some(m) => format!("Debian: apt-get install bolt-{m}; or pass --use-bolt false"),
                     None => "install BOLT of the compiler's LLVM version, or pass --use-bolt false".into(),
                 },
             ),
         };
-        let checked = match llvm_tool_version(&tool, sh) {
-            Err(_) if !tool.is_file() => Check::fail(
-                name,
-                format!(
-                    "not found ({} looked up via {})",
-                    tool.display(),
-                    ctx.host_llvm.found_by
-                ),
-                fix,
-            ),
+        checks.push(match llvm_tool_version(&tool, sh) {
+            Err(_) if !tool.is_file() => {
+                let how = &ctx.host_llvm.found_by;
+                Check::fail(name, format!("not found ({} looked up via {how})", tool.display()), fix)
+            }
             Err(err) => Check::fail(name, format!("{err:#}"), fix),
-            Ok(version) if major.is_some() && llvm_major(&version) != major => Check::fail(
+            Ok(version) if major.is_some() && llvm_major(&version) != major => {
+                let compiler = major.unwrap_or_default();
+                let detail = format!("{} is LLVM {version}, the compiler's LLVM is {compiler}", tool.display());
+                Check::fail(name, detail, fix)
+            }
+            Ok(version) if name == "llvm-profdata" && in_tree => Check::ok(
                 name,
                 format!(
-                    "{} is LLVM {version}, the compiler's LLVM is {}",
-                    tool.display(),
-                    major.unwrap_or_default()
+                    "{} (LLVM {version}) for LLVM's profiles; rustc's are merged by the in-tree \
+                     LLVM's",
+                    tool.display()
                 ),
-                fix,
             ),
             Ok(version) => Check::ok(name, format!("{} (LLVM {version})", tool.display())),
-        };
-        checks.push(match (name, checked.outcome, ctx.llvm_built_in_tree()) {
-            ("llvm-profdata", Outcome::Ok, true) => Check::ok(
-                name,
-                format!(
-                    "{} for LLVM's profiles; rustc's are merged by the in-tree LLVM's",
-                    checked.detail
-                ),
-            ),
-            _ => checked,
         });
     }
     checks
@@ -266,59 +258,43 @@ fn tool_checks(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check>
 /// `--benchmark-cargo-config` file there. Otherwise training fails after the instrumented
 /// build, hours into a real run.
 fn training_checks(ctx: &Ctx, plans: &[StagePlan]) -> Vec<Check> {
-    let benchmarks = ctx
-        .tree
-        .rustc_perf_dir()
-        .join("collector/compile-benchmarks");
-    let mut lists: Vec<&[String]> = Vec::new();
+    let benchmarks = ctx.tree.rustc_perf_dir().join("collector/compile-benchmarks");
+    let mut checks: Vec<Check> = Vec::new();
     for effect in plans.iter().flat_map(|p| &p.steps).flat_map(|s| &s.effects) {
-        if let Effect::Run {
-            training: true,
-            benchmarks,
-            ..
-        } = effect
-        {
-            if !lists.contains(&benchmarks.as_slice()) {
-                lists.push(benchmarks);
-            }
-        }
-    }
-    let mut checks = Vec::new();
-    for crates in lists {
+        let Effect::Run { training: true, benchmarks: crates, .. } = effect else {
+            continue;
+        };
         let name = match *crates == ctx.training.llvm {
             true => "LLVM benchmarks",
             false => "rustc benchmarks",
         };
-        if checks.iter().any(|c: &Check| c.name == name) {
+        if checks.iter().any(|c| c.name == name) {
             continue;
         }
-        let missing: Vec<&str> = crates
-            .iter()
-            .filter(|c| !benchmarks.join(c).is_dir())
-            .map(String::as_str)
-            .collect();
-        checks.push(match (crates.is_empty(), missing.is_empty()) {
-            (true, _) => Check::fail(
+        let missing: Vec<&str> =
+            crates.iter().filter(|c| !benchmarks.join(c).is_dir()).map(String::as_str).collect();
+        checks.push(if crates.is_empty() {
+            Check::fail(
                 name,
                 "the list is empty: training would run nothing",
                 "name at least one benchmark with --rustc-crates, or leave it out for upstream's",
-            ),
-            (false, true) => Check::ok(name, crates.join(",")),
-            (false, false) => Check::fail(
+            )
+        } else if missing.is_empty() {
+            Check::ok(name, crates.join(","))
+        } else {
+            Check::fail(
                 name,
                 format!("not in {}: {}", benchmarks.display(), missing.join(", ")),
                 "name benchmarks the tree's rustc-perf has (--rustc-crates)",
-            ),
+            )
         });
     }
-    for config in &ctx.options.benchmark_cargo_config {
-        if !config.is_file() {
-            checks.push(Check::fail(
-                "cargo config",
-                format!("{} does not exist", config.display()),
-                "give --benchmark-cargo-config an existing file",
-            ));
-        }
+    for config in ctx.options.benchmark_cargo_config.iter().filter(|c| !c.is_file()) {
+        checks.push(Check::fail(
+            "cargo config",
+            format!("{} does not exist", config.display()),
+            "give --benchmark-cargo-config an existing file",
+        ));
     }
     checks
 }

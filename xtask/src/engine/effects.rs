@@ -11,7 +11,6 @@ use super::build_state::{BuildState, Recorded};
 use super::manifest::{CommandRecord, FileRecord, RawProfilesRecord, Record};
 use super::plan::{Done, Effect, ProfileCheck};
 use super::report;
-use crate::tools::bootstrap::{toml_path, TestConfig};
 use crate::tools::llvm::{self, llvm_tool_version};
 use crate::tools::metrics;
 use crate::util::cmd::Cmd;
@@ -199,60 +198,8 @@ impl Exec<'_> {
                 bolt_libraries,
                 scratch,
             } => self.check_packaged(dist_dir, host, bolt_libraries, scratch)?,
-            Effect::UnpackDist {
-                dist_dir,
-                unpacked,
-                host,
-            } => {
-                let dist = DistToolchain::find(dist_dir, unpacked, host)?;
-                fs::remove(unpacked)?;
-                fs::create_dir(unpacked)?;
-                for tarball in &dist.tarballs {
-                    let untar = Cmd::new("tar", unpacked)
-                        .arg("-xf")
-                        .arg(tarball.display().to_string());
-                    self.command(&untar, false)?;
-                }
-                let rustlib = format!("lib/rustlib/{host}/lib");
-                fs::copy_dir(&dist.std_dir.join(&rustlib), &dist.rustc_dir.join(&rustlib))?;
-                fs::copy_dir(
-                    &dist.src_dir.join("lib/rustlib/src"),
-                    &dist.rustc_dir.join("lib/rustlib/src"),
-                )?;
-                eprintln!("    sysroot: {}", dist.rustc_dir.display());
-            }
-            Effect::WriteTestConfig {
-                config,
-                dist_dir,
-                unpacked,
-                host,
-                llvm_config,
-                build_dir,
-            } => {
-                let dist = DistToolchain::find(dist_dir, unpacked, host)?;
-                let rustc = dist.rustc_dir.join("bin/rustc");
-                let cargo = dist.cargo_dir.join("bin/cargo");
-                for tool in [&rustc, &cargo] {
-                    if !tool.is_file() {
-                        bail!(
-                            "{} is missing: unpack the dist toolchain first",
-                            tool.display()
-                        );
-                    }
-                }
-                let build_dir = build_dir.as_deref().map(toml_path);
-                let content = TestConfig {
-                    rustc: &toml_path(&rustc),
-                    cargo: &toml_path(&cargo),
-                    channel: dist.channel(),
-                    build_dir: build_dir.as_deref(),
-                    host,
-                    llvm_config: &toml_path(llvm_config),
-                }
-                .render();
-                fs::write_atomically(config, content.as_bytes())?;
-                let indented: Vec<String> = content.lines().map(|l| format!("      {l}")).collect();
-                eprintln!("    {}:\n{}", config.display(), indented.join("\n"));
+            Effect::Script { script } => {
+                self.command(&Cmd::new("sh", Path::new("/")).args(["-c", script]), false)?
             }
         }
         Ok(())
@@ -546,64 +493,4 @@ fn rustc_tarball(dist_dir: &Path, host: &str) -> Result<std::path::PathBuf> {
                 dist_dir.display()
             )
         })
-}
-
-/// The dist tarballs the test stage unpacks, and where their contents land.
-struct DistToolchain {
-    /// `1.95.0`, `beta` or `nightly`: the version part of the tarball names.
-    package_version: String,
-    tarballs: Vec<std::path::PathBuf>,
-    rustc_dir: std::path::PathBuf,
-    std_dir: std::path::PathBuf,
-    cargo_dir: std::path::PathBuf,
-    src_dir: std::path::PathBuf,
-}
-
-impl DistToolchain {
-    fn find(dist_dir: &Path, unpacked: &Path, host: &str) -> Result<DistToolchain> {
-        let name = file_name(&rustc_tarball(dist_dir, host)?);
-        let package_version = name
-            .strip_prefix("rustc-")
-            .and_then(|rest| rest.split_once(&format!("-{host}.tar")))
-            .map(|(v, _)| v.to_string())
-            .context("unexpected rustc tarball name")?;
-        let stem = |component: &str, with_host: bool| match with_host {
-            true => format!("{component}-{package_version}-{host}"),
-            false => format!("{component}-{package_version}"),
-        };
-        let files = fs::files_in(dist_dir)?;
-        let mut tarballs = Vec::new();
-        for (component, with_host) in [
-            ("rustc", true),
-            ("rust-std", true),
-            ("cargo", true),
-            ("rust-src", false),
-        ] {
-            let prefix = format!("{}.tar.", stem(component, with_host));
-            let tarball = files
-                .iter()
-                .find(|p| file_name(p).starts_with(&prefix))
-                .with_context(|| format!("no {prefix}* (.xz or .zst) in {}", dist_dir.display()))?;
-            tarballs.push(tarball.clone());
-        }
-        Ok(DistToolchain {
-            rustc_dir: unpacked.join(stem("rustc", true)).join("rustc"),
-            std_dir: unpacked
-                .join(stem("rust-std", true))
-                .join(format!("rust-std-{host}")),
-            cargo_dir: unpacked.join(stem("cargo", true)).join("cargo"),
-            src_dir: unpacked.join(stem("rust-src", false)).join("rust-src"),
-            package_version,
-            tarballs,
-        })
-    }
-
-    /// Tarballs are named after the release for stable, after the channel otherwise.
-    fn channel(&self) -> &str {
-        match self.package_version.as_str() {
-            "beta" => "beta",
-            "nightly" => "nightly",
-            _ => "stable",
-        }
-    }
 }

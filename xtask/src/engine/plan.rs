@@ -436,22 +436,9 @@ pub enum Effect {
         bolt_libraries: Vec<OneFile>,
         scratch: PathBuf,
     },
-    /// Unpacks the rustc, rust-std, cargo and rust-src tarballs into one sysroot.
-    UnpackDist {
-        dist_dir: PathBuf,
-        unpacked: PathBuf,
-        host: String,
-    },
-    /// Writes the configuration that makes the unpacked toolchain bootstrap's stage 0.
-    WriteTestConfig {
-        config: PathBuf,
-        dist_dir: PathBuf,
-        unpacked: PathBuf,
-        host: String,
-        llvm_config: PathBuf,
-        /// The build dir, when the user's configuration moved it.
-        build_dir: Option<PathBuf>,
-    },
+    /// A POSIX shell script, run with `sh -c` as it is printed: for file work whose shell form
+    /// is the clearest description of it (unpacking the dist toolchain for the tests).
+    Script { script: String },
 }
 
 impl Effect {
@@ -576,66 +563,7 @@ impl Effect {
                 lines.push(format!("rm -rf {scratch}"));
                 lines.join("\n")
             }
-            Effect::UnpackDist {
-                dist_dir,
-                unpacked,
-                host,
-            } => {
-                let tarball = |stem: &str| format!("\"$(ls \"$dist\"/{stem}.tar.* | head -n 1)\"");
-                [
-                    dist_layout_shell(dist_dir, unpacked, host),
-                    "rm -rf \"$unpacked\" && mkdir -p \"$unpacked\"".to_string(),
-                    format!(
-                        "for t in \"$rustc_tarball\" {} {} {}; do tar -xf \"$t\" -C \"$unpacked\"; done",
-                        tarball(&format!("rust-std-$pkgver-{host}")),
-                        tarball(&format!("cargo-$pkgver-{host}")),
-                        tarball("rust-src-$pkgver"),
-                    ),
-                    format!("mkdir -p \"$sysroot/lib/rustlib/{host}/lib\" \"$sysroot/lib/rustlib/src\""),
-                    format!(
-                        "cp -R \"$unpacked/rust-std-$pkgver-{host}/rust-std-{host}/lib/rustlib/{host}/lib/.\" \
-                         \"$sysroot/lib/rustlib/{host}/lib/\""
-                    ),
-                    "cp -R \"$unpacked/rust-src-$pkgver/rust-src/lib/rustlib/src/.\" \"$sysroot/lib/rustlib/src/\""
-                        .to_string(),
-                ]
-                .join("\n")
-            }
-            Effect::WriteTestConfig {
-                config,
-                dist_dir,
-                unpacked,
-                host,
-                llvm_config,
-                build_dir,
-            } => {
-                // The literal parts go into an unquoted here-document, where `$`, `` ` `` and
-                // `\` would be expanded.
-                let literal = |path: &Path| {
-                    crate::tools::bootstrap::toml_path(path)
-                        .replace('\\', "\\\\")
-                        .replace('$', "\\$")
-                        .replace('`', "\\`")
-                };
-                let build_dir = build_dir.as_deref().map(literal);
-                let content = crate::tools::bootstrap::TestConfig {
-                    rustc: "$sysroot/bin/rustc",
-                    cargo: &format!("$unpacked/cargo-$pkgver-{host}/cargo/bin/cargo"),
-                    channel: "$channel",
-                    build_dir: build_dir.as_deref(),
-                    host,
-                    llvm_config: &literal(llvm_config),
-                }
-                .render();
-                [
-                    dist_layout_shell(dist_dir, unpacked, host),
-                    "case $pkgver in beta|nightly) channel=$pkgver ;; *) channel=stable ;; esac"
-                        .to_string(),
-                    format!("mkdir -p {}", q(config.parent().unwrap_or(Path::new("/")))),
-                    format!("cat > {} <<OPT_DIST_TEST_CONFIG\n{content}OPT_DIST_TEST_CONFIG", q(config)),
-                ]
-                .join("\n")
-            }
+            Effect::Script { script } => script.clone(),
         }
     }
 }
@@ -651,7 +579,7 @@ fn found(file: &OneFile) -> String {
 
 /// A shell command printing the path of the rustc tarball: the one whose version part, between
 /// `rustc-` and `-<host>`, has no `-` (so not rustc-dev-… or rustc-docs-…).
-fn rustc_tarball_shell(dist_dir: &Path, host: &str) -> String {
+pub fn rustc_tarball_shell(dist_dir: &Path, host: &str) -> String {
     format!(
         "ls {}/rustc-*-{host}.tar.* | grep -E '/rustc-[^-/]+-{}\\.tar\\.' | head -n 1",
         q(dist_dir),
@@ -659,16 +587,3 @@ fn rustc_tarball_shell(dist_dir: &Path, host: &str) -> String {
     )
 }
 
-/// The shell variables the test stage's effects start from: `dist`, `unpacked`, the rustc
-/// tarball, the package version in the tarball names, and the assembled sysroot.
-fn dist_layout_shell(dist_dir: &Path, unpacked: &Path, host: &str) -> String {
-    [
-        format!("dist={}", q(dist_dir)),
-        format!("unpacked={}", q(unpacked)),
-        format!("rustc_tarball=$({})", rustc_tarball_shell(dist_dir, host)),
-        "pkgver=${rustc_tarball##*/rustc-}".to_string(),
-        format!("pkgver=${{pkgver%%-{host}.tar.*}}"),
-        format!("sysroot=\"$unpacked/rustc-$pkgver-{host}/rustc\""),
-    ]
-    .join("\n")
-}

@@ -43,17 +43,15 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     // (part, its PGO profile, BOLT profile, library), in upstream's order: LLVM, then rustc.
     let mut bolt = Vec::new();
     if let (true, Some(llvm_pgo)) = (ctx.use_bolt, &llvm_pgo) {
-        let llvm_bolt = ctx.tree.profile(Profile::LlvmBolt);
-        bolt.push((Part::Llvm, llvm_pgo.path.clone(), llvm_bolt, bolt::libllvm(tree)));
+        bolt.push((Part::Llvm, llvm_pgo.path.clone(), Profile::LlvmBolt, bolt::libllvm(tree)));
     }
     if ctx.use_bolt {
-        let rustc_bolt = ctx.tree.profile(Profile::RustcBolt);
         let library = bolt::librustc_driver(tree);
-        bolt.push((Part::Compiler, rustc_pgo.path.clone(), rustc_bolt, library));
+        bolt.push((Part::Compiler, rustc_pgo.path.clone(), Profile::RustcBolt, library));
     }
-
     let mut steps = Vec::new();
     for (part, pgo_profile, profile, library) in &bolt {
+        let profile = &tree.profile(*profile);
         let backup = backup_of(ctx, library);
         let scratch = dir.join(format!("{}.bolt", library.prefix));
         let optimize = bolt::optimize_cmd(
@@ -134,15 +132,11 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let named_in = dir.join("reproducible-artifacts");
     let mut links = Vec::new();
     for (_, _, profile, _) in &bolt {
-        let made = [Profile::LlvmBolt, Profile::RustcBolt]
-            .into_iter()
-            .find(|p| ctx.tree.profile(*p) == *profile)
-            .expect("a BOLT profile");
-        let upstream = named_in.join(made.row().upstream_name.expect("BOLT profiles have one"));
+        let upstream = named_in.join(profile.row().upstream_name.expect("BOLT profiles have one"));
         dist = dist.with_reproducible_artifact(&upstream);
-        inputs.push(ctx.profile(made));
+        inputs.push(ctx.profile(*profile));
         links.push(Effect::Link {
-            from: profile.clone(),
+            from: tree.profile(*profile),
             to: upstream,
         });
     }
@@ -196,7 +190,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
             optimized(pgo, true),
             Built::BoltOptimized {
                 profile: pgo.clone(),
-                bolt_profile: Some(bolt_profile.clone()),
+                bolt_profile: Some(tree.profile(*bolt_profile)),
             },
         ])
     };

@@ -37,31 +37,24 @@ pub const STAGE: StageDef = StageDef {
 
 fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let tree = &ctx.tree;
-    let dir = tree.stage_dir(STAGE.name);
-    let raw = dir.join("raw");
-    let rustc = ctx.profile(Profile::RustcPgo);
+    let raw = tree.stage_dir(STAGE.name).join("raw");
     let with_table = ctx.interface == Interface::PgoTable;
-    let profdata = ctx.profdata_for_built_compiler();
-    let compiler = tree.stage2_rustc();
-    let raw_profile_file = ctx.options.raw_profiles.pattern(&raw);
-
     let mut instrumented = ctx.x_build();
-    if with_table {
-        instrumented = instrumented
-            .with_paths(&table_tools(ctx))
-            .pgo_generate(Component::Rustc, &raw)?
-            .pgo_generate(Component::Cargo, &raw)?
-            .pgo_generate(Component::Rustdoc, &raw)?;
-        if ctx.clippy_pgo {
-            instrumented = instrumented.pgo_generate(Component::Clippy, &raw)?;
+    let components = match with_table {
+        true => {
+            instrumented = instrumented.with_paths(&table_tools(ctx));
+            let mut all = vec![Component::Rustc, Component::Cargo, Component::Rustdoc];
+            all.extend(ctx.clippy_pgo.then_some(Component::Clippy));
+            all
         }
-    } else {
-        instrumented = instrumented.pgo_generate(Component::Rustc, &raw)?;
+        false => vec![Component::Rustc],
+    };
+    for component in components {
+        instrumented = instrumented.pgo_generate(component, &raw)?;
     }
     if ctx.options.llvm_shared {
         instrumented = instrumented.without_llvm_lto();
     }
-
     let mut steps = vec![
         Step::reset_raw_profiles(&raw),
         Step::new(
@@ -83,49 +76,36 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
             ),
         ),
     ];
-    steps.extend(
-        PgoGathering {
-            what: "rustc",
-            benchmarks: Benchmarks::rustc(ctx.rustc_crates()),
-            raw_dir: &raw,
-            profile_file: Some(raw_profile_file.clone()),
-            profdata: &profdata,
-            compiler: &compiler,
-            output: &rustc.path,
-        }
-        .steps(ctx),
-    );
-    let mut outputs = vec![rustc];
-    // Each tool's own profile, from its own training (upstream's choice for rustdoc: better than
-    // one profile for all). Each has its own reset, so that an interrupted training resumes
+    // Each tool's own profile, from its own training (upstream's choice for rustdoc: better
+    // than one profile for all), after its own reset, so that an interrupted training resumes
     // there, not with rustc's.
-    let mut tools = Vec::new();
+    let crates = ctx.rustc_crates();
+    let mut trainings = vec![("rustc", Benchmarks::rustc(crates), Profile::RustcPgo)];
     if with_table {
-        tools.push(("rustdoc", Benchmarks::rustdoc(ctx.rustc_crates()), Profile::RustdocPgo));
+        trainings.push(("rustdoc", Benchmarks::rustdoc(crates), Profile::RustdocPgo));
     }
     if with_table && ctx.clippy_pgo {
-        tools.push(("clippy", Benchmarks::clippy(ctx.rustc_crates()), Profile::ClippyPgo));
+        trainings.push(("clippy", Benchmarks::clippy(crates), Profile::ClippyPgo));
     }
-    for (what, benchmarks, profile) in tools {
+    let mut outputs = Vec::new();
+    for (i, (what, benchmarks, profile)) in trainings.into_iter().enumerate() {
         let output = ctx.profile(profile);
-        steps.push(Step::reset_raw_profiles(&raw));
-        steps.extend(
-            PgoGathering {
-                what,
-                benchmarks,
-                raw_dir: &raw,
-                profile_file: Some(raw_profile_file.clone()),
-                profdata: &profdata,
-                compiler: &compiler,
-                output: &output.path,
-            }
-            .steps(ctx),
-        );
+        if i > 0 {
+            steps.push(Step::reset_raw_profiles(&raw));
+        }
+        let gathering = PgoGathering {
+            what,
+            benchmarks,
+            raw_dir: &raw,
+            profile_file: Some(ctx.options.raw_profiles.pattern(&raw)),
+            profdata: &ctx.profdata_for_built_compiler(),
+            compiler: &tree.stage2_rustc(),
+            output: &output.path,
+        };
+        steps.extend(gathering.steps(ctx));
         outputs.push(output);
     }
-
     steps.push(optimized_build(ctx, false)?);
-
     Ok(StagePlan {
         outputs,
         ..StagePlan::new(&STAGE, ctx, steps)
