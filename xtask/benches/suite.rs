@@ -13,7 +13,7 @@
 //!   `ci/bench` ran it first: `target/mini_compiler_speed/results.md`);
 //! * preflight (`doctor`) on the real tree when `OPT_DIST_REAL_TREE` names one.
 //!
-//! It also rewrites `xtask/src/opt_dist/disk_reference.json`, the miniature tree's measured
+//! It also rewrites `xtask/src/engine/disk_reference.json`, the miniature tree's measured
 //! disk figures that the disk estimate scales from.
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does nothing.
@@ -443,7 +443,7 @@ fn write_disk_reference(tree: &Tree) -> Result<()> {
         "stages": stages,
     });
     std::fs::write(
-        repo_root().join("xtask/src/opt_dist/disk_reference.json"),
+        repo_root().join("xtask/src/engine/disk_reference.json"),
         serde_json::to_string_pretty(&reference)? + "\n",
     )?;
     Ok(())

@@ -9,6 +9,7 @@ mod all_stages;
 mod ci_recipe;
 mod ci_workflows;
 mod cli;
+mod docs;
 mod faults;
 mod follow_master;
 mod guides;
