@@ -111,7 +111,7 @@ fn text(ctx: &Ctx, plans: &[StagePlan]) -> String {
                     }
                     other => other.shell(),
                 };
-                let _ = writeln!(out, "      $ {line}");
+                let _ = writeln!(out, "      $ {}", line.replace('\n', "\n        "));
             }
         }
     }

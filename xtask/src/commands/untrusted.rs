@@ -13,7 +13,7 @@
 //! - a file is read no further than the size it is expected to have, and hashed as it is read,
 //!   so what is checked and what is installed are the bytes the manifest lists.
 //!
-//! The flags come from `libc` (see README "Dependencies"): their values differ between
+//! The flags come from `libc` (see docs/contributing.md, "Dependencies"): their values differ between
 //! architectures (`O_NOFOLLOW` is 0o400000 on x86_64, 0o100000 on aarch64).
 
 use std::fs::{File, FileType, Metadata, OpenOptions};

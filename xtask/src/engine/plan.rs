@@ -19,7 +19,7 @@ use crate::util::fs::OneFile;
 pub struct StageDef {
     /// The command, and the directory under `<build-dir>/opt-dist/`.
     pub name: &'static str,
-    /// Upstream's name for it, so logs compare with upstream opt-dist's.
+    /// Its title in logs and manifests, in upstream's stage numbering.
     pub title: &'static str,
     /// One line for `--help`'s command list; what `<stage> --help` says it does.
     pub summary: &'static str,

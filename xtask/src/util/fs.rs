@@ -149,19 +149,6 @@ pub fn files_below(dir: &Path, extension: Option<&str>) -> Result<(u64, u64)> {
     Ok((count, bytes))
 }
 
-/// Copies the files below `from` into `to`, creating directories, replacing same-named files.
-pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.with_context(|| format!("cannot list {}", from.display()))?;
-        let dest = to.join(entry.path().strip_prefix(from)?);
-        match entry.file_type().is_dir() {
-            true => create_dir(&dest)?,
-            false => copy(entry.path(), &dest).map(drop)?,
-        }
-    }
-    Ok(())
-}
-
 /// Free bytes on the file system that holds `dir` (or its nearest existing ancestor), as `df`
 /// counts them: the blocks an unprivileged process may use.
 pub fn free_bytes(dir: &Path) -> Option<u64> {
