@@ -12,16 +12,15 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case")]
 pub enum Profile {
     RustcPgo,
-    /// Only with bootstrap's `[pgo]` table, which instruments rustdoc too.
+    /// Only with bootstrap's `[pgo]` table, which instruments rustdoc too (and clippy, where the
+    /// table has the `clippy` key).
     RustdocPgo,
-    /// Only where the `[pgo]` table has the `clippy` key.
     ClippyPgo,
     LlvmPgo,
     LlvmBolt,
     RustcBolt,
 }
 
-/// The two file formats of profiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
@@ -40,12 +39,11 @@ impl Format {
     }
 }
 
-/// The language of the binary a profile was trained on, told by its functions' names.
+/// The language of the binary a profile was trained on, told by its functions' names (on the
+/// miniature tree, a C library stands in for LLVM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
-    /// rustc, rustdoc, clippy, cargo, librustc_driver.
     Rust,
-    /// LLVM (on the miniature tree, a C library standing in for it).
     Cxx,
 }
 
@@ -116,7 +114,6 @@ impl Profile {
         Profile::ALL.into_iter().find(|p| p.row().kind == kind)
     }
 
-    /// Its file name for a tree of `version` and `host`.
     pub fn file_name(self, version: &str, host: &str) -> String {
         let row = self.row();
         format!("{}-{version}-{host}.{}", row.stem, row.format.extension())
@@ -144,7 +141,6 @@ pub mod kind {
     kinds!(RustcPgo, RustdocPgo, ClippyPgo, LlvmPgo);
 }
 
-/// A profile of kind `K` where this tree keeps it.
 #[derive(Debug)]
 pub struct ProfileFile<K: kind::Kind> {
     pub path: PathBuf,
