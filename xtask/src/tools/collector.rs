@@ -253,12 +253,10 @@ impl Collector<'_> {
             .arg(cargo.display().to_string())
             .args(["--profiles", &benchmarks.profiles.join(",")])
             .args(["--scenarios", &benchmarks.scenarios.join(",")])
-            .args(["--exact-match", &benchmarks.crates.join(",")])
-            .args(
-                self.jobs
-                    .iter()
-                    .flat_map(|jobs| ["--jobs".to_string(), jobs.to_string()]),
-            );
+            .args(["--exact-match", &benchmarks.crates.join(",")]);
+        if let Some(jobs) = self.jobs {
+            cmd = cmd.args(["--jobs".to_string(), jobs.to_string()]);
+        }
         // The collector looks for clippy-driver next to rustc, but bootstrap puts the tool
         // with cargo.
         if benchmarks.profiles.contains(&"Clippy") {
@@ -268,11 +266,10 @@ impl Collector<'_> {
         if let Some(profile_file) = profile_file {
             cmd = cmd.env("LLVM_PROFILE_FILE", profile_file.display().to_string());
         }
-        cmd.args(
-            self.cargo_configs
-                .iter()
-                .flat_map(|config| ["--cargo-config".to_string(), config.display().to_string()]),
-        )
+        for config in self.cargo_configs {
+            cmd = cmd.args(["--cargo-config".to_string(), config.display().to_string()]);
+        }
+        cmd
     }
 }
 

@@ -129,17 +129,18 @@ impl HostLlvm {
         if let Some(dir) = &self.bin_dir {
             return dir.join(name);
         }
-        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::var_os("PATH");
         let versioned = self.expected_major.map(|m| format!("{name}-{m}"));
-        let found = versioned
-            .iter()
-            .map(String::as_str)
-            .chain([name])
-            .find_map(|candidate| {
-                let mut dirs = std::env::split_paths(&path);
-                dirs.find_map(|dir| Some(dir.join(candidate)).filter(|p| p.is_file()))
-            });
-        found.unwrap_or_else(|| PathBuf::from(name))
+        for candidate in versioned.iter().map(String::as_str).chain([name]) {
+            let mut found = path
+                .iter()
+                .flat_map(std::env::split_paths)
+                .map(|d| d.join(candidate));
+            if let Some(found) = found.find(|p| p.is_file()) {
+                return found;
+            }
+        }
+        PathBuf::from(name)
     }
 }
 
@@ -401,15 +402,10 @@ pub enum Contents {
     Empty,
 }
 
-/// LLVM's `IndexedInstrProf::Magic`, as the (little-endian) file holds it.
-const INDEXED_MAGIC: &[u8; 8] = b"\xfflprofi\x81";
-/// `__llvm_profile_raw_magic`, 64- and 32-bit, as a little- and a big-endian machine write it.
-const RAW_MAGICS: [&[u8; 8]; 4] = [
-    b"\x81rforpl\xff",
-    b"\x81Rforpl\xff",
-    b"\xfflprofr\x81",
-    b"\xfflprofR\x81",
-];
+/// LLVM's `IndexedInstrProf::Magic` (an indexed profile is little-endian) and
+/// `__llvm_profile_raw_magic`, 64- and 32-bit (a raw profile has its writer's byte order).
+const INDEXED_MAGIC: u64 = 0x8169_666f_7270_6cff;
+const RAW_MAGICS: [u64; 2] = [0xff6c_7072_6f66_7281, 0xff6c_7072_6f66_5281];
 
 impl Contents {
     /// From the first 8 bytes of a file (fewer when it is shorter).
@@ -417,9 +413,12 @@ impl Contents {
         let text = |b: &u8| b.is_ascii_graphic() || b.is_ascii_whitespace() || *b >= 0x80;
         if head.is_empty() {
             Contents::Empty
-        } else if head == INDEXED_MAGIC {
+        } else if head == INDEXED_MAGIC.to_le_bytes() {
             Contents::IndexedProfile
-        } else if RAW_MAGICS.iter().any(|m| head == *m) {
+        } else if RAW_MAGICS
+            .iter()
+            .any(|m| head == m.to_le_bytes() || head == m.to_be_bytes())
+        {
             Contents::RawProfile
         } else if head.iter().all(text) {
             Contents::Text
@@ -585,6 +584,15 @@ mod tests {
             Contents::of(&0xff6c70726f667281u64.to_le_bytes()),
             Contents::RawProfile
         );
+        // 32- and 64-bit, as little- and big-endian machines write them.
+        for raw in [
+            b"\x81rforpl\xff",
+            b"\x81Rforpl\xff",
+            b"\xfflprofr\x81",
+            b"\xfflprofR\x81",
+        ] {
+            assert_eq!(Contents::of(raw), Contents::RawProfile);
+        }
         assert_eq!(Contents::of(b"1 _ZN12r"), Contents::Text);
         assert_eq!(Contents::of(b"\x7fELF\x02\x01\x01\x00"), Contents::Binary);
         assert_eq!(Contents::of(&[7u8; 8]), Contents::Binary);
