@@ -378,13 +378,11 @@ fn bootstrap_sources_key(tree: &Tree) -> String {
 /// key with "unknown field `pgo`".
 pub fn detect_interface(tree: &Tree, sh: &xshell::Shell) -> Result<Interface> {
     eprintln!("opt-dist: asking the tree's bootstrap which PGO interface it has (x.py --dry-run)");
-    let question = "which PGO interface";
-    Ok(
-        match probe_table_key(tree, sh, Component::Rustc, &["pgo"], question)? {
-            true => Interface::PgoTable,
-            false => Interface::Legacy,
-        },
-    )
+    let table = probe_table_key(tree, sh, Component::Rustc, &["pgo"], "which PGO interface")?;
+    Ok(match table {
+        true => Interface::PgoTable,
+        false => Interface::Legacy,
+    })
 }
 
 /// `x.py build --set pgo.<component>.generate=… --dry-run library/std`, which builds nothing:
