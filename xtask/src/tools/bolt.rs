@@ -18,7 +18,6 @@ pub fn libllvm(tree: &Tree) -> OneFile {
     }
 }
 
-/// The sysroot's `librustc_driver-<hash>.so`.
 pub fn librustc_driver(tree: &Tree) -> OneFile {
     OneFile {
         dir: tree.host_build().join("stage2/lib"),

@@ -2,9 +2,10 @@
 //! processes write their raw profiles.
 //!
 //! The collector is the tree's own `src/tools/rustc-perf`, built with the stage0 toolchain
-//! and run in place with its target dir under `<build-dir>/opt-dist/rustc-perf`, so a
-//! read-only source tree works, nothing is copied, and cargo finds the tarball's vendored
-//! crates through the tree's `.cargo/config.toml` with no download.
+//! (which needs nightly features) and run in place with its target dir under
+//! `<build-dir>/opt-dist/rustc-perf`, so a read-only source tree works, nothing is copied, and
+//! cargo finds the tarball's vendored crates through the tree's `.cargo/config.toml` with no
+//! download.
 
 use std::path::{Path, PathBuf};
 
@@ -46,10 +47,7 @@ impl RawProfiles {
     /// per-process directory (`LLVM_PROFILE_DIR=<raw>/prof-%p`) compiled in. Pooled, the
     /// variable overrides it for the training only, so the x.py calls stay upstream's.
     pub fn llvm_pattern(self, raw_dir: &Path) -> Option<PathBuf> {
-        match self {
-            RawProfiles::Pooled => Some(self.pattern(raw_dir)),
-            RawProfiles::PerProcess => None,
-        }
+        (self == RawProfiles::Pooled).then(|| self.pattern(raw_dir))
     }
 }
 
@@ -93,7 +91,6 @@ pub struct TrainingLists {
     /// The collector's `--jobs` in the tree's opt-dist (none at 1.95.0: one benchmark at a
     /// time; 4, then 16 on master in July 2026). `--training-jobs` overrides it.
     pub jobs: Option<u32>,
-    /// Where `jobs` came from.
     pub jobs_source: String,
 }
 
@@ -101,57 +98,43 @@ impl TrainingLists {
     pub fn of(tree: &Tree) -> TrainingLists {
         let file = tree.src.join("src/build_helper/src/lib.rs");
         let text = std::fs::read_to_string(&file).unwrap_or_default();
-        let (jobs, jobs_source) = upstream_jobs(tree);
-        match (
-            const_list(&text, "RUSTC_PGO_CRATES"),
-            const_list(&text, "LLVM_PGO_CRATES"),
-        ) {
-            (Some(rustc), Some(llvm)) => TrainingLists {
-                rustc,
-                llvm,
-                source: file.display().to_string(),
-                jobs,
-                jobs_source,
-            },
-            _ => {
+        let lists = const_list(&text, "RUSTC_PGO_CRATES").zip(const_list(&text, "LLVM_PGO_CRATES"));
+        let (rustc, llvm, source) = match lists {
+            Some((rustc, llvm)) => (rustc, llvm, file.display().to_string()),
+            None => {
                 let source = format!(
                     "rust 1.95.0's lists: {} has no RUSTC_PGO_CRATES and LLVM_PGO_CRATES",
                     file.display()
                 );
                 eprintln!("opt-dist: warning: training with {source}");
-                TrainingLists {
-                    rustc: owned(RUSTC_PGO_CRATES_1_95),
-                    llvm: owned(LLVM_PGO_CRATES_1_95),
+                let owned = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+                (
+                    owned(RUSTC_PGO_CRATES_1_95),
+                    owned(LLVM_PGO_CRATES_1_95),
                     source,
-                    jobs,
-                    jobs_source,
-                }
+                )
             }
-        }
-    }
-}
-
-/// The `--jobs` the tree's own opt-dist passes to the collector, read from its
-/// `src/tools/opt-dist/src/training.rs` (where upstream builds the collector's command line):
-/// the string literal after `"--jobs"`. The collector itself accepts `--jobs` since 2022, so
-/// only opt-dist says whether the tree's upstream trains in parallel.
-fn upstream_jobs(tree: &Tree) -> (Option<u32>, String) {
-    let file = tree.src.join("src/tools/opt-dist/src/training.rs");
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return (
-            None,
-            format!("{} is missing: one benchmark at a time", file.display()),
-        );
-    };
-    match jobs_argument(&text) {
-        Some(jobs) => (Some(jobs), file.display().to_string()),
-        None => (
-            None,
-            format!(
+        };
+        // Upstream's opt-dist builds the collector's command line in its `training.rs`; the
+        // collector accepts `--jobs` since 2022, so only opt-dist says whether the tree's
+        // upstream trains in parallel.
+        let file = tree.src.join("src/tools/opt-dist/src/training.rs");
+        let jobs = std::fs::read_to_string(&file).map(|text| jobs_argument(&text));
+        let jobs_source = match jobs {
+            Ok(Some(_)) => file.display().to_string(),
+            Ok(None) => format!(
                 "{} passes no --jobs: one benchmark at a time",
                 file.display()
             ),
-        ),
+            Err(_) => format!("{} is missing: one benchmark at a time", file.display()),
+        };
+        TrainingLists {
+            rustc,
+            llvm,
+            source,
+            jobs: jobs.ok().flatten(),
+            jobs_source,
+        }
     }
 }
 
@@ -180,7 +163,7 @@ fn const_list(source: &str, name: &str) -> Option<Vec<String>> {
     (!crates.is_empty()).then_some(crates)
 }
 
-/// What one collector run exercises.
+/// What one collector run exercises: rustc-perf's profiles and scenarios of the crates.
 pub struct Benchmarks {
     pub profiles: &'static [&'static str],
     pub scenarios: &'static [&'static str],
@@ -190,50 +173,40 @@ pub struct Benchmarks {
 impl Benchmarks {
     /// The frontend is what rustc PGO is for, so `Check` builds are included.
     pub fn rustc(crates: &[String]) -> Benchmarks {
-        Benchmarks {
-            profiles: &["Check", "Debug", "Opt"],
-            scenarios: &["All"],
-            crates: crates.to_vec(),
-        }
+        Benchmarks::of(&["Check", "Debug", "Opt"], &["All"], crates)
     }
 
     /// LLVM only works when code is generated, so no `Check` builds.
     pub fn llvm(crates: &[String]) -> Benchmarks {
-        Benchmarks {
-            profiles: &["Debug", "Opt"],
-            scenarios: &["Full"],
-            crates: crates.to_vec(),
-        }
+        Benchmarks::of(&["Debug", "Opt"], &["Full"], crates)
     }
 
-    /// rustdoc's own profile (the `[pgo]` interface instruments rustdoc too).
     pub fn rustdoc(crates: &[String]) -> Benchmarks {
-        Benchmarks {
-            profiles: &["Doc"],
-            scenarios: &["Full"],
-            crates: crates.to_vec(),
-        }
+        Benchmarks::of(&["Doc"], &["Full"], crates)
     }
 
-    /// clippy's own profile, trained with rustc-perf's `Clippy` builds of the rustc benchmarks,
-    /// as rustdoc's is with `Doc` builds. Upstream master (PR #159642) gathers a separate clippy
-    /// profile; that it uses these benchmarks and the `Full` scenario is inferred from its
-    /// rustdoc training, not read from its source.
+    /// Upstream master (PR #159642) gathers a separate clippy profile; that it uses the rustc
+    /// benchmarks and the `Full` scenario is inferred from its rustdoc training, not read from
+    /// its source.
     pub fn clippy(crates: &[String]) -> Benchmarks {
+        Benchmarks::of(&["Clippy"], &["Full"], crates)
+    }
+
+    fn of(
+        profiles: &'static [&'static str],
+        scenarios: &'static [&'static str],
+        crates: &[String],
+    ) -> Benchmarks {
+        let crates = crates.to_vec();
         Benchmarks {
-            profiles: &["Clippy"],
-            scenarios: &["Full"],
-            crates: crates.to_vec(),
+            profiles,
+            scenarios,
+            crates,
         }
     }
 }
 
-fn owned(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-/// The tree's rustc-perf collector, built with the stage0 toolchain (which needs nightly
-/// features) into `<build-dir>/opt-dist/rustc-perf`, and run in place.
+/// The tree's rustc-perf collector, as the options train with it.
 pub struct Collector<'a> {
     pub tree: &'a Tree,
     pub interface: Interface,
@@ -246,6 +219,7 @@ pub struct Collector<'a> {
 impl Collector<'_> {
     fn cargo(&self, subcommand: &str) -> Cmd {
         let tree = self.tree;
+        let target_dir = tree.artifacts_root().join("rustc-perf");
         Cmd::new(
             tree.stage0_cargo().display().to_string(),
             &tree.rustc_perf_dir(),
@@ -253,13 +227,7 @@ impl Collector<'_> {
         .args([subcommand, "-p", "collector"])
         .env("RUSTC", tree.stage0_rustc().display().to_string())
         .env("RUSTC_BOOTSTRAP", "1")
-        .env(
-            "CARGO_TARGET_DIR",
-            tree.artifacts_root()
-                .join("rustc-perf")
-                .display()
-                .to_string(),
-        )
+        .env("CARGO_TARGET_DIR", target_dir.display().to_string())
     }
 
     pub fn build(&self) -> Cmd {
@@ -292,15 +260,14 @@ impl Collector<'_> {
         // The collector looks for clippy-driver next to rustc, but bootstrap puts the tool
         // with cargo.
         if benchmarks.profiles.contains(&"Clippy") {
-            cmd = cmd
-                .arg("--clippy")
-                .arg(tree.stage2_tool("clippy-driver").display().to_string());
+            let driver = tree.stage2_tool("clippy-driver");
+            cmd = cmd.args(["--clippy".to_string(), driver.display().to_string()]);
         }
         if let Some(profile_file) = profile_file {
             cmd = cmd.env("LLVM_PROFILE_FILE", profile_file.display().to_string());
         }
         for config in self.cargo_configs {
-            cmd = cmd.arg("--cargo-config").arg(config.display().to_string());
+            cmd = cmd.args(["--cargo-config".to_string(), config.display().to_string()]);
         }
         cmd
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::tools::tree::Tree;
@@ -26,15 +26,28 @@ pub struct Validation {
     pub hottest_functions: Vec<String>,
 }
 
-/// The `LLVM version: 22.1.8` line of `rustc -vV`.
-pub fn llvm_version_of_rustc(rustc: &Path, sh: &xshell::Shell) -> Result<String> {
-    let out = Cmd::new(rustc.display().to_string(), Path::new("."))
-        .arg("-vV")
-        .read(sh)?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("LLVM version: "))
-        .map(|v| v.trim().to_string())
-        .with_context(|| format!("`{} -vV` printed no `LLVM version:` line", rustc.display()))
+/// The LLVM version `program args` prints: `LLVM version: 22.1.8` in `rustc -vV`, `LLVM
+/// version 22.1.8` (perhaps after a vendor's name) in an LLVM tool's `--version`.
+fn llvm_version(program: &Path, args: &[&str], sh: &xshell::Shell) -> Result<String> {
+    let cmd = Cmd::new(program.display().to_string(), Path::new(".")).args(args.iter().copied());
+    let (_, stdout, stderr) = cmd.probe(sh)?;
+    format!("{stdout}{stderr}")
+        .lines()
+        .find_map(|l| l.split("LLVM version").nth(1))
+        .map(|v| v.trim_start_matches(':').trim().to_string())
+        .with_context(|| format!("`{}` did not report an LLVM version", cmd.shell_line()))
+}
+
+/// The full LLVM version an LLVM tool (llvm-profdata, llvm-bolt, merge-fdata, ...) reports.
+pub fn llvm_tool_version(tool: &Path, sh: &xshell::Shell) -> Result<String> {
+    if !tool.is_file() {
+        bail!("{} does not exist", tool.display());
+    }
+    match file_name(tool).starts_with("llvm-profdata") {
+        // `llvm-profdata --version` is rejected by older releases; `merge --version` works on all.
+        true => llvm_version(tool, &["merge", "--version"], sh),
+        false => llvm_version(tool, &["--version"], sh),
+    }
 }
 
 /// llvm-profdata must be of the compiler's LLVM major version, or it cannot read (or mis-reads)
@@ -47,8 +60,8 @@ pub fn check_profdata_matches(
     if !profdata.is_file() {
         bail!("llvm-profdata not found at {}", profdata.display());
     }
-    let tool = profdata_llvm_version(profdata, sh)?;
-    let compiler_version = llvm_version_of_rustc(compiler, sh)
+    let tool = llvm_tool_version(profdata, sh)?;
+    let compiler_version = llvm_version(compiler, &["-vV"], sh)
         .with_context(|| format!("cannot ask {} for its LLVM version", compiler.display()))?;
     eprintln!(
         "    {} is LLVM {tool}; {} uses LLVM {compiler_version}",
@@ -67,7 +80,12 @@ pub fn check_profdata_matches(
     Ok((tool, compiler_version))
 }
 
-/// The host LLVM installation, as found.
+/// `22` from `22.1.8`, `Debian LLVM version 22.1.8` or `22.1.2-rust-1.95.0-stable`.
+pub fn llvm_major(text: &str) -> Option<u32> {
+    let mut numbers = text.split(|c: char| !c.is_ascii_digit());
+    numbers.find(|n| !n.is_empty())?.parse().ok()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct HostLlvm {
     /// `<dir>/bin` holding the tools, when one was found; otherwise tools come from PATH.
@@ -78,38 +96,29 @@ pub struct HostLlvm {
 }
 
 impl HostLlvm {
+    /// `--llvm-dir`, else the configured external LLVM, else Debian's installation of the
+    /// expected major version, else PATH.
     pub fn locate(llvm_dir: Option<&Path>, tree: &Tree, sh: &xshell::Shell) -> HostLlvm {
         let expected_major = expected_llvm_major(tree, sh);
-        if let Some(dir) = llvm_dir {
-            return HostLlvm {
-                bin_dir: Some(dir.join("bin")),
-                found_by: "--llvm-dir".to_string(),
-                expected_major,
-            };
-        }
-        if let Some(llvm_config) = &tree.config.llvm_config {
-            let bindir = Cmd::new(llvm_config.display().to_string(), &tree.src).arg("--bindir");
-            if let Ok((true, out, _)) = bindir.probe(sh) {
-                return HostLlvm {
-                    bin_dir: Some(PathBuf::from(out.trim())),
-                    found_by: format!("llvm-config {}", llvm_config.display()),
-                    expected_major,
-                };
-            }
-        }
-        if let Some(major) = expected_major {
-            let debian = PathBuf::from(format!("/usr/lib/llvm-{major}/bin"));
-            if debian.is_dir() {
-                return HostLlvm {
-                    bin_dir: Some(debian),
-                    found_by: format!("the LLVM {major} installation"),
-                    expected_major,
-                };
-            }
-        }
+        let debian = |major| PathBuf::from(format!("/usr/lib/llvm-{major}/bin"));
+        let found = llvm_dir
+            .map(|dir| (dir.join("bin"), "--llvm-dir".to_string()))
+            .or_else(|| {
+                let config = tree.config.llvm_config.as_ref()?;
+                let found_by = format!("llvm-config {}", config.display());
+                Some((PathBuf::from(llvm_config(tree, "--bindir", sh)?), found_by))
+            })
+            .or_else(|| {
+                let major = expected_major.filter(|&major| debian(major).is_dir())?;
+                Some((debian(major), format!("the LLVM {major} installation")))
+            });
+        let (bin_dir, found_by) = match found {
+            Some((dir, found_by)) => (Some(dir), found_by),
+            None => (None, "PATH".to_string()),
+        };
         HostLlvm {
-            bin_dir: None,
-            found_by: "PATH".to_string(),
+            bin_dir,
+            found_by,
             expected_major,
         }
     }
@@ -120,9 +129,14 @@ impl HostLlvm {
         if let Some(dir) = &self.bin_dir {
             return dir.join(name);
         }
+        let path = std::env::var_os("PATH");
         let versioned = self.expected_major.map(|m| format!("{name}-{m}"));
         for candidate in versioned.iter().map(String::as_str).chain([name]) {
-            if let Some(found) = search_path(candidate) {
+            let mut found = path
+                .iter()
+                .flat_map(std::env::split_paths)
+                .map(|d| d.join(candidate));
+            if let Some(found) = found.find(|p| p.is_file()) {
                 return found;
             }
         }
@@ -130,91 +144,35 @@ impl HostLlvm {
     }
 }
 
-fn search_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+fn llvm_config(tree: &Tree, arg: &str, sh: &xshell::Shell) -> Option<String> {
+    let config = tree.config.llvm_config.as_ref()?;
+    let cmd = Cmd::new(config.display().to_string(), &tree.src).arg(arg);
+    match cmd.probe(sh) {
+        Ok((true, out, _)) => Some(out.trim().to_string()),
+        _ => None,
+    }
 }
 
 /// The best early guess of the compiler's LLVM major version: the built compiler's own answer,
 /// else the configured external LLVM, else the in-tree LLVM sources, else the stage0 compiler.
 /// The merge step checks against the built compiler again; this only picks a default tool.
 fn expected_llvm_major(tree: &Tree, sh: &xshell::Shell) -> Option<u32> {
-    let stage2 = tree.stage2_rustc();
-    if stage2.exists() {
-        if let Some(major) = llvm_version_of_rustc(&stage2, sh)
-            .ok()
-            .and_then(|v| llvm_major(&v))
-        {
-            return Some(major);
-        }
-    }
-    if let Some(llvm_config) = &tree.config.llvm_config {
-        let version = Cmd::new(llvm_config.display().to_string(), &tree.src).arg("--version");
-        if let Ok((true, out, _)) = version.probe(sh) {
-            return llvm_major(&out);
-        }
-    }
+    let of_rustc = |rustc: PathBuf| llvm_major(&llvm_version(&rustc, &["-vV"], sh).ok()?);
     let cmake = tree
         .src
         .join("src/llvm-project/cmake/Modules/LLVMVersion.cmake");
-    if let Ok(text) = std::fs::read_to_string(cmake) {
-        let major = text.lines().find_map(|l| {
-            let rest = l.trim().strip_prefix("set(LLVM_VERSION_MAJOR")?;
-            rest.trim().trim_end_matches(')').trim().parse().ok()
-        });
-        if major.is_some() {
-            return major;
-        }
-    }
-    let stage0 = tree.stage0_rustc();
-    let rustc = if stage0.exists() {
-        stage0
-    } else {
-        PathBuf::from("rustc")
-    };
-    llvm_version_of_rustc(&rustc, sh)
-        .ok()
-        .and_then(|v| llvm_major(&v))
-}
-
-/// `22` from `22.1.8`, `Debian LLVM version 22.1.8` or `22.1.2-rust-1.95.0-stable`.
-pub fn llvm_major(text: &str) -> Option<u32> {
-    let start = text.find(|c: char| c.is_ascii_digit())?;
-    let digits: String = text[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
-/// The full LLVM version an llvm-profdata reports, e.g. `22.1.8`.
-pub fn profdata_llvm_version(tool: &Path, sh: &xshell::Shell) -> Result<String> {
-    // `llvm-profdata --version` is rejected by older releases; `merge --version` works on all.
-    tool_llvm_version(tool, &["merge", "--version"], sh)
-}
-
-/// The full LLVM version an LLVM tool (llvm-bolt, merge-fdata, ...) reports.
-pub fn llvm_tool_version(tool: &Path, sh: &xshell::Shell) -> Result<String> {
-    match tool.file_name().and_then(|n| n.to_str()) {
-        Some(name) if name.starts_with("llvm-profdata") => profdata_llvm_version(tool, sh),
-        _ => tool_llvm_version(tool, &["--version"], sh),
-    }
-}
-
-fn tool_llvm_version(tool: &Path, version_args: &[&str], sh: &xshell::Shell) -> Result<String> {
-    if !tool.is_file() {
-        bail!("{} does not exist", tool.display());
-    }
-    let version =
-        Cmd::new(tool.display().to_string(), Path::new(".")).args(version_args.iter().copied());
-    let (_, stdout, stderr) = version.probe(sh)?;
-    let text = format!("{stdout}{stderr}");
-    text.lines()
-        .find_map(|l| l.split("LLVM version ").nth(1))
-        .map(|v| v.trim().to_string())
-        .with_context(|| format!("`{}` did not report an LLVM version", version.shell_line()))
+    Some(tree.stage2_rustc())
+        .filter(|stage2| stage2.exists())
+        .and_then(of_rustc)
+        .or_else(|| llvm_major(&llvm_config(tree, "--version", sh)?))
+        .or_else(|| {
+            let text = std::fs::read_to_string(cmake).ok()?;
+            text.lines().find_map(|l| {
+                let rest = l.trim().strip_prefix("set(LLVM_VERSION_MAJOR")?;
+                rest.trim().trim_end_matches(')').trim().parse().ok()
+            })
+        })
+        .or_else(|| of_rustc(tree.stage0_rustc_or_path()))
 }
 
 /// `llvm-profdata show --topn`: the profile must parse and carry counts.
@@ -230,13 +188,6 @@ pub fn validate_profile(profdata: &Path, profile: &Path, sh: &xshell::Shell) -> 
             stderr.trim()
         );
     }
-    let number = |label: &str| -> u64 {
-        stdout
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(label))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    };
     let hottest_functions = stdout
         .lines()
         .filter_map(|l| l.trim().rsplit_once(", max count = "))
@@ -245,9 +196,9 @@ pub fn validate_profile(profdata: &Path, profile: &Path, sh: &xshell::Shell) -> 
         .collect();
     let validation = Validation {
         profile: file_name(profile),
-        functions: number("Total functions:"),
-        total_count: number("Total count:"),
-        max_function_count: number("Maximum function count:"),
+        functions: summary_number(&stdout, "Total functions:"),
+        total_count: summary_number(&stdout, "Total count:"),
+        max_function_count: summary_number(&stdout, "Maximum function count:"),
         hottest_functions,
     };
     if validation.functions == 0 || validation.max_function_count == 0 {
@@ -283,67 +234,17 @@ pub fn validate_fdata(profile: &Path) -> Result<Validation> {
     })
 }
 
-/// One line of a BOLT profile: `<is symbol> <from> <offset> <is symbol> <to> <offset>
-/// <mispredicts> <count>`, where an end that is no symbol is `0 [unknown] <address>`.
-struct BranchRecord<'a> {
-    from: Option<&'a str>,
-    to: Option<&'a str>,
-    count: u64,
-}
-
-impl<'a> BranchRecord<'a> {
-    fn parse(line: &'a str) -> Option<BranchRecord<'a>> {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() != 8 {
-            return None;
-        }
-        let symbol = |is: &str, name: &'a str| (is == "1" && name != "[unknown]").then_some(name);
-        Some(BranchRecord {
-            from: symbol(fields[0], fields[1]),
-            to: symbol(fields[3], fields[4]),
-            count: fields[7].parse().unwrap_or(0),
-        })
-    }
-}
-
-/// What a profile holds, as far as telling what it profiles goes.
 #[derive(Debug, Default)]
 pub struct ProfileSummary {
-    /// The functions it has records for, by symbol name, sorted, each once.
+    /// By symbol name, sorted, each once: the names to look for in a binary's symbol table.
     pub functions: Vec<String>,
     pub max_count: u64,
     pub total_count: u64,
 }
 
-/// The functions an indexed LLVM profile has records for, as `llvm-profdata show
-/// --all-functions` lists them (a local function's `<file>;` prefix removed), sorted, each
-/// once: the names to look for in a binary's symbol table.
-// Import reads profiles as a stream (`profile_summary_from`); this is for profiles the build
-// dir holds, for the check of how many of a profile's functions a built binary has.
-#[allow(dead_code)]
-pub fn profile_functions(
-    profdata: &Path,
-    profile: &Path,
-    sh: &xshell::Shell,
-) -> Result<Vec<String>> {
-    let show = Cmd::new(profdata.display().to_string(), Path::new("."))
-        .args(["show", "--all-functions"])
-        .arg(profile.display().to_string());
-    let (ok, stdout, stderr) = show.probe(sh)?;
-    if !ok {
-        bail!(
-            "`{}` cannot read {}: {}",
-            show.shell_line(),
-            profile.display(),
-            stderr.trim()
-        );
-    }
-    Ok(parse_all_functions(&stdout).functions)
-}
-
-/// [`profile_functions`] and the largest count of an indexed profile read from `source`, which
-/// llvm-profdata gets on its standard input: it reads exactly the bytes the caller reads (and
-/// hashes), not a path that could change in between. `shown` names the profile in errors.
+/// The summary of an indexed LLVM profile read from `source`, which llvm-profdata gets on its
+/// standard input: it reads exactly the bytes the caller reads (and hashes), not a path that
+/// could change in between. `shown` names the profile in errors.
 pub fn profile_summary_from(
     profdata: &Path,
     source: &mut (dyn Read + Send),
@@ -372,20 +273,16 @@ pub fn profile_summary_from(
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    match fed {
-        Ok(Ok(_)) => {}
-        Ok(Err(err)) => {
-            return Err(err).with_context(|| format!("cannot read {}", shown.display()));
-        }
-        Err(_) => bail!("reading {} failed", shown.display()),
-    }
+    fed.map_err(|_| anyhow!("reading {} failed", shown.display()))?
+        .with_context(|| format!("cannot read {}", shown.display()))?;
     Ok(parse_all_functions(&String::from_utf8_lossy(
         &output.stdout,
     )))
 }
 
 /// `llvm-profdata show --all-functions`: each function is a line indented by two spaces and
-/// ending in `:`, its details are indented further, the summary is not indented.
+/// ending in `:` (a local function's name after its `<file>;`), its details are indented
+/// further, the summary is not indented.
 fn parse_all_functions(listing: &str) -> ProfileSummary {
     let functions: BTreeSet<String> = listing
         .lines()
@@ -393,34 +290,24 @@ fn parse_all_functions(listing: &str) -> ProfileSummary {
         .filter_map(|l| l[2..].strip_suffix(':'))
         .map(|name| name.rsplit(';').next().unwrap_or(name).to_string())
         .collect();
-    let max_count = listing
-        .lines()
-        .find_map(|l| l.strip_prefix("Maximum function count:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
     ProfileSummary {
         functions: functions.into_iter().collect(),
-        max_count,
+        max_count: summary_number(listing, "Maximum function count:"),
         total_count: 0,
     }
 }
 
-/// The functions a BOLT profile has branch records for (at either end), by symbol name (the
-/// `/<n>` BOLT adds to a local symbol removed), sorted, each once: the names to look for in a
-/// binary's symbol table.
-// See `profile_functions`: for the symbol-table check, on the build dir's profiles.
-#[allow(dead_code)]
-pub fn fdata_functions(profile: &Path) -> Result<Vec<String>> {
-    let file = std::fs::File::open(profile)
-        .with_context(|| format!("cannot open {}", profile.display()))?;
-    Ok(read_fdata(std::io::BufReader::new(file), profile)?.functions)
+/// The number after `label` in llvm-profdata's summary; 0 when there is none.
+fn summary_number(listing: &str, label: &str) -> u64 {
+    let value = listing.lines().find_map(|l| l.trim().strip_prefix(label));
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 /// Longer than any symbol name; a line beyond it is no branch record, and is not read whole.
 const MAX_FDATA_LINE: u64 = 1 << 20;
 
-/// Reads a BOLT profile from `source`: its functions and largest count. `shown` names it in
-/// errors.
+/// Reads a BOLT profile from `source`: its functions (at either end of a branch record) and
+/// counts. `shown` names it in errors.
 pub fn read_fdata(mut source: impl BufRead, shown: &Path) -> Result<ProfileSummary> {
     let mut functions = BTreeSet::new();
     let (mut max_count, mut total_count) = (0, 0);
@@ -448,13 +335,20 @@ pub fn read_fdata(mut source: impl BufRead, shown: &Path) -> Result<ProfileSumma
                 shown.display()
             );
         };
-        if let Some(record) = BranchRecord::parse(text) {
-            for name in [record.from, record.to].into_iter().flatten() {
+        // `<is symbol> <from> <offset> <is symbol> <to> <offset> <mispredicts> <count>`, where
+        // an end that is no symbol is `0 [unknown] <address>`.
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let [from_is, from, _, to_is, to, _, _, count] = fields[..] else {
+            continue;
+        };
+        for (is, name) in [(from_is, from), (to_is, to)] {
+            if is == "1" && name != "[unknown]" {
                 functions.insert(strip_local_suffix(name).to_string());
             }
-            max_count = max_count.max(record.count);
-            total_count += record.count;
         }
+        let count = count.parse().unwrap_or(0);
+        max_count = max_count.max(count);
+        total_count += count;
     }
     Ok(ProfileSummary {
         functions: functions.into_iter().collect(),
@@ -498,29 +392,20 @@ pub fn is_rust_symbol(symbol: &str) -> bool {
     })
 }
 
-/// What a profile's first bytes say it is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Contents {
-    /// LLVM's indexed profile (`llvm-profdata merge` output), what `-Cprofile-use` reads.
     IndexedProfile,
-    /// A raw profile as an instrumented program writes it (`.profraw`), not merged.
     RawProfile,
-    /// Text: a BOLT profile is (branch records, one per line).
+    /// A BOLT profile is (branch records, one per line).
     Text,
-    /// Anything else.
     Binary,
     Empty,
 }
 
-/// LLVM's `IndexedInstrProf::Magic`, as the (little-endian) file holds it.
-const INDEXED_MAGIC: &[u8; 8] = b"\xfflprofi\x81";
-/// `__llvm_profile_raw_magic`, 64- and 32-bit, as a little- and a big-endian machine write it.
-const RAW_MAGICS: [&[u8; 8]; 4] = [
-    b"\x81rforpl\xff",
-    b"\x81Rforpl\xff",
-    b"\xfflprofr\x81",
-    b"\xfflprofR\x81",
-];
+/// LLVM's `IndexedInstrProf::Magic` (an indexed profile is little-endian) and
+/// `__llvm_profile_raw_magic`, 64- and 32-bit (a raw profile has its writer's byte order).
+const INDEXED_MAGIC: u64 = 0x8169_666f_7270_6cff;
+const RAW_MAGICS: [u64; 2] = [0xff6c_7072_6f66_7281, 0xff6c_7072_6f66_5281];
 
 impl Contents {
     /// From the first 8 bytes of a file (fewer when it is shorter).
@@ -528,9 +413,12 @@ impl Contents {
         let text = |b: &u8| b.is_ascii_graphic() || b.is_ascii_whitespace() || *b >= 0x80;
         if head.is_empty() {
             Contents::Empty
-        } else if head == INDEXED_MAGIC {
+        } else if head == INDEXED_MAGIC.to_le_bytes() {
             Contents::IndexedProfile
-        } else if RAW_MAGICS.iter().any(|m| head == *m) {
+        } else if RAW_MAGICS
+            .iter()
+            .any(|m| head == m.to_le_bytes() || head == m.to_be_bytes())
+        {
             Contents::RawProfile
         } else if head.iter().all(text) {
             Contents::Text
@@ -554,7 +442,6 @@ impl Contents {
     }
 }
 
-/// Up to the first 8 bytes of `source`.
 pub fn read_head(source: &mut impl Read, shown: &Path) -> Result<Vec<u8>> {
     let mut head = Vec::with_capacity(8);
     source
@@ -643,7 +530,7 @@ mod tests {
     /// An indexed profile made by the real llvm-profdata from LLVM's text format, with a Rust
     /// function and a C file's local function.
     #[test]
-    fn profile_functions_reads_what_llvm_profdata_lists() {
+    fn profile_summary_reads_what_llvm_profdata_lists() {
         let profdata = Path::new("/usr/lib/llvm-22/bin/llvm-profdata");
         if !profdata.is_file() {
             eprintln!(
@@ -671,22 +558,21 @@ mod tests {
             .status()
             .unwrap();
         assert!(merged.success());
-        let sh = xshell::Shell::new().unwrap();
         let expected = ["_ZN3foo3bar17h0123456789abcdefE", "mini_helper"];
-        assert_eq!(
-            profile_functions(profdata, &indexed, &sh).unwrap(),
-            expected
-        );
         let mut stream = std::fs::File::open(&indexed).unwrap();
         let summary = profile_summary_from(profdata, &mut stream, &indexed).unwrap();
         assert_eq!(summary.functions, expected);
         assert_eq!(summary.max_count, 42);
-        let err = profile_functions(profdata, &text.with_extension("missing"), &sh).unwrap_err();
+        let err = profile_summary_from(profdata, &mut &b"garbage"[..], &text).unwrap_err();
         assert!(format!("{err:#}").contains("cannot read"), "{err:#}");
 
         let fdata = dir.join("p.fdata");
         std::fs::write(&fdata, "1 main 0 1 helper/2 4 0 9\n").unwrap();
-        assert_eq!(fdata_functions(&fdata).unwrap(), ["helper", "main"]);
+        let file = std::io::BufReader::new(std::fs::File::open(&fdata).unwrap());
+        assert_eq!(
+            read_fdata(file, &fdata).unwrap().functions,
+            ["helper", "main"]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -698,6 +584,15 @@ mod tests {
             Contents::of(&0xff6c70726f667281u64.to_le_bytes()),
             Contents::RawProfile
         );
+        // 32- and 64-bit, as little- and big-endian machines write them.
+        for raw in [
+            b"\x81rforpl\xff",
+            b"\x81Rforpl\xff",
+            b"\xfflprofr\x81",
+            b"\xfflprofR\x81",
+        ] {
+            assert_eq!(Contents::of(raw), Contents::RawProfile);
+        }
         assert_eq!(Contents::of(b"1 _ZN12r"), Contents::Text);
         assert_eq!(Contents::of(b"\x7fELF\x02\x01\x01\x00"), Contents::Binary);
         assert_eq!(Contents::of(&[7u8; 8]), Contents::Binary);

@@ -7,6 +7,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::util::fs::read_json;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BootstrapStep {
     pub step: String,
@@ -17,23 +19,16 @@ pub struct BootstrapStep {
 /// the file after `since` (so it is this command's).
 pub fn slowest_steps(build_dir: &Path, since: SystemTime, count: usize) -> Vec<BootstrapStep> {
     let path = build_dir.join("metrics.json");
-    let fresh = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t >= since);
-    if !fresh {
-        return Vec::new();
+    let modified = std::fs::metadata(&path).and_then(|m| m.modified());
+    let fresh = modified.is_ok_and(|t| t >= since);
+    let root: Option<serde_json::Value> = fresh.then(|| read_json(&path).ok().flatten()).flatten();
+    let mut totals = Vec::new();
+    if let Some(last) = root
+        .as_ref()
+        .and_then(|r| r["invocations"].as_array()?.last())
+    {
+        collect(&last["children"], &mut totals);
     }
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Vec::new();
-    };
-    let Ok(root) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return Vec::new();
-    };
-    let Some(last) = root["invocations"].as_array().and_then(|i| i.last()) else {
-        return Vec::new();
-    };
-    let mut totals: Vec<BootstrapStep> = Vec::new();
-    collect(&last["children"], &mut totals);
     totals.sort_by(|a, b| b.secs.total_cmp(&a.secs));
     totals.truncate(count);
     totals

@@ -12,16 +12,15 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case")]
 pub enum Profile {
     RustcPgo,
-    /// Only with bootstrap's `[pgo]` table, which instruments rustdoc too.
+    /// Only with bootstrap's `[pgo]` table, which instruments rustdoc too (and clippy, where the
+    /// table has the `clippy` key).
     RustdocPgo,
-    /// Only where the `[pgo]` table has the `clippy` key.
     ClippyPgo,
     LlvmPgo,
     LlvmBolt,
     RustcBolt,
 }
 
-/// The two file formats of profiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
@@ -40,12 +39,11 @@ impl Format {
     }
 }
 
-/// The language of the binary a profile was trained on, told by its functions' names.
+/// The language of the binary a profile was trained on, told by its functions' names (on the
+/// miniature tree, a C library stands in for LLVM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
-    /// rustc, rustdoc, clippy, cargo, librustc_driver.
     Rust,
-    /// LLVM (on the miniature tree, a C library standing in for it).
     Cxx,
 }
 
@@ -64,35 +62,30 @@ pub struct Row {
     pub upstream_name: Option<&'static str>,
 }
 
+/// A row; its kind is its stem's, as manifests have always named it.
+macro_rules! row {
+    ($stem:literal, $format:ident, $binary:literal, $language:ident, $stage:literal, $upstream:expr) => {
+        Row {
+            stem: $stem,
+            kind: concat!($stem, "-profile"),
+            format: Format::$format,
+            binary: $binary,
+            language: Language::$language,
+            stage: $stage,
+            upstream_name: $upstream,
+        }
+    };
+}
+
 #[rustfmt::skip]
 const ROWS: [Row; 6] = [
-    row("rustc-pgo", "rustc-pgo-profile", Format::Profdata, "rustc", Language::Rust, "rustc-pgo", None),
-    row("rustdoc-pgo", "rustdoc-pgo-profile", Format::Profdata, "rustdoc", Language::Rust, "rustc-pgo", None),
-    row("clippy-pgo", "clippy-pgo-profile", Format::Profdata, "clippy", Language::Rust, "rustc-pgo", None),
-    row("llvm-pgo", "llvm-pgo-profile", Format::Profdata, "LLVM", Language::Cxx, "llvm-pgo", None),
-    row("llvm-bolt", "llvm-bolt-profile", Format::Fdata, "libLLVM", Language::Cxx, "llvm-bolt", Some("LLVM-bolt.profdata")),
-    row("rustc-bolt", "rustc-bolt-profile", Format::Fdata, "librustc_driver", Language::Rust, "rustc-bolt", Some("rustc-bolt.profdata")),
+    row!("rustc-pgo", Profdata, "rustc", Rust, "rustc-pgo", None),
+    row!("rustdoc-pgo", Profdata, "rustdoc", Rust, "rustc-pgo", None),
+    row!("clippy-pgo", Profdata, "clippy", Rust, "rustc-pgo", None),
+    row!("llvm-pgo", Profdata, "LLVM", Cxx, "llvm-pgo", None),
+    row!("llvm-bolt", Fdata, "libLLVM", Cxx, "llvm-bolt", Some("LLVM-bolt.profdata")),
+    row!("rustc-bolt", Fdata, "librustc_driver", Rust, "rustc-bolt", Some("rustc-bolt.profdata")),
 ];
-
-const fn row(
-    stem: &'static str,
-    kind: &'static str,
-    format: Format,
-    binary: &'static str,
-    language: Language,
-    stage: &'static str,
-    upstream_name: Option<&'static str>,
-) -> Row {
-    Row {
-        stem,
-        kind,
-        format,
-        binary,
-        language,
-        stage,
-        upstream_name,
-    }
-}
 
 impl Profile {
     pub const ALL: [Profile; 6] = [
@@ -116,7 +109,6 @@ impl Profile {
         Profile::ALL.into_iter().find(|p| p.row().kind == kind)
     }
 
-    /// Its file name for a tree of `version` and `host`.
     pub fn file_name(self, version: &str, host: &str) -> String {
         let row = self.row();
         format!("{}-{version}-{host}.{}", row.stem, row.format.extension())
@@ -144,7 +136,6 @@ pub mod kind {
     kinds!(RustcPgo, RustdocPgo, ClippyPgo, LlvmPgo);
 }
 
-/// A profile of kind `K` where this tree keeps it.
 #[derive(Debug)]
 pub struct ProfileFile<K: kind::Kind> {
     pub path: PathBuf,

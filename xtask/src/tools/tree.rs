@@ -60,25 +60,20 @@ impl Tree {
             // `--build-dir` naming the directory bootstrap builds in anyway changes nothing:
             // the x.py calls, and so the stages made without it, stay the same.
             Some(dir) if same_dir(dir, &default_build_dir) => (default_build_dir, false),
-            // Made absolute when the command line was parsed.
             Some(dir) => (dir.clone(), true),
             None => (default_build_dir, false),
         };
-        let version = read_version(&src)?;
-        let commit = read_commit(&src, sh);
-        // A path was made absolute when the command line was parsed; a name is looked up.
-        let python = global
-            .python
-            .clone()
-            .unwrap_or_else(|| "python3".to_string());
         let mut tree = Tree {
+            version: read_version(&src)?,
+            commit: read_commit(&src, sh),
             src,
-            python,
+            python: global
+                .python
+                .clone()
+                .unwrap_or_else(|| "python3".to_string()),
             build_dir,
             build_dir_is_explicit,
             host: String::new(),
-            version,
-            commit,
             config,
         };
         tree.host = match (&global.host, &tree.config.build_triple) {
@@ -108,7 +103,6 @@ impl Tree {
         self.build_dir.join("opt-dist")
     }
 
-    /// `<build-dir>/<host>`: bootstrap's per-host output.
     pub fn host_build(&self) -> PathBuf {
         self.build_dir.join(&self.host)
     }
@@ -126,40 +120,31 @@ impl Tree {
 
     /// The stage0 toolchain: configured in bootstrap.toml, else where bootstrap downloads it.
     pub fn stage0_cargo(&self) -> PathBuf {
-        self.config
-            .cargo
-            .clone()
-            .unwrap_or_else(|| self.host_build().join("stage0/bin/cargo"))
+        let configured = self.config.cargo.clone();
+        configured.unwrap_or_else(|| self.host_build().join("stage0/bin/cargo"))
     }
 
     pub fn stage0_rustc(&self) -> PathBuf {
-        self.config
-            .rustc
-            .clone()
-            .unwrap_or_else(|| self.host_build().join("stage0/bin/rustc"))
+        let configured = self.config.rustc.clone();
+        configured.unwrap_or_else(|| self.host_build().join("stage0/bin/rustc"))
     }
 
     /// Before bootstrap's first run there is no downloaded stage0; the host's rustc stands in
     /// for questions like "which host is this".
-    fn stage0_rustc_or_path(&self) -> PathBuf {
-        let stage0 = self.stage0_rustc();
-        if stage0.exists() {
-            stage0
-        } else {
-            PathBuf::from("rustc")
-        }
+    pub fn stage0_rustc_or_path(&self) -> PathBuf {
+        Some(self.stage0_rustc())
+            .filter(|stage0| stage0.exists())
+            .unwrap_or_else(|| PathBuf::from("rustc"))
     }
 
     pub fn rustc_perf_dir(&self) -> PathBuf {
         self.src.join("src/tools/rustc-perf")
     }
 
-    /// The llvm-profdata bootstrap builds with the in-tree LLVM.
     pub fn in_tree_llvm_profdata(&self) -> PathBuf {
         self.host_build().join("llvm/build/bin/llvm-profdata")
     }
 
-    /// `<build-dir>/opt-dist/<stage>`.
     pub fn stage_dir(&self, stage: &str) -> PathBuf {
         self.artifacts_root().join(stage)
     }
@@ -221,33 +206,27 @@ fn find_src(global: &TreeArgs) -> Result<PathBuf> {
 /// The tarball's `version` reads `1.95.0 (59807616e 2026-04-14)`; a checkout's `src/version`
 /// reads `1.95.0`. The first word is the release either way.
 fn read_version(src: &Path) -> Result<String> {
-    for candidate in ["version", "src/version"] {
-        if let Ok(text) = std::fs::read_to_string(src.join(candidate)) {
-            if let Some(version) = text.split_whitespace().next() {
-                return Ok(version.to_string());
-            }
-        }
-    }
-    bail!(
-        "cannot tell the version of {}: neither `version` (tarball) nor `src/version` (checkout) \
-         has one",
-        src.display()
-    )
+    ["version", "src/version"]
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(src.join(file)).ok())
+        .find_map(|text| Some(text.split_whitespace().next()?.to_string()))
+        .with_context(|| {
+            format!(
+                "cannot tell the version of {}: neither `version` (tarball) nor `src/version` \
+                 (checkout) has one",
+                src.display()
+            )
+        })
 }
 
 fn read_commit(src: &Path, sh: &xshell::Shell) -> Option<String> {
-    if let Ok(text) = std::fs::read_to_string(src.join("git-commit-hash")) {
-        let hash = text.trim();
-        if !hash.is_empty() {
-            return Some(hash.to_string());
-        }
-    }
-    if !src.join(".git").exists() {
-        return None;
+    let file = std::fs::read_to_string(src.join("git-commit-hash")).unwrap_or_default();
+    if !file.trim().is_empty() {
+        return Some(file.trim().to_string());
     }
     let git = Cmd::new("git", src).args(["rev-parse", "HEAD"]);
-    match git.probe(sh) {
-        Ok((true, stdout, _)) => Some(stdout.trim().to_string()),
+    match src.join(".git").exists().then(|| git.probe(sh)) {
+        Some(Ok((true, stdout, _))) => Some(stdout.trim().to_string()),
         _ => None,
     }
 }
@@ -271,32 +250,24 @@ fn read_bootstrap_config(src: &Path) -> Result<BootstrapConfig> {
             file.display()
         )
     })?;
-    let str_at = |table: &str, key: &str| -> Option<String> {
-        value.get(table)?.get(key)?.as_str().map(String::from)
-    };
+    let str_at = |table: &str, key: &str| value.get(table)?.get(key)?.as_str();
     let path_at = |table: &str, key: &str| str_at(table, key).map(|p| src.join(p));
-    let build_triple = str_at("build", "build");
-    let llvm_config = value
-        .get("target")
-        .and_then(|t| t.as_table())
-        .and_then(|targets| {
-            // The config may be for any host; the caller's host is not known yet, so take the
-            // one entry for the build triple, or the only entry with an llvm-config.
-            let mut with_config = targets.iter().filter_map(|(triple, t)| {
-                Some((triple.clone(), t.get("llvm-config")?.as_str()?.to_string()))
-            });
-            match &build_triple {
-                Some(triple) => with_config.find(|(t, _)| t == triple).map(|(_, c)| c),
-                None => with_config.next().map(|(_, c)| c),
-            }
-        })
-        .map(PathBuf::from);
+    let build_triple = str_at("build", "build").map(String::from);
+    // The config may be for any host, and the host is not known yet: take the build triple's
+    // llvm-config, or the only one there is.
+    let targets = value.get("target").and_then(|t| t.as_table());
+    let llvm_config = targets.and_then(|targets| match &build_triple {
+        Some(triple) => targets.get(triple)?.get("llvm-config")?.as_str(),
+        None => targets
+            .values()
+            .find_map(|t| t.get("llvm-config")?.as_str()),
+    });
     Ok(BootstrapConfig {
         build_dir: path_at("build", "build-dir"),
-        build_triple,
         rustc: path_at("build", "rustc"),
         cargo: path_at("build", "cargo"),
-        llvm_config,
+        llvm_config: llvm_config.map(PathBuf::from),
+        build_triple,
         file: Some(file),
     })
 }
@@ -310,7 +281,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
         )
 }
 
-pub fn host_of_rustc(rustc: &Path, sh: &xshell::Shell) -> Result<String> {
+fn host_of_rustc(rustc: &Path, sh: &xshell::Shell) -> Result<String> {
     let out = Cmd::new(rustc.display().to_string(), Path::new("."))
         .arg("-vV")
         .read(sh)
