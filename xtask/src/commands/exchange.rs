@@ -25,6 +25,7 @@ use crate::engine::context::Ctx;
 use crate::engine::manifest::{
     FileRecord, ImportRecord, Manifest, FAILED_FILE, JOURNAL_FILE, MANIFEST_FILE,
 };
+use crate::engine::plan::StagePlan;
 use crate::engine::state::{self, State};
 use crate::stages::StageId;
 use crate::tools::llvm::{self, Contents};
@@ -107,9 +108,16 @@ struct Incoming {
     dir: Dir,
     names: Vec<PathBuf>,
     manifest: Manifest,
-    /// For one profile (`--as`), the kinds its stage makes here: the stage's other imported
-    /// profiles stay, and the ones still missing are named.
-    single: Option<Vec<&'static str>>,
+    origin: Origin,
+}
+
+/// Where a stage's profiles come from.
+enum Origin {
+    /// An exported stage directory, whose manifest (at this path) lists them.
+    Exported(PathBuf),
+    /// One profile named on the command line (`--as`), of a stage that makes these kinds here:
+    /// the stage's other imported profiles stay, and the ones still missing are named.
+    Named(Vec<&'static str>),
 }
 
 /// `import <DIR>` (stages in the layout of `<build-dir>/opt-dist`), or `import <FILE> --as
@@ -178,20 +186,19 @@ fn check_stage(
             manifest.stage
         );
     }
-    if manifest.status != "done" {
-        eprintln!(
-            "opt-dist: {name} in {source} is {}: nothing to import",
-            manifest.status
-        );
-        return Ok(None);
-    }
     let plan = stage.plan(ctx)?;
-    if let Some(why) = &plan.skipped {
-        eprintln!("opt-dist: {name} in {source} is not imported: these options skip it ({why})");
+    let why_not = match (manifest.status.as_str(), &plan.skipped) {
+        ("done", None) => None,
+        ("done", Some(reason)) => Some(format!(
+            "is not imported: these options skip the stage ({reason})"
+        )),
+        (status, _) => Some(format!("is {status}: nothing to import")),
+    };
+    if let Some(why_not) = why_not {
+        eprintln!("opt-dist: {name} in {source} {why_not}");
         return Ok(None);
     }
-    let expected: Vec<&str> = plan.outputs.iter().map(|a| a.kind).collect();
-    check_outputs(ctx, &path, &manifest, name, &expected)?;
+    check_outputs(ctx, &path, &manifest, &plan)?;
     let differences = manifest
         .tree_differences(&ctx.tree, ctx.interface, ctx.host_llvm.expected_major)
         .into_iter()
@@ -200,32 +207,24 @@ fn check_stage(
     let names = manifest
         .outputs
         .iter()
-        .map(|o| o.name.clone().into())
+        .map(|o| PathBuf::from(&o.name))
         .collect();
-    let mut incoming = Incoming {
+    let incoming = Incoming {
         stage,
         dir,
         names,
         manifest,
-        single: None,
+        origin: Origin::Exported(path),
     };
-    check_profiles(ctx, &mut incoming, Some(&path))?;
-    let from = &incoming.dir.shown;
-    incoming.manifest.imported = Some(provenance(stage, from, differences, allow_stale)?);
-    Ok(Some(incoming))
+    admit(ctx, incoming, differences, allow_stale).map(Some)
 }
 
 /// A stage manifest lists exactly what the stage makes for this tree and these options, each by
 /// a plain file name in the stage's directory: with a profile missing the stage would be done
 /// while the stages after it lack their input, with another stage's kind a profile would be
 /// taken for what it is not, and a name that is a path would be read outside the directory.
-fn check_outputs(
-    ctx: &Ctx,
-    shown: &Path,
-    manifest: &Manifest,
-    stage: &str,
-    expected: &[&str],
-) -> Result<()> {
+fn check_outputs(ctx: &Ctx, shown: &Path, manifest: &Manifest, plan: &StagePlan) -> Result<()> {
+    let (stage, expected) = (plan.stage.name, plan.outputs.iter().map(|a| a.kind));
     let (mut problems, mut kinds, mut names) = (Vec::new(), BTreeSet::new(), BTreeSet::new());
     if manifest.outputs.is_empty() {
         problems.push("lists nothing".to_string());
@@ -246,7 +245,7 @@ fn check_outputs(
         };
         if !kinds.insert(kind.as_str()) {
             problems.push(format!("lists {kind} twice"));
-        } else if !expected.contains(&kind.as_str()) {
+        } else if expected.clone().all(|k| k != kind) {
             problems.push(match maker {
                 None => format!("lists `{kind}`, which is no kind of output opt-dist makes"),
                 Some(maker) if maker != stage => {
@@ -262,7 +261,7 @@ fn check_outputs(
             problems.push(format!("names the file {name} twice"));
         }
     }
-    let lacking: Vec<&&str> = expected.iter().filter(|k| !kinds.contains(*k)).collect();
+    let lacking: Vec<&str> = expected.clone().filter(|k| !kinds.contains(k)).collect();
     if !lacking.is_empty() {
         problems.push(format!("lacks {}", list(lacking, "and")));
     }
@@ -293,22 +292,17 @@ fn check_single(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> 
     let (def, tree, shown) = (profile.row(), &ctx.tree, file.display());
     let stage = StageId::from_name(def.stage).expect("a profile names its stage");
     let plan = stage.plan(ctx)?;
-    if let Some(reason) = &plan.skipped {
-        bail!(
-            "these options skip the {} stage ({reason}), so nothing would use {shown} as its {} \
-             profile; nothing was imported: give import the options of the run that is to use \
-             it",
-            def.stage,
-            def.stem
-        );
-    }
     let expected: Vec<&'static str> = plan.outputs.iter().map(|a| a.kind).collect();
-    if !expected.contains(&def.kind) {
+    let makes = match &plan.skipped {
+        Some(reason) => format!("nothing ({reason})"),
+        None => expected.join(" and "),
+    };
+    if plan.skipped.is_some() || !expected.contains(&def.kind) {
         bail!(
-            "the {} stage makes {} for this tree (bootstrap's {} interface) with these options, \
-             not {}: nothing would use {shown}; nothing was imported",
+            "the {} stage makes {makes} for this tree (bootstrap's {} interface) with these \
+             options, not {}: nothing would use {shown}; nothing was imported: give import the \
+             options of the run that is to use it",
             def.stage,
-            expected.join(" and "),
             ctx.interface.name(),
             def.kind
         );
@@ -316,27 +310,6 @@ fn check_single(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> 
     let (Some(parent), Some(name)) = (file.parent(), file.file_name()) else {
         bail!("{shown} names a directory; import the profile itself, a regular file");
     };
-    let (kind, path) = (def.kind.to_string(), PathBuf::new());
-    let manifest = Manifest {
-        options: ctx.options_record(),
-        outputs: vec![FileRecord {
-            kind,
-            name: String::new(),
-            path,
-            size: 0,
-            sha256: String::new(),
-        }],
-        ..Manifest::new(def.stage, stage.def().title, tree, ctx.interface)
-    };
-    let (dir, names) = (Dir::open(parent)?, vec![name.into()]);
-    let mut incoming = Incoming {
-        stage,
-        dir,
-        names,
-        manifest,
-        single: Some(expected),
-    };
-    check_profiles(ctx, &mut incoming, None)?;
     let extension = def.format.extension();
     let named = name.to_str().and_then(|name| {
         let rest = name.strip_prefix(def.stem)?.strip_prefix('-')?;
@@ -362,23 +335,59 @@ fn check_single(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> 
             tree.host
         )],
     };
-    incoming.manifest.imported = Some(provenance(stage, file, differences, allow_stale)?);
-    Ok(incoming)
+    // What the check fills in.
+    let output = FileRecord {
+        kind: def.kind.to_string(),
+        name: String::new(),
+        path: PathBuf::new(),
+        size: 0,
+        sha256: String::new(),
+    };
+    let manifest = Manifest {
+        options: ctx.options_record(),
+        outputs: vec![output],
+        ..Manifest::new(def.stage, stage.def().title, tree, ctx.interface)
+    };
+    let incoming = Incoming {
+        stage,
+        dir: Dir::open(parent)?,
+        names: vec![name.into()],
+        manifest,
+        origin: Origin::Named(expected),
+    };
+    admit(ctx, incoming, differences, allow_stale)
 }
 
 fn differs(what: &str, there: impl Display, here: impl Display) -> String {
     format!("{what}: {there} there, {here} here")
 }
 
-/// The record of an import from `from`, made for a tree that differs from this one in
-/// `differences`: refused unless `allow_stale`.
-fn provenance(
-    stage: StageId,
-    from: &Path,
+/// Checks every profile of `incoming`, then the tree it was made for: one that differs from
+/// this one in `differences` is refused unless `allow_stale`. Then its manifest says where each
+/// profile goes, and that it was imported.
+fn admit(
+    ctx: &Ctx,
+    mut incoming: Incoming,
     differences: Vec<String>,
     allow_stale: bool,
-) -> Result<ImportRecord> {
-    let (stage, shown, facts) = (stage.name(), from.display(), differences.join("\n  "));
+) -> Result<Incoming> {
+    let from = match &incoming.origin {
+        Origin::Exported(_) => incoming.dir.shown.clone(),
+        Origin::Named(_) => incoming.dir.shown.join(&incoming.names[0]),
+    };
+    for (name, output) in incoming.names.iter().zip(&mut incoming.manifest.outputs) {
+        // A kind its stage makes (as checked before) is a profile's.
+        let profile = Profile::from_kind(&output.kind).expect("a profile stage makes profiles");
+        let listed = match &incoming.origin {
+            Origin::Exported(manifest) => Some((manifest.as_path(), output.size, &*output.sha256)),
+            Origin::Named(_) => None,
+        };
+        (output.size, output.sha256) = check_profile(ctx, &incoming.dir, name, profile, listed)?;
+        output.path = ctx.profile(profile).path;
+        output.name = file_name(&output.path);
+    }
+    let (stage, shown) = (incoming.stage.name(), from.display());
+    let facts = differences.join("\n  ");
     if !differences.is_empty() && !allow_stale {
         bail!(
             "the {stage} profile in {shown} was made for another tree:\n  {facts}\nrustc and \
@@ -392,32 +401,12 @@ fn provenance(
              (--allow-stale):\n  {facts}"
         );
     }
-    let (from, at) = (from.to_path_buf(), fsutil::now());
-    Ok(ImportRecord {
+    incoming.manifest.imported = Some(ImportRecord {
         from,
-        at,
+        at: fsutil::now(),
         differences,
-    })
-}
-
-/// Checks every profile of `incoming`: listed (size and SHA-256) by the manifest at
-/// `listed_by`, or named on the command line. Then its manifest's outputs say where each goes.
-fn check_profiles(ctx: &Ctx, incoming: &mut Incoming, listed_by: Option<&Path>) -> Result<()> {
-    let Incoming {
-        dir,
-        names,
-        manifest,
-        ..
-    } = incoming;
-    for (name, output) in names.iter().zip(&mut manifest.outputs) {
-        // A kind its stage makes (as checked before) is a profile's.
-        let profile = Profile::from_kind(&output.kind).expect("a profile stage makes profiles");
-        let listed = listed_by.map(|manifest| (manifest, output.size, output.sha256.as_str()));
-        (output.size, output.sha256) = check_profile(ctx, dir, name, profile, listed)?;
-        output.path = ctx.profile(profile).path;
-        output.name = file_name(&output.path);
-    }
-    Ok(())
+    });
+    Ok(incoming)
 }
 
 /// The one check of a profile, for both kinds of import: opened as a regular file, its size
@@ -440,45 +429,43 @@ fn check_profile(
             .file(name, "import the profile itself, a regular file")?
             .with_context(|| format!("{} does not exist", shown.display()))?,
     };
-    // What to do about a profile that does not fit, given the profiles it may be.
-    let fix = |may_be: &[&Row]| match (listed, may_be) {
-        (Some(_), _) => format!(
-            "its manifest lists it as the {} profile ({}); {EXPORT_AGAIN}",
-            def.binary, def.kind
+    // What to do about a profile that does not fit: where the right one is, and what this one
+    // may be instead.
+    let (binary, stage) = (def.binary, def.stage);
+    let fix = match listed {
+        Some(_) => format!(
+            "its manifest lists it as the {binary} profile ({}); {EXPORT_AGAIN}",
+            def.kind
         ),
-        (None, may_be) => {
-            let instead = match may_be {
-                [] => String::new(),
-                _ => format!(
-                    "if it is the profile of {}, import it with {}; ",
-                    list(may_be.iter().map(|p| p.binary), "or"),
-                    list(may_be.iter().map(|p| format!("`--as {}`", p.stem)), "or")
-                ),
-            };
-            let ours = profile.file_name(&ctx.tree.version, &ctx.tree.host);
-            format!(
-                "{instead}the {} profile is {ours} in the {} stage's directory of the build that \
-                 made it",
-                def.binary, def.stage
-            )
-        }
+        None => format!(
+            "the {binary} profile is {} in the {stage} stage's directory of the build that made it",
+            profile.file_name(&ctx.tree.version, &ctx.tree.host)
+        ),
+    };
+    let check = |source: &mut Source| {
+        let mut may_be = Vec::new();
+        let Err(err) = fits(ctx, def, source, &mut may_be) else {
+            return Ok(());
+        };
+        let instead = match may_be.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; if it is the profile of {}, import it with {}",
+                list(may_be.iter().map(|p| p.binary), "or"),
+                list(may_be.iter().map(|p| format!("`--as {}`", p.stem)), "or")
+            ),
+        };
+        let shown = shown.display();
+        Err(anyhow!("{err:#}; {fix}{instead}")).context(format!(
+            "{shown} is not a usable {} profile; nothing was imported",
+            def.stem
+        ))
     };
     verify(
         source,
         listed.map(|(_, size, sha256)| (size, sha256)),
         false,
-        |source| {
-            let mut may_be = Vec::new();
-            fits(ctx, def, source, &mut may_be)
-                .map_err(|err| anyhow!("{err:#}; {}", fix(&may_be)))
-                .with_context(|| {
-                    let shown = shown.display();
-                    format!(
-                        "{shown} is not a usable {} profile; nothing was imported",
-                        def.stem
-                    )
-                })
-        },
+        check,
     )
 }
 
@@ -548,16 +535,18 @@ fn fits(ctx: &Ctx, def: &Row, source: &mut Source, may_be: &mut Vec<&'static Row
         }
         _ => {
             may_be.extend(format.into_iter().flat_map(|format| rows(format, None)));
-            let (it_is, wanted) = match (&found, def.format) {
-                (Contents::Text, _) => ("text (as a BOLT profile is)", "an indexed LLVM profile"),
-                (_, Format::Profdata) => (found.describe(), "an indexed LLVM profile"),
-                (_, Format::Fdata) => (found.describe(), "a BOLT profile"),
+            let it_is = match found {
+                Contents::Text => "text (as a BOLT profile is)",
+                _ => found.describe(),
             };
-            let how = match def.format {
-                Format::Profdata => "which starts with the bytes ff 6c 70 72 6f 66 69 81",
-                Format::Fdata => "text branch records, as merge-fdata writes them",
+            let wanted = match def.format {
+                Format::Profdata => {
+                    "an indexed LLVM profile (which starts with the bytes ff 6c 70 72 6f 66 69 \
+                     81)"
+                }
+                Format::Fdata => "a BOLT profile (text branch records, as merge-fdata writes them)",
             };
-            bail!("it is {it_is}, not {wanted} ({how})")
+            bail!("it is {it_is}, not {wanted}")
         }
     };
     let (total, binary) = (summary.functions.len(), def.binary);
@@ -568,11 +557,8 @@ fn fits(ctx: &Ctx, def: &Row, source: &mut Source, may_be: &mut Vec<&'static Row
             summary.max_count
         );
     }
-    let rust = summary
-        .functions
-        .iter()
-        .filter(|f| llvm::is_rust_symbol(f))
-        .count();
+    let is_rust = |f: &&String| llvm::is_rust_symbol(f);
+    let rust = summary.functions.iter().filter(is_rust).count();
     let (language, only, kind) = match rust * 2 > total {
         true => (Language::Rust, "", "Rust"),
         false => (Language::Cxx, "only ", "C/C++"),
@@ -613,12 +599,11 @@ fn install(ctx: &Ctx, incoming: Vec<Incoming>) -> Result<()> {
         partials().try_for_each(|(partial, target)| fsutil::rename(&partial, target))
     });
     if renamed.is_err() {
-        for (partial, _) in partials() {
-            let _ = std::fs::remove_file(partial);
-        }
-        for dir in created.iter().rev() {
-            let _ = std::fs::remove_dir(dir);
-        }
+        partials().for_each(|(partial, _)| drop(std::fs::remove_file(partial)));
+        created
+            .iter()
+            .rev()
+            .for_each(|dir| drop(std::fs::remove_dir(dir)));
     }
     renamed?;
     for Incoming {
@@ -626,7 +611,7 @@ fn install(ctx: &Ctx, incoming: Vec<Incoming>) -> Result<()> {
         dir,
         names,
         mut manifest,
-        single,
+        origin,
     } in incoming
     {
         let (name, stage_dir) = (stage.name(), ctx.tree.stage_dir(stage.name()));
@@ -635,15 +620,13 @@ fn install(ctx: &Ctx, incoming: Vec<Incoming>) -> Result<()> {
             eprintln!("opt-dist: imported {} as {to}", from.display());
         }
         let mut missing = Vec::new();
-        if let Some(expected) = single {
-            let mut outputs: Vec<FileRecord> = Manifest::read(&stage_dir)
-                .filter(|m| m.imported.is_some())
-                .map(|m| m.outputs)
-                .unwrap_or_default();
+        if let Origin::Named(kinds) = origin {
+            let before = Manifest::read(&stage_dir).filter(|m| m.imported.is_some());
+            let mut outputs = before.map(|m| m.outputs).unwrap_or_default();
             outputs.retain(|o| manifest.outputs.iter().all(|new| new.kind != o.kind));
             outputs.append(&mut manifest.outputs);
             manifest.outputs = outputs;
-            missing = expected;
+            missing = kinds;
             missing.retain(|kind| manifest.outputs.iter().all(|o| o.kind != *kind));
         }
         manifest.write(&stage_dir)?;
@@ -679,22 +662,23 @@ fn copy_in(ctx: &Ctx, incoming: &[Incoming], created: &mut Vec<PathBuf>) -> Resu
             created.push(dir);
         }
         for (name, output) in stage.names.iter().zip(&stage.manifest.outputs) {
-            let partial = fsutil::partial(&output.path);
+            let (partial, shown) = (fsutil::partial(&output.path), stage.dir.shown.join(name));
             // One a killed import left behind is ours to replace.
             fsutil::remove(&partial)?;
             let mut out = std::fs::File::create_new(&partial)
                 .with_context(|| format!("cannot create {}", partial.display()))?;
-            let shown = stage.dir.shown.join(name);
-            let source = stage
-                .dir
-                .file(name, IMPORT_AGAIN)?
-                .with_context(|| format!("{} is gone since it was checked", shown.display()))?;
+            let source = stage.dir.file(name, IMPORT_AGAIN)?;
+            let source = source.with_context(|| {
+                format!(
+                    "{} is gone since it was checked; {IMPORT_AGAIN}",
+                    shown.display()
+                )
+            })?;
             let checked = Some((output.size, output.sha256.as_str()));
             verify(source, checked, true, |source| {
+                let (from, to) = (shown.display(), partial.display());
                 let copied = std::io::copy(source, &mut out).map(drop);
-                copied.with_context(|| {
-                    format!("cannot copy {} to {}", shown.display(), partial.display())
-                })
+                copied.with_context(|| format!("cannot copy {from} to {to}"))
             })?;
         }
     }
