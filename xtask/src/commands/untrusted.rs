@@ -54,8 +54,9 @@ impl Dir {
     /// followed); the empty path is the current directory.
     pub fn open(path: &Path) -> Result<Dir> {
         let at = Some(path).filter(|p| !p.as_os_str().is_empty());
-        let fd = open(at.unwrap_or(Path::new(".")), libc::O_DIRECTORY)
-            .with_context(|| format!("cannot open the directory {}", path.display()))?;
+        let at = at.unwrap_or(Path::new("."));
+        let fd = open(at, libc::O_DIRECTORY)
+            .with_context(|| format!("cannot open the directory {}", at.display()))?;
         let shown = path.to_path_buf();
         Ok(Dir { fd, shown })
     }
