@@ -1,39 +1,26 @@
 //! Profiles that travel: `export` copies finished stages' profiles and manifests out of the
-//! build dir, `import` brings them (or a single profile made elsewhere) into another, so that a
-//! build in a fresh root (a packager's builder starts every build in a new directory) starts
-//! from them instead of training again.
+//! build dir, in the layout of `<build-dir>/opt-dist/<stage>/` (so copying a stage directory by
+//! hand works as well); `import` brings them, or a single profile made elsewhere, into another
+//! build (a packager's builder starts each in a new root), which then starts from them instead
+//! of training again.
 //!
-//! An exported stage directory has the layout of `<build-dir>/opt-dist/<stage>/`: the manifest
-//! names its files by name (absolute paths in it are provenance only), so copying a stage
-//! directory by hand works as well.
-//!
-//! What `import` is given comes from an artifact store and is read as hostile input (see
-//! [`super::untrusted`] for how files are opened and read). Everything is checked before
-//! anything is written, so a refused import leaves the build dir as it was:
-//!
-//! - a stage's manifest lists exactly the profiles the stage makes for this tree and these
-//!   options, each by a plain file name in the stage's directory;
-//! - each profile is a regular file there, the file its manifest lists (size and SHA-256), in
-//!   the format of its kind (LLVM's indexed profile, or BOLT's text records; a raw `.profraw`
-//!   is not merged yet), with counts, and a profile of the binary it is for: its functions'
-//!   names are mostly Rust symbols for rustc's profiles and librustc_driver's, not for LLVM's;
-//! - the tree it was made for is this one (rust version, commit, host, bootstrap interface, the
-//!   LLVM major it was made with). Only this is a matter of degree: a mismatch is refused with
-//!   both values, `--allow-stale` takes it, and the manifest says that it was imported, from
-//!   where, and which facts differed.
-//!
-//! Then, holding the build dir's lock, each profile is copied in once more under a `.partial`
-//! name, hashed on the way, and renamed into place only when every copy matched: the source
-//! may have changed since it was checked. An imported stage is done.
+//! What `import` is given is hostile input ([`super::untrusted`] opens and reads it), all of it
+//! checked before anything is written (not even the lock is taken), so a refused import leaves
+//! the build dir as it was: a manifest lists exactly the profiles its stage makes for this tree
+//! and these options, each by a plain file name; each profile is the file listed (size and
+//! SHA-256), in the format of its kind, with counts, of the binary it is for (told by its
+//! functions' names); the tree it was made for is this one, which only `--allow-stale` waives
+//! (the manifest records what differed). Then, holding the lock, each profile is copied in once
+//! more, hashed on the way, and all are renamed into place only when every copy matched.
 
 use std::collections::BTreeSet;
+use std::fmt::Display;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
-use super::untrusted::{not_a_plain_name, SourceDir, SourceFile, Verified, MAX_MANIFEST_BYTES};
+use super::untrusted::{not_a_plain_name, Dir, Source, MAX_MANIFEST_BYTES};
 use crate::engine::context::Ctx;
 use crate::engine::manifest::{
     FileRecord, ImportRecord, Manifest, FAILED_FILE, JOURNAL_FILE, MANIFEST_FILE,
@@ -41,66 +28,63 @@ use crate::engine::manifest::{
 use crate::engine::plan::StagePlan;
 use crate::engine::state::{self, State};
 use crate::stages::StageId;
-use crate::tools::llvm::{self as validate, Contents};
-use crate::tools::profiles::{Format as ProfileFormat, Language, Profile, Row as ProfileDef};
+use crate::tools::llvm::{self, Contents};
+use crate::tools::profiles::{Format, Language, Profile, Row};
 use crate::util::fs::{self as fsutil, file_name, human_bytes, Hashes};
+
+/// What to do about a stage directory that is not what `export` writes.
+const EXPORT_AGAIN: &str = "export the stage again from the build that made it";
+const COPY_AGAIN: &str =
+    "copy the stage directory again, or export the stage again from the build that made it";
+const IMPORT_AGAIN: &str = "import again once nothing writes to it";
 
 /// The stages whose outputs are profiles: the ones worth carrying to another build.
 fn profile_stages() -> impl Iterator<Item = StageId> {
-    StageId::ALL
-        .iter()
-        .copied()
-        .filter(|id| Profile::ALL.iter().any(|p| p.row().stage == id.name()))
+    let makes_profiles = |id: &StageId| Profile::ALL.iter().any(|p| p.row().stage == id.name());
+    StageId::ALL.iter().copied().filter(makes_profiles)
+}
+
+fn profile_stage_names() -> String {
+    profile_stages()
+        .map(StageId::name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `export <DIR>`: every finished stage (or the ones named) to `<DIR>/<stage>/`.
 pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
-    let chosen: Vec<StageId> = match stages.is_empty() {
-        true => profile_stages().collect(),
-        false => stages.to_vec(),
-    };
-    let mut hashes = Hashes::default();
-    let mut exported = 0;
-    for stage in chosen {
+    let (every, mut hashes, mut exported) = (stages.is_empty(), Hashes::default(), 0);
+    for stage in if every {
+        profile_stages().collect()
+    } else {
+        stages.to_vec()
+    } {
+        let name = stage.name();
         if !profile_stages().any(|s| s == stage) {
             bail!(
-                "the {} stage makes no profiles; export carries {}",
-                stage.name(),
-                profile_stages()
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "the {name} stage makes no profiles; export carries {}",
+                profile_stage_names()
             );
         }
         let plan = stage.plan(ctx)?;
-        let (state, manifest) = state::assess(ctx, &plan, &mut hashes, None);
-        let manifest = match (state, manifest) {
+        let manifest = match state::assess(ctx, &plan, &mut hashes, None) {
             (State::Done, Some(manifest)) => manifest,
-            (State::Skipped(_), _) if stages.is_empty() => continue,
-            (state, _) if stages.is_empty() => {
-                eprintln!(
-                    "opt-dist: {} is {}, not exported",
-                    stage.name(),
-                    state.word()
-                );
+            (State::Skipped(_), _) if every => continue,
+            (state, _) if every => {
+                eprintln!("opt-dist: {name} is {}, not exported", state.word());
                 continue;
             }
             (state, _) => bail!(
-                "the {} stage is {}: only a finished stage can be exported (`status` says why)",
-                stage.name(),
+                "the {name} stage is {}: only a finished stage can be exported (`status` says why)",
                 state.word()
             ),
         };
-        let dir = into.join(stage.name());
+        let dir = into.join(name);
         fsutil::create_dir(&dir)?;
         for output in &manifest.outputs {
             fsutil::copy_atomically(&plan.dir.join(&output.name), &dir.join(&output.name))?;
-            eprintln!(
-                "opt-dist: exported {}/{} ({})",
-                stage.name(),
-                output.name,
-                human_bytes(output.size)
-            );
+            let size = human_bytes(output.size);
+            eprintln!("opt-dist: exported {name}/{} ({size})", output.name);
         }
         // Last, so a directory with a manifest has every file it names.
         fsutil::copy_atomically(&plan.dir.join(MANIFEST_FILE), &dir.join(MANIFEST_FILE))?;
@@ -109,70 +93,39 @@ pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
     if exported == 0 {
         bail!("no stage is finished here: nothing to export (`status` shows why)");
     }
+    let into = into.display();
     eprintln!(
-        "opt-dist: {exported} stage(s) exported to {}; `cargo xtask opt-dist import {}` in \
-         another build brings them in",
-        into.display(),
-        into.display()
+        "opt-dist: {exported} stage(s) exported to {into}; `cargo xtask opt-dist import {into}` \
+         in another build brings them in"
     );
     Ok(())
 }
 
-/// What to do about a stage directory that is not what `export` writes.
-const EXPORT_AGAIN: &str = "export the stage again from the build that made it";
-
-/// A stage checked and ready to go in: nothing of it is written yet.
+/// A stage ready to go in, nothing of it written yet: `names[i]` in `dir` is
+/// `manifest.outputs[i]`, which says, once checked, where it goes.
 struct Incoming {
     stage: StageId,
-    files: Vec<IncomingFile>,
+    dir: Dir,
+    names: Vec<PathBuf>,
     manifest: Manifest,
-    /// One profile (`--as`): the stage's other imported profiles stay (rustc's and rustdoc's).
-    single: bool,
-    /// The kinds the stage makes for this tree and these options.
-    expected: Vec<&'static str>,
-}
-
-/// A profile checked: the first `size` bytes at `origin` had `sha256`; it goes to `target`.
-struct IncomingFile {
     origin: Origin,
-    target: PathBuf,
-    size: u64,
-    sha256: String,
 }
 
-/// Where a profile is read from. It is opened (and checked) again to be copied in, through
-/// the stage directory opened when it was checked.
+/// Where a stage's profiles come from.
 enum Origin {
-    InDir(Rc<SourceDir>, String),
-    File(PathBuf),
-}
-
-impl Origin {
-    fn shown(&self) -> PathBuf {
-        match self {
-            Origin::InDir(dir, name) => dir.shown().join(name),
-            Origin::File(path) => path.clone(),
-        }
-    }
-
-    fn open(&self) -> Result<SourceFile> {
-        match self {
-            Origin::InDir(dir, name) => dir
-                .file(name, "import again once nothing writes to it")?
-                .with_context(|| {
-                    format!("{} is gone since it was checked", self.shown().display())
-                }),
-            Origin::File(path) => SourceFile::open(path, "import again once nothing writes to it"),
-        }
-    }
+    /// An exported stage directory, whose manifest (at this path) lists them.
+    Exported(PathBuf),
+    /// One profile named on the command line (`--as`), of a stage that makes these kinds here:
+    /// the stage's other imported profiles stay, and the ones still missing are named.
+    Named(Vec<&'static str>),
 }
 
 /// `import <DIR>` (stages in the layout of `<build-dir>/opt-dist`), or `import <FILE> --as
 /// <profile>` (one profile made elsewhere): everything is checked before the build dir is
-/// touched (not even its lock is taken), then installed holding the lock.
+/// touched, then installed holding the lock.
 pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>, allow_stale: bool) -> Result<()> {
     let incoming = match single {
-        Some(profile) => vec![check_file(ctx, from, profile, allow_stale)?],
+        Some(profile) => vec![check_single(ctx, from, profile, allow_stale)?],
         None => check_directory(ctx, from, allow_stale)?,
     };
     if incoming.is_empty() {
@@ -187,34 +140,26 @@ fn check_directory(ctx: &Ctx, from: &Path, allow_stale: bool) -> Result<Vec<Inco
         bail!(
             "{} is not a directory of exported stages; a single profile needs --as <{}>",
             from.display(),
-            Profile::ALL
-                .iter()
-                .map(|p| p.row().stem)
-                .collect::<Vec<_>>()
-                .join("|")
+            Profile::ALL.map(|p| p.row().stem).join("|")
         );
     }
-    let root = SourceDir::open(from)?;
-    let mut incoming = Vec::new();
-    let mut found = 0;
+    let root = Dir::open(from)?;
+    let (mut incoming, mut found) = (Vec::new(), 0);
     for stage in profile_stages() {
-        let Some(dir) = root.subdir(stage.name(), EXPORT_AGAIN)? else {
+        let Some(dir) = root.dir(stage.name(), EXPORT_AGAIN)? else {
             continue;
         };
-        if !dir.has(MANIFEST_FILE) {
+        let Some(manifest) = dir.file(MANIFEST_FILE, EXPORT_AGAIN)? else {
             continue;
-        }
+        };
         found += 1;
-        incoming.extend(check_stage(ctx, Rc::new(dir), stage, allow_stale)?);
+        incoming.extend(check_stage(ctx, stage, dir, manifest, allow_stale)?);
     }
     if found == 0 {
         bail!(
             "{} holds no exported stage (a <stage>/manifest.json for one of {})",
             from.display(),
-            profile_stages()
-                .map(|s| s.name())
-                .collect::<Vec<_>>()
-                .join(", ")
+            profile_stage_names()
         );
     }
     Ok(incoming)
@@ -223,166 +168,86 @@ fn check_directory(ctx: &Ctx, from: &Path, allow_stale: bool) -> Result<Vec<Inco
 /// One exported stage directory: its manifest, then every profile it lists.
 fn check_stage(
     ctx: &Ctx,
-    dir: Rc<SourceDir>,
     stage: StageId,
+    dir: Dir,
+    manifest: Source,
     allow_stale: bool,
 ) -> Result<Option<Incoming>> {
-    let source = dir.shown().to_path_buf();
-    let manifest_path = source.join(MANIFEST_FILE);
-    let bytes = dir
-        .file(MANIFEST_FILE, EXPORT_AGAIN)?
-        .with_context(|| format!("{} is gone", manifest_path.display()))?
-        .read_all(MAX_MANIFEST_BYTES, "a stage manifest")?;
+    let (name, path) = (stage.name(), manifest.shown.clone());
+    let (shown, source) = (path.display(), dir.shown.display());
+    let bytes = manifest.read_all(MAX_MANIFEST_BYTES, "a stage manifest")?;
     let manifest: Manifest = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "{} is not a stage manifest this xtask reads; {EXPORT_AGAIN}",
-            manifest_path.display()
-        )
+        format!("{shown} is not a stage manifest this xtask reads; {EXPORT_AGAIN}")
     })?;
-    if manifest.stage != stage.name() {
+    if manifest.stage != name {
         bail!(
-            "{} is the manifest of the {} stage, not of {}, whose directory it is in; \
+            "{shown} is the manifest of the {} stage, not of {name}, whose directory it is in; \
              {EXPORT_AGAIN}",
-            manifest_path.display(),
-            manifest.stage,
-            stage.name()
+            manifest.stage
         );
-    }
-    if manifest.status != "done" {
-        eprintln!(
-            "opt-dist: {} in {} is {}: nothing to import",
-            stage.name(),
-            source.display(),
-            manifest.status
-        );
-        return Ok(None);
     }
     let plan = stage.plan(ctx)?;
-    if let Some(reason) = &plan.skipped {
-        eprintln!(
-            "opt-dist: {} in {} is not imported: these options skip the stage ({reason})",
-            stage.name(),
-            source.display()
-        );
+    let why_not = match (manifest.status.as_str(), &plan.skipped) {
+        ("done", None) => None,
+        ("done", Some(reason)) => Some(format!(
+            "is not imported: these options skip the stage ({reason})"
+        )),
+        (status, _) => Some(format!("is {status}: nothing to import")),
+    };
+    if let Some(why_not) = why_not {
+        eprintln!("opt-dist: {name} in {source} {why_not}");
         return Ok(None);
     }
-    check_outputs(ctx, &manifest_path, &manifest, &plan)?;
-    let mut outputs = Vec::new();
-    let mut files = Vec::new();
-    for output in &manifest.outputs {
-        let Some(profile) = Profile::from_kind(&output.kind) else {
-            bail!(
-                "{}: the {} stage makes {}, which is not a profile: it cannot be imported",
-                manifest_path.display(),
-                stage.name(),
-                output.kind
-            );
-        };
-        let origin = Origin::InDir(dir.clone(), output.name.clone());
-        let shown = origin.shown();
-        let Some(file) = dir.file(&output.name, EXPORT_AGAIN)? else {
-            bail!(
-                "{} lists {} ({}), which is not in {}; copy the stage directory again, or \
-                 {EXPORT_AGAIN}",
-                manifest_path.display(),
-                output.name,
-                output.kind,
-                source.display()
-            );
-        };
-        if file.size != output.size {
-            bail!(
-                "{} is not the file its manifest lists: {} found, {} listed (sha256 {}); copy \
-                 the stage directory again, or {EXPORT_AGAIN}",
-                shown.display(),
-                size_in_bytes(file.size),
-                size_in_bytes(output.size),
-                output.sha256
-            );
-        }
-        let sha256 = check_content(
-            ctx,
-            profile,
-            file.read_exactly(output.size),
-            &shown,
-            Some(&output.sha256),
-            &|_| {
-                format!(
-                    "its manifest lists it as the {} profile ({}); {EXPORT_AGAIN}",
-                    profile.row().binary,
-                    output.kind
-                )
-            },
-        )?;
-        let target = ctx.profile(profile).path;
-        outputs.push(FileRecord {
-            path: target.clone(),
-            name: file_name(&target),
-            ..output.clone()
-        });
-        files.push(IncomingFile {
-            origin,
-            target,
-            size: output.size,
-            sha256,
-        });
-    }
-    let differences = differences(ctx, &manifest);
-    refuse_unless_allowed(stage, &source, &differences, allow_stale)?;
-    let expected = plan.outputs.iter().map(|a| a.kind).collect();
-    Ok(Some(Incoming {
+    check_outputs(ctx, &path, &manifest, &plan)?;
+    let differences = manifest
+        .tree_differences(&ctx.tree, ctx.interface, ctx.host_llvm.expected_major)
+        .into_iter()
+        .map(|(what, there, here)| differs(what, there, here))
+        .collect();
+    let names = manifest
+        .outputs
+        .iter()
+        .map(|o| PathBuf::from(&o.name))
+        .collect();
+    let incoming = Incoming {
         stage,
-        files,
-        manifest: Manifest {
-            outputs,
-            imported: Some(ImportRecord {
-                from: source,
-                at: fsutil::now(),
-                differences,
-            }),
-            ..manifest
-        },
-        single: false,
-        expected,
-    }))
+        dir,
+        names,
+        manifest,
+        origin: Origin::Exported(path),
+    };
+    admit(ctx, incoming, differences, allow_stale).map(Some)
 }
 
 /// A stage manifest lists exactly what the stage makes for this tree and these options, each by
 /// a plain file name in the stage's directory: with a profile missing the stage would be done
-/// while the stages after it lack their input, and with another stage's kind a profile would
-/// be taken for what it is not; a name that is a path would be read outside the directory.
-fn check_outputs(
-    ctx: &Ctx,
-    manifest_path: &Path,
-    manifest: &Manifest,
-    plan: &StagePlan,
-) -> Result<()> {
-    for output in &manifest.outputs {
-        if let Some(why) = not_a_plain_name(&output.name) {
-            bail!(
-                "{}: the file of {} in `outputs` is named {:?}, and {why}: a manifest names each \
-                 output by a plain file name in its stage's directory, and import reads nothing \
-                 outside it; {EXPORT_AGAIN}",
-                manifest_path.display(),
-                output.kind,
-                output.name
-            );
-        }
-    }
-    let stage = plan.stage.name;
-    let expected: Vec<&str> = plan.outputs.iter().map(|a| a.kind).collect();
-    let mut problems = Vec::new();
+/// while the stages after it lack their input, with another stage's kind a profile would be
+/// taken for what it is not, and a name that is a path would be read outside the directory.
+fn check_outputs(ctx: &Ctx, shown: &Path, manifest: &Manifest, plan: &StagePlan) -> Result<()> {
+    let (stage, expected) = (plan.stage.name, plan.outputs.iter().map(|a| a.kind));
+    let (mut problems, mut kinds, mut names) = (Vec::new(), BTreeSet::new(), BTreeSet::new());
     if manifest.outputs.is_empty() {
         problems.push("lists nothing".to_string());
     }
-    let mut kinds = BTreeSet::new();
-    let mut names = BTreeSet::new();
-    for output in &manifest.outputs {
-        let kind = output.kind.as_str();
-        if !kinds.insert(kind) {
+    for FileRecord { kind, name, .. } in &manifest.outputs {
+        if let Some(why) = not_a_plain_name(name.as_bytes()) {
+            bail!(
+                "{}: the file of {kind} in `outputs` is named {name:?}, and {why}: a manifest \
+                 names each output by a plain file name in its stage's directory, and import \
+                 reads nothing outside it; {EXPORT_AGAIN}",
+                shown.display()
+            );
+        }
+        let maker = match kind.as_str() {
+            "dist-file" => Some(StageId::Dist.name()),
+            "test-bootstrap-config" => Some(StageId::Test.name()),
+            kind => Profile::from_kind(kind).map(|p| p.row().stage),
+        };
+        if !kinds.insert(kind.as_str()) {
             problems.push(format!("lists {kind} twice"));
-        } else if !expected.contains(&kind) {
-            problems.push(match maker_of(kind) {
+        } else if expected.clone().all(|k| k != kind) {
+            problems.push(match maker {
+                None => format!("lists `{kind}`, which is no kind of output opt-dist makes"),
                 Some(maker) if maker != stage => {
                     format!("lists {kind}, which the {maker} stage makes")
                 }
@@ -390,394 +255,396 @@ fn check_outputs(
                     "lists {kind}, which the {stage} stage does not make for this tree with these \
                      options"
                 ),
-                None => format!("lists `{kind}`, which is no kind of output opt-dist makes"),
             });
         }
-        if !names.insert(output.name.as_str()) {
-            problems.push(format!("names the file {} twice", output.name));
+        if !names.insert(name) {
+            problems.push(format!("names the file {name} twice"));
         }
     }
-    let lacking: Vec<String> = expected
-        .iter()
-        .filter(|kind| !kinds.contains(*kind))
-        .map(|kind| kind.to_string())
-        .collect();
+    let lacking: Vec<&str> = expected.clone().filter(|k| !kinds.contains(k)).collect();
     if !lacking.is_empty() {
-        problems.push(format!("lacks {}", all_of(&lacking)));
+        problems.push(format!("lacks {}", list(lacking, "and")));
     }
     if problems.is_empty() {
         return Ok(());
     }
-    let what_to_do = match manifest.interface == ctx.interface.name() {
+    let (interface, there) = (ctx.interface.name(), &manifest.interface);
+    let what_to_do = match *there == interface {
         true => EXPORT_AGAIN.to_string(),
         false => format!(
-            "it was made with bootstrap's {} interface, this tree has the {} one: import the \
-             profiles it has one at a time with `import <FILE> --as <profile>`, or {EXPORT_AGAIN}",
-            manifest.interface,
-            ctx.interface.name()
+            "it was made with bootstrap's {there} interface, this tree has the {interface} one: \
+             import the profiles it has one at a time with `import <FILE> --as <profile>`, or \
+             {EXPORT_AGAIN}"
         ),
     };
     bail!(
-        "{}: its `outputs` {}; the {} stage makes exactly {} for this tree (bootstrap's {} \
-         interface) with these options; {what_to_do}",
-        manifest_path.display(),
+        "{}: its `outputs` {}; the {stage} stage makes exactly {} for this tree (bootstrap's \
+         {interface} interface) with these options; {what_to_do}",
+        shown.display(),
         problems.join("; it "),
-        stage,
-        all_of(&expected.iter().map(|k| k.to_string()).collect::<Vec<_>>()),
-        ctx.interface.name()
+        list(expected, "and")
     )
 }
 
-/// The stage that makes outputs of `kind`.
-fn maker_of(kind: &str) -> Option<&'static str> {
-    match kind {
-        "dist-file" => Some(StageId::Dist.name()),
-        "test-bootstrap-config" => Some(StageId::Test.name()),
-        _ => Profile::from_kind(kind).map(|p| p.row().stage),
-    }
-}
-
-fn size_in_bytes(bytes: u64) -> String {
-    format!("{bytes} bytes ({})", human_bytes(bytes))
-}
-
-fn check_file(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> Result<Incoming> {
-    let def = profile.row();
+/// `import <FILE> --as <profile>`: the file is checked as a stage's profile is; its only
+/// provenance is its name, when it is one of ours.
+fn check_single(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> Result<Incoming> {
+    let (def, tree, shown) = (profile.row(), &ctx.tree, file.display());
     let stage = StageId::from_name(def.stage).expect("a profile names its stage");
     let plan = stage.plan(ctx)?;
-    if let Some(reason) = &plan.skipped {
-        bail!(
-            "these options skip the {} stage ({reason}), so nothing would use {} as its {} \
-             profile; nothing was imported: give import the options of the run that is to use \
-             it",
-            stage.name(),
-            file.display(),
-            def.stem
-        );
-    }
     let expected: Vec<&'static str> = plan.outputs.iter().map(|a| a.kind).collect();
-    if !expected.contains(&def.kind) {
+    let makes = match &plan.skipped {
+        Some(reason) => format!("nothing ({reason})"),
+        None => expected.join(" and "),
+    };
+    if plan.skipped.is_some() || !expected.contains(&def.kind) {
         bail!(
-            "the {} stage makes {} for this tree (bootstrap's {} interface) with these options, \
-             not {}: nothing would use {}; nothing was imported",
-            stage.name(),
-            expected.join(" and "),
+            "the {} stage makes {makes} for this tree (bootstrap's {} interface) with these \
+             options, not {}: nothing would use {shown}; nothing was imported: give import the \
+             options of the run that is to use it",
+            def.stage,
             ctx.interface.name(),
-            def.kind,
-            file.display()
+            def.kind
         );
     }
-    let source = SourceFile::open(file, "import the profile itself, a regular file")?;
-    let size = source.size;
-    let sha256 = check_content(
-        ctx,
-        profile,
-        source.read_exactly(size),
-        file,
-        None,
-        &|may_be| {
-            let instead = match may_be {
-                [] => String::new(),
-                may_be => format!(
-                    "if it is the profile of {}, import it with {}; ",
-                    one_of(may_be.iter().map(|p| p.binary)),
-                    one_of(may_be.iter().map(|p| format!("`--as {}`", p.stem)))
-                ),
-            };
-            format!(
-                "{instead}the {} profile is {} in the {} stage's directory of the build that \
-                 made it",
-                def.binary,
-                profile.file_name(&ctx.tree.version, &ctx.tree.host),
-                stage.name()
-            )
-        },
-    )?;
-    // A bare file's only provenance is its name, when it is one of ours.
-    let mut differences = Vec::new();
-    let name = file_name(file);
-    let ours = format!("{}-", def.stem);
-    match name
-        .strip_prefix(&ours)
-        .and_then(|rest| rest.strip_suffix(&format!(".{}", def.format.extension())))
-        .and_then(|rest| rest.split_once('-'))
-    {
-        Some((version, host)) => {
-            if version != ctx.tree.version {
-                differences.push(format!(
-                    "version: {version} there, {} here",
-                    ctx.tree.version
-                ));
-            }
-            if host != ctx.tree.host {
-                differences.push(format!("host: {host} there, {} here", ctx.tree.host));
-            }
-        }
-        None => differences.push(format!(
-            "provenance: unknown ({name} is not named <{}>-<version>-<host>.{}), this tree is {} \
-             for {}",
+    let (Some(parent), Some(name)) = (file.parent(), file.file_name()) else {
+        bail!("{shown} names a directory; import the profile itself, a regular file");
+    };
+    let extension = def.format.extension();
+    let named = name.to_str().and_then(|name| {
+        let rest = name.strip_prefix(def.stem)?.strip_prefix('-')?;
+        rest.strip_suffix(extension)?
+            .strip_suffix('.')?
+            .split_once('-')
+    });
+    let differences = match named {
+        Some((version, host)) => [
+            ("version", version, &tree.version),
+            ("host", host, &tree.host),
+        ]
+        .into_iter()
+        .filter(|(_, there, here)| there != here)
+        .map(|(what, there, here)| differs(what, there, here))
+        .collect(),
+        None => vec![format!(
+            "provenance: unknown ({} is not named <{}>-<version>-<host>.{extension}), this tree \
+             is {} for {}",
+            name.to_string_lossy(),
             def.stem,
-            def.format.extension(),
-            ctx.tree.version,
-            ctx.tree.host
-        )),
-    }
-    refuse_unless_allowed(stage, file, &differences, allow_stale)?;
-    let target = ctx.profile(profile).path;
+            tree.version,
+            tree.host
+        )],
+    };
+    // What the check fills in.
+    let output = FileRecord {
+        kind: def.kind.to_string(),
+        name: String::new(),
+        path: PathBuf::new(),
+        size: 0,
+        sha256: String::new(),
+    };
     let manifest = Manifest {
         options: ctx.options_record(),
-        imported: Some(ImportRecord {
-            from: file.to_path_buf(),
-            at: fsutil::now(),
-            differences,
-        }),
-        outputs: vec![FileRecord {
-            kind: def.kind.to_string(),
-            name: file_name(&target),
-            path: target.clone(),
-            size,
-            sha256: sha256.clone(),
-        }],
-        ..Manifest::new(stage.name(), stage.def().title, &ctx.tree, ctx.interface)
+        outputs: vec![output],
+        ..Manifest::new(def.stage, stage.def().title, tree, ctx.interface)
     };
-    Ok(Incoming {
+    let incoming = Incoming {
         stage,
-        files: vec![IncomingFile {
-            origin: Origin::File(file.to_path_buf()),
-            target,
-            size,
-            sha256,
-        }],
+        dir: Dir::open(parent)?,
+        names: vec![name.into()],
         manifest,
-        single: true,
-        expected,
-    })
+        origin: Origin::Named(expected),
+    };
+    admit(ctx, incoming, differences, allow_stale)
 }
 
-/// Reads a profile through `reader` (which hashes what it reads) and checks that it fits
-/// `profile`: the format of its kind (LLVM's indexed profile, or BOLT's text records; a raw
-/// profile is not merged yet), counts in it, and functions of the binary it is for, told by
-/// the language of their names. Gives its SHA-256, checked against `listed` first: a file that
-/// is not the one its manifest lists is reported as that, whatever it holds. `fix` says what to
-/// do about a profile that does not fit, given the profiles it may be instead.
-fn check_content(
+fn differs(what: &str, there: impl Display, here: impl Display) -> String {
+    format!("{what}: {there} there, {here} here")
+}
+
+/// Checks every profile of `incoming`, then the tree it was made for: one that differs from
+/// this one in `differences` is refused unless `allow_stale`. Then its manifest says where each
+/// profile goes, and that it was imported.
+fn admit(
     ctx: &Ctx,
-    profile: Profile,
-    mut reader: Verified,
-    shown: &Path,
-    listed: Option<&str>,
-    fix: &dyn Fn(&[&ProfileDef]) -> String,
-) -> Result<String> {
-    let def = profile.row();
-    let mut may_be = Vec::new();
-    let fits = fits_profile(ctx, def, &mut reader, shown, &mut may_be);
-    let sha256 = reader.finish()?;
-    if let Some(listed) = listed.filter(|listed| *listed != sha256) {
+    mut incoming: Incoming,
+    differences: Vec<String>,
+    allow_stale: bool,
+) -> Result<Incoming> {
+    let from = match &incoming.origin {
+        Origin::Exported(_) => incoming.dir.shown.clone(),
+        Origin::Named(_) => incoming.dir.shown.join(&incoming.names[0]),
+    };
+    for (name, output) in incoming.names.iter().zip(&mut incoming.manifest.outputs) {
+        // A kind its stage makes (as checked before) is a profile's.
+        let profile = Profile::from_kind(&output.kind).expect("a profile stage makes profiles");
+        let listed = match &incoming.origin {
+            Origin::Exported(manifest) => Some((manifest.as_path(), output.size, &*output.sha256)),
+            Origin::Named(_) => None,
+        };
+        (output.size, output.sha256) = check_profile(ctx, &incoming.dir, name, profile, listed)?;
+        output.path = ctx.profile(profile).path;
+        output.name = file_name(&output.path);
+    }
+    let (stage, shown) = (incoming.stage.name(), from.display());
+    let facts = differences.join("\n  ");
+    if !differences.is_empty() && !allow_stale {
         bail!(
-            "{} is not the file its manifest lists: sha256 {sha256} found, {listed} listed; copy \
-             the stage directory again, or {EXPORT_AGAIN}",
-            shown.display()
+            "the {stage} profile in {shown} was made for another tree:\n  {facts}\nrustc and \
+             clang use a foreign profile where its functions still match and ignore the rest; to \
+             take it anyway, pass --allow-stale"
         );
     }
-    fits.map_err(|err| anyhow::anyhow!("{err:#}; {}", fix(&may_be)))
-        .with_context(|| {
-            format!(
-                "{} is not a usable {} profile; nothing was imported",
-                shown.display(),
-                def.stem
-            )
-        })?;
-    Ok(sha256)
+    if !differences.is_empty() {
+        eprintln!(
+            "opt-dist: importing {stage} from {shown} although it was made for another tree \
+             (--allow-stale):\n  {facts}"
+        );
+    }
+    incoming.manifest.imported = Some(ImportRecord {
+        from,
+        at: fsutil::now(),
+        differences,
+    });
+    Ok(incoming)
 }
 
-/// See [`check_content`]; when the profile is not one of `def`'s kind, `may_be` gets the kinds
-/// it may be.
-fn fits_profile(
+/// The one check of a profile, for both kinds of import: opened as a regular file, its size
+/// compared with the one listed before a byte is read, its content checked to fit `profile`,
+/// and its SHA-256 compared with the one listed. Gives its size and SHA-256.
+fn check_profile(
     ctx: &Ctx,
-    def: &ProfileDef,
-    reader: &mut Verified,
-    shown: &Path,
-    may_be: &mut Vec<&'static ProfileDef>,
-) -> Result<()> {
-    let head = validate::read_head(reader, shown)?;
-    let found = Contents::of(&head);
-    let mut whole = std::io::Cursor::new(head).chain(reader);
-    let of_format = |format: ProfileFormat| {
-        Profile::ALL
-            .iter()
-            .map(|p| p.row())
-            .filter(move |p| p.format == format)
+    dir: &Dir,
+    name: &Path,
+    profile: Profile,
+    listed: Option<(&Path, u64, &str)>,
+) -> Result<(u64, String)> {
+    let (def, shown) = (profile.row(), dir.shown.join(name));
+    let source = match listed {
+        Some((manifest, ..)) => dir.file(name, EXPORT_AGAIN)?.with_context(|| {
+            let (shown, manifest) = (shown.display(), manifest.display());
+            format!("{shown} is not there, though {manifest} lists it; {COPY_AGAIN}")
+        })?,
+        None => dir
+            .file(name, "import the profile itself, a regular file")?
+            .with_context(|| format!("{} does not exist", shown.display()))?,
     };
-    let summary = match (def.format, &found) {
-        (ProfileFormat::Profdata, Contents::IndexedProfile) => {
-            validate::profile_summary_from(&ctx.host_llvm.tool("llvm-profdata"), &mut whole, shown)?
-        }
-        (ProfileFormat::Fdata, Contents::Text) => {
-            validate::read_fdata(std::io::BufReader::new(whole), shown)?
-        }
-        (_, Contents::RawProfile) => bail!(
+    // What to do about a profile that does not fit: where the right one is, and what this one
+    // may be instead.
+    let (binary, stage) = (def.binary, def.stage);
+    let fix = match listed {
+        Some(_) => format!(
+            "its manifest lists it as the {binary} profile ({}); {EXPORT_AGAIN}",
+            def.kind
+        ),
+        None => format!(
+            "the {binary} profile is {} in the {stage} stage's directory of the build that made it",
+            profile.file_name(&ctx.tree.version, &ctx.tree.host)
+        ),
+    };
+    let check = |source: &mut Source| {
+        let mut may_be = Vec::new();
+        let Err(err) = fits(ctx, def, source, &mut may_be) else {
+            return Ok(());
+        };
+        let instead = match may_be.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; if it is the profile of {}, import it with {}",
+                list(may_be.iter().map(|p| p.binary), "or"),
+                list(may_be.iter().map(|p| format!("`--as {}`", p.stem)), "or")
+            ),
+        };
+        let shown = shown.display();
+        Err(anyhow!("{err:#}; {fix}{instead}")).context(format!(
+            "{shown} is not a usable {} profile; nothing was imported",
+            def.stem
+        ))
+    };
+    verify(
+        source,
+        listed.map(|(_, size, sha256)| (size, sha256)),
+        false,
+        check,
+    )
+}
+
+/// Reads `source` through `use_bytes` and checks that it is the file listed (size and SHA-256),
+/// when something lists it: its manifest, or when `installing`, the check before. A file that
+/// is not the one listed is reported as that, whatever `use_bytes` found in it; one of another
+/// size is not read at all. Gives its size and SHA-256.
+fn verify(
+    mut source: Source,
+    listed: Option<(u64, &str)>,
+    installing: bool,
+    use_bytes: impl FnOnce(&mut Source) -> Result<()>,
+) -> Result<(u64, String)> {
+    let (shown, size) = (source.shown.display().to_string(), source.size);
+    let not_listed = |found: String, listed: String| match installing {
+        true => anyhow!(
+            "{shown} changed since it was checked: {found} now, {listed} then; {IMPORT_AGAIN}"
+        ),
+        false => anyhow!(
+            "{shown} is not the file its manifest lists: {found} found, {listed} listed; \
+             {COPY_AGAIN}"
+        ),
+    };
+    let in_bytes = |n: u64| format!("{n} bytes ({})", human_bytes(n));
+    if let Some((listed, _)) = listed.filter(|(listed, _)| *listed != size) {
+        return Err(not_listed(in_bytes(size), in_bytes(listed)));
+    }
+    let used = use_bytes(&mut source);
+    let sha256 = source.finish()?;
+    if let Some((_, listed)) = listed.filter(|(_, listed)| *listed != sha256) {
+        return Err(not_listed(format!("sha256 {sha256}"), listed.to_string()));
+    }
+    used.map(|()| (size, sha256))
+}
+
+/// Whether the profile read from `source` fits `def`: the format of its kind (a raw profile is
+/// not merged yet), counts in it, and functions of the binary it is for, told by the language
+/// of their names. When it does not, `may_be` gets the profiles it may be instead.
+fn fits(ctx: &Ctx, def: &Row, source: &mut Source, may_be: &mut Vec<&'static Row>) -> Result<()> {
+    let shown = source.shown.clone();
+    let head = llvm::read_head(source, &shown)?;
+    let found = Contents::of(&head);
+    let mut whole = std::io::Cursor::new(head).chain(source);
+    let rows = |format: Format, language: Option<Language>| {
+        let fits = move |p: &&Row| p.format == format && language.is_none_or(|l| p.language == l);
+        Profile::ALL.iter().map(|p| p.row()).filter(fits)
+    };
+    let format = match found {
+        Contents::IndexedProfile => Some(Format::Profdata),
+        Contents::Text => Some(Format::Fdata),
+        _ => None,
+    };
+    let summary = match format {
+        _ if found == Contents::RawProfile => bail!(
             "it is {}: merge the raw profiles into one indexed profile with `llvm-profdata merge \
              -o <profile>.profdata <raw profiles>` (what the {} stage does after training) and \
              import that",
             found.describe(),
             def.stage
         ),
-        (ProfileFormat::Profdata, Contents::Text) => {
-            may_be.extend(of_format(ProfileFormat::Fdata));
-            bail!(
-                "it is text (as a BOLT profile is), not an indexed LLVM profile (which starts \
-                 with the bytes ff 6c 70 72 6f 66 69 81)"
-            )
+        Some(Format::Profdata) if def.format == Format::Profdata => {
+            let profdata = ctx.host_llvm.tool("llvm-profdata");
+            llvm::profile_summary_from(&profdata, &mut whole, &shown)?
         }
-        (ProfileFormat::Profdata, _) => bail!(
-            "it is {}, not an indexed LLVM profile (which starts with the bytes ff 6c 70 72 6f \
-             66 69 81)",
-            found.describe()
-        ),
-        (ProfileFormat::Fdata, _) => {
-            if found == Contents::IndexedProfile {
-                may_be.extend(of_format(ProfileFormat::Profdata));
-            }
-            bail!(
-                "it is {}, not a BOLT profile (text branch records, as merge-fdata writes them)",
-                found.describe()
-            )
+        Some(Format::Fdata) if def.format == Format::Fdata => {
+            llvm::read_fdata(std::io::BufReader::new(whole), &shown)?
+        }
+        _ => {
+            may_be.extend(format.into_iter().flat_map(|format| rows(format, None)));
+            let it_is = match found {
+                Contents::Text => "text (as a BOLT profile is)",
+                _ => found.describe(),
+            };
+            let wanted = match def.format {
+                Format::Profdata => {
+                    "an indexed LLVM profile (which starts with the bytes ff 6c 70 72 6f 66 69 \
+                     81)"
+                }
+                Format::Fdata => "a BOLT profile (text branch records, as merge-fdata writes them)",
+            };
+            bail!("it is {it_is}, not {wanted}")
         }
     };
-    if summary.functions.is_empty() || summary.max_count == 0 {
+    let (total, binary) = (summary.functions.len(), def.binary);
+    if total == 0 || summary.max_count == 0 {
         bail!(
-            "it holds no counts ({} functions, maximum count {}): the training that made it did \
-             not exercise {}",
-            summary.functions.len(),
-            summary.max_count,
-            def.binary
+            "it holds no counts ({total} functions, maximum count {}): the training that made it \
+             did not exercise {binary}",
+            summary.max_count
         );
     }
-    let total = summary.functions.len();
-    let rust = summary
-        .functions
-        .iter()
-        .filter(|f| validate::is_rust_symbol(f))
-        .count();
-    let language = match rust * 2 > total {
-        true => Language::Rust,
-        false => Language::Cxx,
+    let is_rust = |f: &&String| llvm::is_rust_symbol(f);
+    let rust = summary.functions.iter().filter(is_rust).count();
+    let (language, only, kind) = match rust * 2 > total {
+        true => (Language::Rust, "", "Rust"),
+        false => (Language::Cxx, "only ", "C/C++"),
     };
     if language == def.language {
         return Ok(());
     }
-    may_be.extend(of_format(def.format).filter(|p| p.language == language));
-    let binaries = one_of(may_be.iter().map(|p| p.binary));
-    match language {
-        Language::Rust => bail!(
-            "{rust} of {total} functions it profiles are Rust symbols: this is a profile of a \
-             Rust binary ({binaries}), not of {}",
-            def.binary
-        ),
-        Language::Cxx => bail!(
-            "only {rust} of {total} functions it profiles are Rust symbols: this is a profile of \
-             a C/C++ binary ({binaries}), not of {}",
-            def.binary
-        ),
+    may_be.extend(rows(def.format, Some(language)));
+    bail!(
+        "{only}{rust} of {total} functions it profiles are Rust symbols: this is a profile of a \
+         {kind} binary ({}), not of {binary}",
+        list(may_be.iter().map(|p| p.binary), "or")
+    )
+}
+
+/// `a`, `a <conjunction> b`, `a, b <conjunction> c`.
+fn list<T: Display>(words: impl IntoIterator<Item = T>, conjunction: &str) -> String {
+    let mut words: Vec<String> = words.into_iter().map(|w| w.to_string()).collect();
+    let last = words.pop().unwrap_or_default();
+    match words.is_empty() {
+        true => last,
+        false => format!("{} {conjunction} {last}", words.join(", ")),
     }
 }
 
-/// `a`, `a and b`, `a, b and c`.
-fn all_of(words: &[String]) -> String {
-    match words.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => words.concat(),
-    }
-}
-
-/// `a`, `a or b`, `a, b or c`.
-fn one_of(words: impl Iterator<Item = impl std::fmt::Display>) -> String {
-    let words: Vec<String> = words.map(|w| w.to_string()).collect();
-    match words.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-        _ => words.concat(),
-    }
-}
-
-/// Copies every checked profile in under a `.partial` name, checking its hash again on the
-/// way (the source may have changed since it was checked), then renames them into place and
-/// writes the manifests: a stage directory with a manifest has every file it names. On a
-/// failure before the renames, the partials (and stage directories made here) are removed.
+/// Copies every checked profile in under a `.partial` name, checking it again on the way (the
+/// source may have changed since it was checked), then renames them all into place and writes
+/// the manifests: a stage directory with a manifest has every file it names. On a failure
+/// before the manifests, the partials and the stage directories made here (when empty) go.
 fn install(ctx: &Ctx, incoming: Vec<Incoming>) -> Result<()> {
+    let partials = || {
+        let outputs = incoming.iter().flat_map(|stage| &stage.manifest.outputs);
+        outputs.map(|output| (fsutil::partial(&output.path), &output.path))
+    };
     let mut created = Vec::new();
-    let mut partials = Vec::new();
-    if let Err(err) = copy_in(ctx, &incoming, &mut created, &mut partials) {
-        for (partial, _) in &partials {
-            let _ = std::fs::remove_file(partial);
-        }
-        for dir in created.iter().rev() {
-            let _ = std::fs::remove_dir(dir);
-        }
-        return Err(err.context("nothing was imported"));
+    let copied = copy_in(ctx, &incoming, &mut created).context("nothing was imported");
+    let renamed = copied.and_then(|()| {
+        partials().try_for_each(|(partial, target)| fsutil::rename(&partial, target))
+    });
+    if renamed.is_err() {
+        partials().for_each(|(partial, _)| drop(std::fs::remove_file(partial)));
+        created
+            .iter()
+            .rev()
+            .for_each(|dir| drop(std::fs::remove_dir(dir)));
     }
-    for (i, (partial, target)) in partials.iter().enumerate() {
-        if let Err(err) = std::fs::rename(partial, target) {
-            for (left, _) in &partials[i..] {
-                let _ = std::fs::remove_file(left);
-            }
-            return Err(err).with_context(|| {
-                format!("cannot move {} to {}", partial.display(), target.display())
-            });
-        }
-    }
+    renamed?;
     for Incoming {
         stage,
-        files,
+        dir,
+        names,
         mut manifest,
-        single,
-        expected,
+        origin,
     } in incoming
     {
-        let dir = ctx.tree.stage_dir(stage.name());
-        for file in &files {
-            eprintln!(
-                "opt-dist: imported {} as {}",
-                file.origin.shown().display(),
-                file.target.display()
-            );
+        let (name, stage_dir) = (stage.name(), ctx.tree.stage_dir(stage.name()));
+        for (from, output) in names.iter().zip(&manifest.outputs) {
+            let (from, to) = (dir.shown.join(from), output.path.display());
+            eprintln!("opt-dist: imported {} as {to}", from.display());
         }
-        if single {
-            let mut outputs: Vec<FileRecord> = Manifest::read(&dir)
-                .filter(|m| m.imported.is_some())
-                .map(|m| m.outputs)
-                .unwrap_or_default();
+        let mut missing = Vec::new();
+        if let Origin::Named(kinds) = origin {
+            let before = Manifest::read(&stage_dir).filter(|m| m.imported.is_some());
+            let mut outputs = before.map(|m| m.outputs).unwrap_or_default();
             outputs.retain(|o| manifest.outputs.iter().all(|new| new.kind != o.kind));
             outputs.append(&mut manifest.outputs);
             manifest.outputs = outputs;
+            missing = kinds;
+            missing.retain(|kind| manifest.outputs.iter().all(|o| o.kind != *kind));
         }
-        manifest.write(&dir)?;
+        manifest.write(&stage_dir)?;
         // What an earlier run of the stage left is history now.
         for stale in [JOURNAL_FILE, FAILED_FILE] {
-            let _ = std::fs::remove_file(dir.join(stale));
+            let _ = std::fs::remove_file(stage_dir.join(stale));
         }
-        let differences = manifest
-            .imported
-            .as_ref()
-            .map(|i| i.differences.len())
-            .unwrap_or(0);
-        eprintln!(
-            "opt-dist: {} is done (imported{})",
-            stage.name(),
-            match differences {
-                0 => String::new(),
-                n => format!(", {n} fact(s) differ from this tree, accepted with --allow-stale"),
-            }
-        );
-        let missing: Vec<&str> = expected
-            .iter()
-            .filter(|kind| manifest.outputs.iter().all(|o| o.kind != **kind))
-            .copied()
-            .collect();
+        match manifest.imported.map_or(0, |i| i.differences.len()) {
+            0 => eprintln!("opt-dist: {name} is done (imported)"),
+            n => eprintln!(
+                "opt-dist: {name} is done (imported, {n} fact(s) differ from this tree, accepted \
+                 with --allow-stale)"
+            ),
+        }
         if !missing.is_empty() {
             eprintln!(
-                "opt-dist: {} still lacks {}: import it with `import <FILE> --as <profile>`; a \
-                 stage that needs it stops until then",
-                stage.name(),
+                "opt-dist: {name} still lacks {}: import it with `import <FILE> --as <profile>`; \
+                 a stage that needs it stops until then",
                 missing.join(" and ")
             );
         }
@@ -785,100 +652,35 @@ fn install(ctx: &Ctx, incoming: Vec<Incoming>) -> Result<()> {
     Ok(())
 }
 
-fn copy_in(
-    ctx: &Ctx,
-    incoming: &[Incoming],
-    created: &mut Vec<PathBuf>,
-    partials: &mut Vec<(PathBuf, PathBuf)>,
-) -> Result<()> {
+/// The copies of [`install`], which removes what this made (recorded in `created`) when one
+/// fails.
+fn copy_in(ctx: &Ctx, incoming: &[Incoming], created: &mut Vec<PathBuf>) -> Result<()> {
     for stage in incoming {
         let dir = ctx.tree.stage_dir(stage.stage.name());
         if !dir.is_dir() {
-            std::fs::create_dir(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            fsutil::create_dir(&dir)?;
             created.push(dir);
         }
-        for file in &stage.files {
-            let partial = file
-                .target
-                .with_file_name(format!("{}.partial", file_name(&file.target)));
+        for (name, output) in stage.names.iter().zip(&stage.manifest.outputs) {
+            let (partial, shown) = (fsutil::partial(&output.path), stage.dir.shown.join(name));
             // One a killed import left behind is ours to replace.
-            match std::fs::remove_file(&partial) {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(err)
-                        .with_context(|| format!("cannot remove {}", partial.display()));
-                }
-                _ => {}
-            }
-            let mut out = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&partial)
+            fsutil::remove(&partial)?;
+            let mut out = std::fs::File::create_new(&partial)
                 .with_context(|| format!("cannot create {}", partial.display()))?;
-            partials.push((partial.clone(), file.target.clone()));
-            let source = file.origin.open()?;
-            let shown = source.shown.clone();
-            if source.size != file.size {
-                bail!(
-                    "{} changed since it was checked: {} now, {} then; import again once \
-                     nothing writes to it",
-                    shown.display(),
-                    size_in_bytes(source.size),
-                    size_in_bytes(file.size)
-                );
-            }
-            let mut reader = source.read_exactly(file.size);
-            std::io::copy(&mut reader, &mut out).with_context(|| {
-                format!("cannot copy {} to {}", shown.display(), partial.display())
+            let source = stage.dir.file(name, IMPORT_AGAIN)?;
+            let source = source.with_context(|| {
+                format!(
+                    "{} is gone since it was checked; {IMPORT_AGAIN}",
+                    shown.display()
+                )
             })?;
-            let sha256 = reader.finish()?;
-            if sha256 != file.sha256 {
-                bail!(
-                    "{} changed since it was checked: sha256 {sha256} now, {} then; import again \
-                     once nothing writes to it",
-                    shown.display(),
-                    file.sha256
-                );
-            }
+            let checked = Some((output.size, output.sha256.as_str()));
+            verify(source, checked, true, |source| {
+                let (from, to) = (shown.display(), partial.display());
+                let copied = std::io::copy(source, &mut out).map(drop);
+                copied.with_context(|| format!("cannot copy {from} to {to}"))
+            })?;
         }
     }
     Ok(())
-}
-
-/// The facts of the tree a stage was made for that differ from this tree's.
-fn differences(ctx: &Ctx, manifest: &Manifest) -> Vec<String> {
-    manifest
-        .tree_differences(&ctx.tree, ctx.interface, ctx.host_llvm.expected_major)
-        .into_iter()
-        .map(|(what, there, here)| format!("{what}: {there} there, {here} here"))
-        .collect()
-}
-
-fn refuse_unless_allowed(
-    stage: StageId,
-    source: &Path,
-    differences: &[String],
-    allow_stale: bool,
-) -> Result<()> {
-    if differences.is_empty() {
-        return Ok(());
-    }
-    if allow_stale {
-        eprintln!(
-            "opt-dist: importing {} from {} although it was made for another tree \
-             (--allow-stale):\n  {}",
-            stage.name(),
-            source.display(),
-            differences.join("\n  ")
-        );
-        return Ok(());
-    }
-    bail!(
-        "the {} profile in {} was made for another tree:\n  {}\nrustc and clang use a foreign \
-         profile where its functions still match and ignore the rest; to take it anyway, pass \
-         --allow-stale",
-        stage.name(),
-        source.display(),
-        differences.join("\n  ")
-    )
 }
