@@ -10,7 +10,7 @@
 //! read, and take no lock.
 
 use std::fs::{File, TryLockError};
-use std::io::{Read, Seek, Write};
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -109,9 +109,7 @@ pub fn holder(artifacts_root: &Path) -> Option<Holder> {
 }
 
 fn read_holder(path: &Path) -> Option<Holder> {
-    let mut text = Vec::new();
-    File::open(path).ok()?.read_to_end(&mut text).ok()?;
-    serde_json::from_slice(&text).ok()
+    fs::read_json(path).ok().flatten()
 }
 
 /// Takes the lock of the build dir, or fails at once naming the run that holds it; with `wait`,
