@@ -762,4 +762,26 @@ mod tests {
         assert!(parse_str("--version").is_err());
         assert!(parse_str("cargo opt-dist").is_err());
     }
+
+    /// Repeatability is read from the help ("(repeatable"): a rewording must not change it.
+    #[test]
+    fn exactly_the_options_whose_help_says_so_repeat() {
+        let repeatable: Vec<&str> = OPTIONS
+            .iter()
+            .filter(|o| o.help.contains("(repeatable"))
+            .map(|o| o.parts().0)
+            .collect();
+        assert_eq!(
+            repeatable,
+            ["--stage", "--benchmark-cargo-config", "--skipped-tests"]
+        );
+        let line = "opt-dist rustc-pgo --skipped-tests a --skipped-tests=b \
+                    --benchmark-cargo-config /a --benchmark-cargo-config /b";
+        let Ok(Parsed::Run(inv)) = parse_str(line) else {
+            panic!("{line}")
+        };
+        assert_eq!(inv.options.skipped_tests, ["a", "b"]);
+        assert_eq!(inv.options.benchmark_cargo_config.len(), 2);
+        assert!(parse_str("opt-dist rustc-pgo --host a --host b").is_err());
+    }
 }
