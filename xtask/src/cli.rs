@@ -1,25 +1,19 @@
-//! The command line of `cargo xtask opt-dist`, parsed with pico-args.
-//!
-//! Every option is one row of a table ([`GLOBAL_OPTIONS`], [`PIPELINE_OPTIONS`] and the
-//! commands' own): its name, what it takes, its help, and how it sets its value. The parser and
-//! every `--help` are made from the same rows, so an option cannot exist without its help.
-//! Commands are a table too, with the stages taken from [`StageId::ALL`].
-//!
-//! Global options may stand anywhere before `--`; command options follow the command. Everything
-//! after `--` is handed to the final `x.py dist` untouched. Paths are made absolute here, once,
-//! against the directory the user runs the command from. A mistake is a [`UsageError`] that
-//! names the offending word and carries the help of the command it belongs to (exit code 2).
+//! The command line of `cargo xtask opt-dist`: pico-args under two tables, [`OPTIONS`] and
+//! [`commands`] (the stages from [`StageId::ALL`], then the rest), which the parser, every
+//! `--help` and the docs' check all read. Global options may stand anywhere before `--`, command
+//! options after the command; what follows `--` goes untouched to the final `x.py dist`. Paths
+//! are made absolute here, once. A mistake is a [`UsageError`] with its command's help (exit 2).
 
 use std::ffi::OsString;
 use std::fmt::Write;
-use std::path::PathBuf;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
 
 use crate::commands::{Command, Invocation, PlanFormat};
-use crate::engine::context::{Global, Options as PipelineOptions};
+use crate::engine::context::{Global, Options};
 use crate::stages::StageId;
 use crate::tools::profiles::Profile;
 
-/// What the user asked for.
 #[derive(Debug)]
 pub enum Parsed {
     Help(String),
@@ -32,257 +26,11 @@ pub struct UsageError {
     pub help: String,
 }
 
-/// What an option takes after its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Takes {
-    /// A flag.
-    Nothing,
-    /// One value, at most once.
-    Value(&'static str),
-    /// A value, as often as given.
-    Values(&'static str),
-}
-
-/// One option: the parser and the help are both made from these.
-struct Opt<T> {
-    name: &'static str,
-    takes: Takes,
-    help: &'static str,
-    /// Applies one occurrence (with its value, unless a flag).
-    set: fn(&mut T, Option<String>) -> Result<(), String>,
-}
-
-/// Where the tree and its tools are: accepted by every command.
-const GLOBAL_OPTIONS: &[Opt<Global>] = &[
-    Opt {
-        name: "--src",
-        takes: Takes::Value("<DIR>"),
-        help: "the rust source tree (env OPT_DIST_SRC; default: the rust tree this xtask \
-               lives in)",
-        set: |g, v| {
-            g.tree.src = Some(absolute_path("--src", v)?);
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--build-dir",
-        takes: Takes::Value("<DIR>"),
-        help: "bootstrap's build dir (default: bootstrap.toml's build.build-dir, else \
-               <src>/build); profiles go to <build-dir>/opt-dist/<stage>",
-        set: |g, v| {
-            g.tree.build_dir = Some(absolute_path("--build-dir", v)?);
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--host",
-        takes: Takes::Value("<TRIPLE>"),
-        help: "host triple (default: bootstrap.toml's build.build, else the host of the \
-               stage0 rustc)",
-        set: |g, v| {
-            g.tree.host = Some(non_empty("--host", v)?);
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--python",
-        takes: Takes::Value("<PATH>"),
-        help: "python used to run x.py (default: python3)",
-        set: |g, v| {
-            let python = non_empty("--python", v)?;
-            // A bare name is looked up in PATH; x.py runs elsewhere, so a path must not be
-            // relative to where the user stands.
-            g.tree.python = Some(match python.contains('/') {
-                true => absolute_path("--python", Some(python))?
-                    .display()
-                    .to_string(),
-                false => python,
-            });
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--llvm-dir",
-        takes: Takes::Value("<DIR>"),
-        help: "host LLVM installation with bin/llvm-profdata, bin/llvm-bolt, bin/merge-fdata \
-               (default: from the configured llvm-config, else /usr/lib/llvm-<major of the \
-               compiler's LLVM>, else PATH)",
-        set: |g, v| {
-            g.llvm_dir = Some(absolute_path("--llvm-dir", v)?);
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--interface",
-        takes: Takes::Value("<legacy|pgo-table>"),
-        help: "bootstrap's PGO interface (default: asked of the tree's own bootstrap with \
-               x.py --dry-run)",
-        set: |g, v| {
-            let name = non_empty("--interface", v)?;
-            g.interface = Some(named(&name).ok_or_else(|| {
-                format!("unknown interface `{name}`: expected legacy or pgo-table")
-            })?);
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--wait",
-        takes: Takes::Nothing,
-        help: "when another run is using the build dir, wait for it to finish instead of \
-               stopping (commands that write: the stages, all, clean, import)",
-        set: |g, _| {
-            g.wait = true;
-            Ok(())
-        },
-    },
-];
-
-/// How the pipeline runs: accepted by every stage, `all`, `plan` and `doctor`.
-const PIPELINE_OPTIONS: &[Opt<PipelineOptions>] = &[
-    Opt {
-        name: "--use-bolt",
-        takes: Takes::Value("<true|false>"),
-        help: "build for BOLT and run the BOLT stages (default: true on x86_64 Linux with a \
-               shared LLVM, as upstream)",
-        set: |o, v| {
-            o.use_bolt = Some(bool_value("--use-bolt", v)?);
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--build-llvm",
-        takes: Takes::Value("<true|false>"),
-        help: "LLVM is built in the tree (default: true); with false, llvm-profdata comes from \
-               the host LLVM (--llvm-dir)",
-        set: |o, v| {
-            o.build_llvm = bool_value("--build-llvm", v)?;
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--llvm-shared",
-        takes: Takes::Value("<true|false>"),
-        help: "LLVM is linked as a shared library (default: true)",
-        set: |o, v| {
-            o.llvm_shared = bool_value("--llvm-shared", v)?;
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--keep-raw",
-        takes: Takes::Nothing,
-        help: "keep the raw profiles (moved to raw-<profile>/) instead of deleting them after \
-               a good merge",
-        set: |o, _| {
-            o.keep_raw = true;
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--raw-profiles",
-        takes: Takes::Value("<pooled|per-process>"),
-        help: "how training processes write raw profiles: per-process (one file each, as \
-               upstream; the default) or pooled (merged as processes exit into a few files per \
-               binary: ~26x less disk, but indirect-call targets lose counts)",
-        set: |o, v| {
-            let name = non_empty("--raw-profiles", v)?;
-            o.raw_profiles = named(&name).ok_or_else(|| {
-                format!("unknown raw-profile mode `{name}`: expected pooled or per-process")
-            })?;
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--rustc-crates",
-        takes: Takes::Value("<A,B,...>"),
-        help: "rustc training benchmarks (default: upstream's list)",
-        set: |o, v| {
-            let list = v.unwrap_or_default();
-            o.rustc_crates = Some(
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(String::from)
-                    .collect(),
-            );
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--training-jobs",
-        takes: Takes::Value("<N>"),
-        help: "benchmarks the collector trains with at once (default: what the tree's own \
-               opt-dist passes as --jobs; none at 1.95.0, 16 on master)",
-        set: |o, v| {
-            let value = non_empty("--training-jobs", v)?;
-            o.training_jobs =
-                Some(value.parse().ok().filter(|&n: &u32| n > 0).ok_or_else(|| {
-                    format!("--training-jobs takes a number of at least 1, not `{value}`")
-                })?);
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--benchmark-cargo-config",
-        takes: Takes::Values("<FILE>"),
-        help: "passed to the collector as --cargo-config (repeatable), e.g. to train offline \
-               on the tarball's vendored crates",
-        set: |o, v| {
-            let path = absolute_path("--benchmark-cargo-config", v)?;
-            o.benchmark_cargo_config.push(path);
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--no-preflight",
-        takes: Takes::Nothing,
-        help: "skip the checks and bootstrap dry runs before the run",
-        set: |o, _| {
-            o.no_preflight = true;
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--ignore-disk-space",
-        takes: Takes::Nothing,
-        help: "run even when free disk is below the estimate",
-        set: |o, _| {
-            o.ignore_disk_space = true;
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--try-build",
-        takes: Takes::Nothing,
-        help: "upstream's fast try build (DIST_TRY_BUILD): a minimal toolchain, no tests",
-        set: |o, _| {
-            o.try_build = true;
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--run-tests",
-        takes: Takes::Nothing,
-        help: "`all` ends with the test stage",
-        set: |o, _| {
-            o.run_tests = true;
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--skipped-tests",
-        takes: Takes::Values("<PATH>"),
-        help: "a test the test stage skips (repeatable)",
-        set: |o, v| {
-            o.skipped_tests.push(non_empty("--skipped-tests", v)?);
-            Ok(())
-        },
-    },
-];
-
-/// The options a command has for itself.
-#[derive(Debug, Default)]
-struct CommandArgs {
+/// What the options set, before the command is made from it.
+#[derive(Default)]
+struct Args {
+    global: Global,
+    options: Options,
     format: PlanFormat,
     json: bool,
     from: Option<StageId>,
@@ -293,288 +41,226 @@ struct CommandArgs {
     allow_stale: bool,
 }
 
-const EXPORT_OPTIONS: &[Opt<CommandArgs>] = &[Opt {
-    name: "--stage",
-    takes: Takes::Values("<STAGE>"),
-    help: "export this stage only (repeatable; default: every finished stage)",
-    set: |a, v| {
-        let name = v.unwrap_or_default();
-        a.stages
-            .push(StageId::from_name(&name).ok_or_else(|| format!("unknown stage `{name}`"))?);
-        Ok(())
-    },
-}];
-
-const IMPORT_OPTIONS: &[Opt<CommandArgs>] = &[
-    Opt {
-        name: "--as",
-        takes: Takes::Value("<PROFILE>"),
-        help: "import one profile file as rustc-pgo, rustdoc-pgo, clippy-pgo, llvm-pgo, \
-               llvm-bolt or rustc-bolt",
-        set: |a, v| {
-            let name = v.unwrap_or_default();
-            a.single = Some(Profile::from_stem(&name).ok_or_else(|| {
-                let stems: Vec<&str> = Profile::ALL.iter().map(|p| p.row().stem).collect();
-                format!(
-                    "unknown profile `{name}`: expected one of {}",
-                    stems.join(", ")
-                )
-            })?);
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--allow-stale",
-        takes: Takes::Nothing,
-        help: "import profiles made for another tree (another version, commit, host, \
-               interface or LLVM major): rustc and clang use what still matches; the manifest \
-               records what differed",
-        set: |a, _| {
-            a.allow_stale = true;
-            Ok(())
-        },
-    },
-];
-
-const CLEAN_OPTIONS: &[Opt<CommandArgs>] = &[Opt {
-    name: "--and-later",
-    takes: Takes::Nothing,
-    help: "with a stage: also delete the directories of the stages after it",
-    set: |a, _| {
-        a.and_later = true;
-        Ok(())
-    },
-}];
-
-const ALL_OPTIONS: &[Opt<CommandArgs>] = &[
-    Opt {
-        name: "--from",
-        takes: Takes::Value("<STAGE>"),
-        help: "run from this stage on, even where it and the stages after it are done",
-        set: |a, v| {
-            let name = v.unwrap_or_default();
-            a.from =
-                Some(StageId::from_name(&name).ok_or_else(|| format!("unknown stage `{name}`"))?);
-            Ok(())
-        },
-    },
-    Opt {
-        name: "--force",
-        takes: Takes::Nothing,
-        help: "run every stage, even those that are done and current",
-        set: |a, _| {
-            a.force = true;
-            Ok(())
-        },
-    },
-];
-
-const PLAN_OPTIONS: &[Opt<CommandArgs>] = &[Opt {
-    name: "--format",
-    takes: Takes::Value("<text|sh|json>"),
-    help: "text (default); sh, a POSIX script that replays the run; json, for machines",
-    set: |a, v| {
-        let name = v.unwrap_or_default();
-        a.format = named(&name)
-            .ok_or_else(|| format!("unknown plan format `{name}`: expected text, sh or json"))?;
-        Ok(())
-    },
-}];
-
-const STATUS_OPTIONS: &[Opt<CommandArgs>] = &[Opt {
-    name: "--json",
-    takes: Takes::Nothing,
-    help: "print the states as JSON",
-    set: |a, _| {
-        a.json = true;
-        Ok(())
-    },
-}];
-
-/// A command of `opt-dist`.
-struct CommandDef {
-    name: &'static str,
-    /// What follows the name in the usage line, e.g. `[<stage>|all]`.
-    operands: &'static str,
-    summary: &'static str,
-    about: String,
-    pipeline_options: bool,
-    own_options: &'static [Opt<CommandArgs>],
-    takes_dist_args: bool,
+/// An option: who takes it (`global`: every command, before or after it; `pipeline`: those that
+/// run or plan the pipeline; else the one command named), `--name <VALUE>` (`--name`, a flag),
+/// its help, and what sets its value (`""` for a flag; an error says what the option takes).
+pub struct Opt {
+    pub scope: &'static str,
+    pub spec: &'static str,
+    pub help: &'static str,
+    set: Set,
 }
 
-/// Every command: the stages (from [`STAGES`]), then the rest.
-fn commands() -> Vec<CommandDef> {
-    let stages = StageId::ALL
-        .iter()
-        .map(|id| id.def())
-        .map(|stage| CommandDef {
-            name: stage.name,
-            operands: "",
-            summary: stage.summary,
-            about: format!("{}. {}", stage.title, stage.about),
-            pipeline_options: true,
-            own_options: &[],
-            takes_dist_args: stage.takes_dist_args,
-        });
+type Set = fn(&mut Args, &str) -> Result<(), Box<dyn std::error::Error>>;
+
+const fn opt(scope: &'static str, spec: &'static str, help: &'static str, set: Set) -> Opt {
+    Opt {
+        scope,
+        spec,
+        help,
+        set,
+    }
+}
+
+#[rustfmt::skip]
+pub const OPTIONS: &[Opt] = &[
+    opt("global", "--src <DIR>", "the rust source tree (env OPT_DIST_SRC; default: the rust tree \
+        this xtask lives in)", |a, v| { a.global.tree.src = Some(path(v)?); Ok(()) }),
+    opt("global", "--build-dir <DIR>", "bootstrap's build dir (default: bootstrap.toml's \
+        build.build-dir, else <src>/build); profiles go to <build-dir>/opt-dist/<stage>",
+        |a, v| { a.global.tree.build_dir = Some(path(v)?); Ok(()) }),
+    opt("global", "--host <TRIPLE>", "host triple (default: bootstrap.toml's build.build, else the \
+        host of the stage0 rustc)", |a, v| { a.global.tree.host = Some(v.into()); Ok(()) }),
+    // A bare name is looked up in PATH; x.py runs elsewhere, so a path must not be relative.
+    opt("global", "--python <PATH>", "python used to run x.py (default: python3)", |a, v| {
+        let python = if v.contains('/') { path(v)?.display().to_string() } else { v.into() };
+        a.global.tree.python = Some(python);
+        Ok(())
+    }),
+    opt("global", "--llvm-dir <DIR>", "host LLVM with bin/llvm-profdata, llvm-bolt and merge-fdata \
+        (default: the configured llvm-config's, else /usr/lib/llvm-<major of the compiler's LLVM>, \
+        else PATH)", |a, v| { a.global.llvm_dir = Some(path(v)?); Ok(()) }),
+    opt("global", "--interface <legacy|pgo-table>", "bootstrap's PGO interface (default: asked of \
+        the tree's own bootstrap with x.py --dry-run)",
+        |a, v| { a.global.interface = Some(named(v)?); Ok(()) }),
+    opt("global", "--wait", "when another run is using the build dir, wait for it to finish \
+        instead of stopping (commands that write: the stages, all, clean, import)",
+        |a, _| { a.global.wait = true; Ok(()) }),
+    opt("all", "--from <STAGE>", "run from this stage on, even where it and the stages after it \
+        are done", |a, v| { a.from = Some(stage(v)?); Ok(()) }),
+    opt("all", "--force", "run every stage, even those that are done and current",
+        |a, _| { a.force = true; Ok(()) }),
+    opt("plan", "--format <text|sh|json>", "text (default); sh, a POSIX script that replays the \
+        run; json, for machines", |a, v| { a.format = named(v)?; Ok(()) }),
+    opt("status", "--json", "print the states as JSON", |a, _| { a.json = true; Ok(()) }),
+    opt("clean", "--and-later", "with a stage: also delete the directories of the stages after it",
+        |a, _| { a.and_later = true; Ok(()) }),
+    opt("export", "--stage <STAGE>", "export this stage only (repeatable; default: every finished \
+        stage)", |a, v| { a.stages.push(stage(v)?); Ok(()) }),
+    opt("import", "--as <PROFILE>", "import one profile file as rustc-pgo, rustdoc-pgo, \
+        clippy-pgo, llvm-pgo, llvm-bolt or rustc-bolt",
+        |a, v| { a.single = Some(Profile::from_stem(v).ok_or("a profile named below")?); Ok(()) }),
+    opt("import", "--allow-stale", "import profiles made for another tree (another version, \
+        commit, host, interface or LLVM major): rustc and clang use what still matches; the \
+        manifest records what differed", |a, _| { a.allow_stale = true; Ok(()) }),
+    opt("pipeline", "--use-bolt <true|false>", "build for BOLT and run the BOLT stages (default: \
+        true on x86_64 Linux with a shared LLVM, as upstream)",
+        |a, v| { a.options.use_bolt = Some(v.parse()?); Ok(()) }),
+    opt("pipeline", "--build-llvm <true|false>", "LLVM is built in the tree (default: true); with \
+        false, llvm-profdata comes from the host LLVM (--llvm-dir)",
+        |a, v| { a.options.build_llvm = v.parse()?; Ok(()) }),
+    opt("pipeline", "--llvm-shared <true|false>", "LLVM is linked as a shared library (default: \
+        true)", |a, v| { a.options.llvm_shared = v.parse()?; Ok(()) }),
+    opt("pipeline", "--keep-raw", "keep the raw profiles (moved to raw-<profile>/) instead of \
+        deleting them after a good merge", |a, _| { a.options.keep_raw = true; Ok(()) }),
+    opt("pipeline", "--raw-profiles <pooled|per-process>", "how training processes write raw \
+        profiles: per-process (one file each, as upstream; the default) or pooled (merged as \
+        processes exit into a few files per binary: ~26x less disk, but indirect-call targets lose \
+        counts)", |a, v| { a.options.raw_profiles = named(v)?; Ok(()) }),
+    opt("pipeline", "--rustc-crates <A,B,...>", "rustc training benchmarks (default: upstream's \
+        list)", |a, v| {
+        let crates = v.split(',').map(str::trim).filter(|c| !c.is_empty());
+        a.options.rustc_crates = Some(crates.map(String::from).collect());
+        Ok(())
+    }),
+    opt("pipeline", "--training-jobs <N>", "benchmarks the collector trains with at once (default: \
+        what the tree's own opt-dist passes as --jobs; none at 1.95.0, 16 on master)", |a, v| {
+        let jobs: NonZeroU32 = v.parse().map_err(|_| "a number of at least 1")?;
+        a.options.training_jobs = Some(jobs.get());
+        Ok(())
+    }),
+    opt("pipeline", "--benchmark-cargo-config <FILE>", "passed to the collector as --cargo-config \
+        (repeatable), e.g. to train offline on the tarball's vendored crates",
+        |a, v| { a.options.benchmark_cargo_config.push(path(v)?); Ok(()) }),
+    opt("pipeline", "--no-preflight", "skip the checks and bootstrap dry runs before the run",
+        |a, _| { a.options.no_preflight = true; Ok(()) }),
+    opt("pipeline", "--ignore-disk-space", "run even when free disk is below the estimate",
+        |a, _| { a.options.ignore_disk_space = true; Ok(()) }),
+    opt("pipeline", "--try-build", "upstream's fast try build (DIST_TRY_BUILD): a minimal \
+        toolchain, no tests", |a, _| { a.options.try_build = true; Ok(()) }),
+    opt("pipeline", "--run-tests", "`all` ends with the test stage",
+        |a, _| { a.options.run_tests = true; Ok(()) }),
+    opt("pipeline", "--skipped-tests <PATH>", "a test the test stage skips (repeatable)",
+        |a, v| { a.options.skipped_tests.push(v.into()); Ok(()) }),
+];
+
+impl Opt {
+    /// `--name`, and what it takes after it: e.g. `<DIR>`, `None` for a flag.
+    pub fn parts(&self) -> (&'static str, Option<&'static str>) {
+        self.spec
+            .split_once(' ')
+            .map_or((self.spec, None), |(name, value)| (name, Some(value)))
+    }
+}
+
+pub struct CommandDef {
+    pub name: &'static str,
+    /// What follows the name in the usage line: optional `[<stage>|all]`, required `<DIR>`.
+    pub operands: &'static str,
+    pub pipeline: bool,
+    pub dist_args: bool,
+    /// Makes the command from its name, what the options set, and its operand.
+    make: fn(&str, &Args, Option<&str>) -> Result<Command, String>,
+    pub summary: &'static str,
+    pub about: String,
+}
+
+#[rustfmt::skip]
+pub fn commands() -> Vec<CommandDef> {
+    let stages = StageId::ALL.iter().map(|id| id.def()).map(|def| CommandDef {
+        name: def.name, operands: "", pipeline: true, dist_args: def.takes_dist_args,
+        make: |name, _, _| Ok(Command::Stage(stage(name)?)),
+        summary: def.summary, about: format!("{}. {}", def.title, def.about),
+    });
+    let trained: Vec<&str> =
+        StageId::ALL.iter().filter(|s| !s.def().only_with_tests).map(|s| s.name()).collect();
     let others = [
-        CommandDef {
-            name: "all",
-            operands: "",
+        CommandDef { name: "all", operands: "", pipeline: true, dist_args: true,
+            make: |_, a, _| Ok(Command::All { from: a.from, force: a.force }),
             summary: "every stage that is not done and current, in order (test only with \
-                      --run-tests)",
-            about: format!(
-                "Every stage in order, with upstream's bootstrap calls: {}; test only with \
-                 --run-tests. A stage that is done and current (see `status`) is skipped with \
-                 a line saying so; the first that is not runs, and every stage after it, so a \
-                 failed run resumes where it stopped. Preflight checks every x.py command \
-                 first, the dist command with your arguments before all others.",
-                StageId::ALL
-                    .iter()
-                    .filter(|s| !s.def().only_with_tests)
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            pipeline_options: true,
-            own_options: ALL_OPTIONS,
-            takes_dist_args: true,
-        },
-        CommandDef {
-            name: "plan",
-            operands: "[<stage>|all]",
+            --run-tests)",
+            about: format!("Every stage in order, with upstream's bootstrap calls: {}; test only \
+            with --run-tests. A stage done and current (see `status`) is skipped, saying so; from \
+            the first that is not, every stage runs, so a failed run resumes where it stopped. \
+            Preflight first checks every x.py command, the dist one (with your arguments) first.",
+            trained.join(", ")) },
+        CommandDef { name: "plan", operands: "[<stage>|all]", pipeline: true, dist_args: true,
+            make: |_, a, word| Ok(Command::Plan { target: stage_or_all(word)?, format: a.format }),
             summary: "print the exact commands a run would issue, running nothing",
-            about: "Prints the exact steps that `opt-dist <stage>` (or `all`) would run with the \
-                    same options, in order, without running any of them. Without a stage, or \
-                    with `all`, it plans every stage."
-                .to_string(),
-            pipeline_options: true,
-            own_options: PLAN_OPTIONS,
-            takes_dist_args: true,
-        },
-        CommandDef {
-            name: "status",
-            operands: "",
+            about: "Prints, in order and running none of them, the exact steps `opt-dist <stage>` \
+            (without a stage, or with `all`: every stage) would run with these options.".into() },
+        CommandDef { name: "status", operands: "", pipeline: true, dist_args: true,
+            make: |_, a, _| Ok(Command::Status { json: a.json }),
             summary: "each stage's state: done, stale (why), failed (where), not-run, ...",
-            about: "Shows each stage's state for these options (give the options and dist \
-                    arguments of your run): done (when, outputs with sizes), stale (which \
-                    input, option, tool or tree fact changed since), failed (at which step, the \
-                    error and what to do), running (the run holding the build dir), skipped \
-                    (why), or not-run. Runs nothing, and works while another run holds the \
-                    build dir."
-                .to_string(),
-            pipeline_options: true,
-            own_options: STATUS_OPTIONS,
-            takes_dist_args: true,
-        },
-        CommandDef {
-            name: "clean",
-            operands: "[<stage>|all]",
+            about: "Each stage's state for these options (give your run's, dist arguments too): \
+            done (when, outputs, sizes), stale (which input, option, tool or tree fact changed), \
+            failed (at which step, the error, what to do), running (the run holding the build \
+            dir), skipped (why), or not-run. Runs nothing; works while another run holds the build \
+            dir.".into() },
+        CommandDef { name: "clean", operands: "[<stage>|all]", pipeline: false, dist_args: false,
+            make: |_, a, w| Ok(Command::Clean { stage: stage_or_all(w)?, and_later: a.and_later }),
             summary: "delete scratch, or a stage's outputs, saying what and how much",
-            about: "Without a stage (or with `all`): deletes every stage's scratch (raw \
-                    profiles, also those kept with --keep-raw, unpublished merges, step \
-                    journals, the collector's build, the unpacked dist toolchain) and keeps the \
-                    merged profiles and manifests, so every stage stays done. With a stage: \
-                    deletes that stage's directory, its merged profiles included; --and-later \
-                    also those of the stages after it. Bootstrap's own output is left to \
-                    bootstrap. A library a killed run left BOLT-instrumented is put back first."
-                .to_string(),
-            pipeline_options: false,
-            own_options: CLEAN_OPTIONS,
-            takes_dist_args: false,
-        },
-        CommandDef {
-            name: "export",
-            operands: "<DIR>",
+            about: "Without a stage (or with `all`): deletes every stage's scratch (raw profiles, \
+            also those kept with --keep-raw, unpublished merges, step journals, the collector's \
+            build, the unpacked dist toolchain), not merged profiles or manifests: every stage \
+            stays done. With a stage: deletes its directory, merged profiles included; --and-later \
+            also those of the stages after it. Bootstrap's own output is left to bootstrap. A \
+            library a killed run left BOLT-instrumented is put back first.".into() },
+        CommandDef { name: "export", operands: "<DIR>", pipeline: true, dist_args: false,
+            make: |_, a, dir| Ok(Command::Export { into: path(dir.unwrap_or_default())?,
+                stages: a.stages.clone() }),
             summary: "copy finished stages' profiles and manifests to <DIR>/<stage>/",
-            about: "Copies every finished stage's profiles and manifest (or those of the stages \
-                    named with --stage) to <DIR>/<stage>/, the layout of \
-                    <build-dir>/opt-dist/<stage>/: a stage directory is self-contained, so \
-                    copying it by hand works as well. `import` brings them into another build."
-                .to_string(),
-            pipeline_options: true,
-            own_options: EXPORT_OPTIONS,
-            takes_dist_args: false,
-        },
-        CommandDef {
-            name: "import",
-            operands: "<DIR|FILE>",
+            about: "Copies each finished stage's profiles and manifest (or those --stage names) to \
+            <DIR>/<stage>/, as in <build-dir>/opt-dist/: a stage directory is self-contained, so a \
+            copy by hand works too. `import` brings them into another build.".into() },
+        CommandDef { name: "import", operands: "<DIR|FILE>", pipeline: true, dist_args: false,
+            make: |_, a, from| Ok(Command::Import { from: path(from.unwrap_or_default())?,
+                single: a.single, allow_stale: a.allow_stale }),
             summary: "take exported stages (or one profile with --as) into this build",
-            about: "Imports the stages exported to <DIR> (or the <build-dir>/opt-dist of another \
-                    build), or one profile file with --as. What it is given is checked in full \
-                    before anything is written, so a refused import leaves the build dir as it \
-                    was: a stage's manifest lists exactly the profiles the stage makes for this \
-                    tree and these options, each by its file name in the stage's directory; each \
-                    profile is a regular file there (no link is followed), the file its manifest \
-                    lists (size, SHA-256), in its kind's format (an indexed LLVM profile with \
-                    counts, or BOLT's branch records; not a raw .profraw), and a profile of its \
-                    binary (mostly Rust symbols for rustc's, C/C++ for LLVM's); and it was made \
-                    for this tree (rust version, commit, host, bootstrap interface, LLVM major): \
-                    only this last mismatch is taken with --allow-stale. An imported stage is \
-                    done: `all` then trains nothing it covers, and in a fresh build dir builds \
-                    the optimized compiler and LLVM with the imported profiles in one build \
-                    before the dist."
-                .to_string(),
-            pipeline_options: true,
-            own_options: IMPORT_OPTIONS,
-            takes_dist_args: false,
-        },
-        CommandDef {
-            name: "doctor",
-            operands: "",
+            about: "Imports the stages exported to <DIR> (or another build's \
+            <build-dir>/opt-dist), or one profile file with --as. All is checked before anything \
+            is written, so a refused import changes nothing: each manifest lists exactly the \
+            profiles its stage makes for this tree and options, by file name; each profile is a \
+            regular file there (no link followed), matches its manifest (size, SHA-256), has its \
+            kind's format (indexed LLVM profile with counts, or BOLT branch records; not raw \
+            .profraw), profiles its binary (mostly Rust symbols for rustc's, C/C++ for LLVM's), \
+            and was made for this tree (rust version, commit, host, bootstrap interface, LLVM \
+            major: the one mismatch --allow-stale takes). An imported stage is done: `all` trains \
+            nothing it covers and, in a fresh build dir, builds the optimized compiler and LLVM \
+            with the imported profiles in one build before the dist.".into() },
+        CommandDef { name: "doctor", operands: "", pipeline: true, dist_args: false,
+            make: |_, _, _| Ok(Command::Doctor),
             summary: "check tools and tree for a full run, with fixes",
-            about: "Checks the tree and the machine for a full run, as a table with a fix for \
-                    each problem: python, rustc-perf, the stage0 toolchain, llvm-profdata, \
-                    llvm-bolt, merge-fdata and their LLVM major version, free disk, bootstrap's \
-                    PGO interface. Exits with 1 when a check fails. The same checks run before \
-                    every stage (preflight)."
-                .to_string(),
-            pipeline_options: true,
-            own_options: &[],
-            takes_dist_args: false,
-        },
+            about: "Checks tree and machine for a full run, as a table with a fix per problem: \
+            python, rustc-perf, the stage0 toolchain, llvm-profdata, llvm-bolt, merge-fdata and \
+            their LLVM major, free disk, bootstrap's PGO interface. Exits with 1 when a check \
+            fails. Every stage runs these checks first (preflight).".into() },
     ];
     stages.chain(others).collect()
 }
 
-const WIDTH: usize = 96;
-
-/// `text` wrapped to [`WIDTH`] columns, starting at column `start`, continued at `indent`.
-fn wrap(text: &str, indent: usize, start: usize) -> String {
-    let mut out = String::new();
-    let mut column = start;
-    for (i, word) in text.split_whitespace().enumerate() {
-        if i > 0 && column + 1 + word.len() > WIDTH {
-            out.push('\n');
-            out.push_str(&" ".repeat(indent));
-            column = indent;
-        } else if i > 0 {
-            out.push(' ');
-            column += 1;
-        }
-        out.push_str(word);
-        column += word.len();
+impl CommandDef {
+    /// The options its help lists under OPTIONS: its own, then the pipeline's.
+    pub fn options(&self) -> impl Iterator<Item = &'static Opt> + '_ {
+        let takes = |o: &&Opt| o.scope == self.name || self.pipeline && o.scope == "pipeline";
+        OPTIONS.iter().filter(takes)
     }
-    out
+
+    pub fn help(&self) -> String {
+        let operands = format!("{} {}", self.name, self.operands);
+        let dist = self.dist_args.then_some(" [-- <extra args for x.py dist>]");
+        let (operands, dist) = (operands.trim_end(), dist.unwrap_or_default());
+        let (about, globals) = (wrap(&self.about, 0), option_lines(globals()));
+        let options = option_lines(self.options()) + &option_line("-h, --help", "this help");
+        format!(
+            "USAGE:\n    cargo xtask opt-dist [GLOBAL] {operands} [OPTIONS]{dist}\n\n{about}\n\n\
+             OPTIONS:\n{options}\nGLOBAL (before or after the command):\n{globals}"
+        )
+    }
 }
 
-/// One option per entry: name and value, then its help in a column.
-fn option_lines<T>(out: &mut String, options: &[Opt<T>]) {
-    const COLUMN: usize = 37;
-    for opt in options {
-        let mut left = format!("    {}", opt.name);
-        match opt.takes {
-            Takes::Nothing => {}
-            Takes::Value(v) | Takes::Values(v) => {
-                let _ = write!(left, " {v}");
-            }
-        }
-        if left.len() + 2 > COLUMN {
-            let _ = writeln!(out, "{left}");
-            left = String::new();
-        }
-        let _ = writeln!(out, "{left:<COLUMN$}{}", wrap(opt.help, COLUMN, COLUMN));
-    }
+pub fn globals() -> impl Iterator<Item = &'static Opt> {
+    OPTIONS.iter().filter(|o| o.scope == "global")
 }
 
 fn top_help() -> String {
@@ -583,288 +269,196 @@ fn top_help() -> String {
          USAGE:\n    cargo xtask opt-dist [GLOBAL] <COMMAND> [OPTIONS] [-- <extra args for the \
          final x.py dist>]\n\nGLOBAL:\n",
     );
-    option_lines(&mut out, GLOBAL_OPTIONS);
-    out.push_str(
-        "    -h, --help                       this help; `<COMMAND> --help` for a command's own\n\
-         \x20   -V, --version                    the xtask's version\n",
-    );
-    out.push_str("\nCOMMANDS:\n");
+    let help = "this help; `<COMMAND> --help` for a command's own";
+    out += &option_lines(globals());
+    out += &option_line("-h, --help", help);
+    out += &option_line("-V, --version", "the xtask's version");
+    out += "\nCOMMANDS:\n";
     for command in commands() {
-        let left = format!("    {} {}", command.name, command.operands);
-        let _ = writeln!(out, "{left:<25}{}", wrap(command.summary, 25, 25));
+        let left = format!("{} {}", command.name, command.operands);
+        let _ = writeln!(out, "    {left:<21}{}", wrap(command.summary, 25));
     }
     out
 }
 
-fn command_help(command: &CommandDef) -> String {
-    let mut usage = format!("cargo xtask opt-dist [GLOBAL] {}", command.name);
-    if !command.operands.is_empty() {
-        let _ = write!(usage, " {}", command.operands);
+/// `text` wrapped to 96 columns, starting at column `indent` and continued there.
+fn wrap(text: &str, indent: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(l) if indent + l.len() + 1 + word.len() <= 96 => *l += &format!(" {word}"),
+            _ => lines.push(word.to_string()),
+        }
     }
-    if command.pipeline_options || !command.own_options.is_empty() {
-        usage.push_str(" [OPTIONS]");
-    }
-    if command.takes_dist_args {
-        usage.push_str(" [-- <extra args for x.py dist>]");
-    }
-    let mut out = format!("USAGE:\n    {usage}\n\n{}\n", wrap(&command.about, 0, 0));
-    out.push_str("\nOPTIONS:\n");
-    option_lines(&mut out, command.own_options);
-    if command.pipeline_options {
-        option_lines(&mut out, PIPELINE_OPTIONS);
-    }
-    out.push_str("    -h, --help                       this help\n");
-    out.push_str("\nGLOBAL (before or after the command):\n");
-    option_lines(&mut out, GLOBAL_OPTIONS);
-    out
+    lines.join(&format!("\n{:indent$}", ""))
+}
+
+/// `    --name <VALUE>   help`: the help starts past the longest option, so that no line holds
+/// an option alone (ci/check-workflows.py and the docs test read these lines).
+fn option_line(spec: &str, help: &str) -> String {
+    let width = OPTIONS.iter().map(|o| o.spec.len()).max().unwrap_or(0) + 3;
+    format!("    {spec:<width$}{}\n", wrap(help, 4 + width))
+}
+
+fn option_lines(options: impl Iterator<Item = &'static Opt>) -> String {
+    options.map(|o| option_line(o.spec, o.help)).collect()
 }
 
 pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
-    let top = |message: String| UsageError {
-        message,
-        help: top_help(),
-    };
+    // A mistake carries the help of the command it belongs to, once that is known.
+    let mut help = top_help();
+    parse_with(args, &mut help).map_err(|message| UsageError { message, help })
+}
 
-    let mut args: Vec<String> = args
-        .into_iter()
-        .map(|a| {
-            a.into_string()
-                .map_err(|a| top(format!("argument is not UTF-8: {a:?}")))
-        })
-        .collect::<Result<_, _>>()?;
-    let dist_args = match args.iter().position(|a| a == "--") {
-        Some(split) => {
-            let rest = args.split_off(split);
-            rest[1..].to_vec()
-        }
-        None => Vec::new(),
-    };
-    let args = split_equals(args).map_err(top)?;
-
-    let mut p = pico_args::Arguments::from_vec(args.into_iter().map(OsString::from).collect());
-    let mut global = Global::default();
-    apply(&mut p, GLOBAL_OPTIONS, &mut global).map_err(top)?;
-    let help = p.contains(["-h", "--help"]);
+fn parse_with(args: Vec<OsString>, help: &mut String) -> Result<Parsed, String> {
+    const VERSION: &str = concat!("cargo xtask opt-dist ", env!("CARGO_PKG_VERSION"), "\n");
+    let args: Result<Vec<String>, _> = args.into_iter().map(OsString::into_string).collect();
+    let mut args = args.map_err(|a| format!("argument is not UTF-8: {a:?}"))?;
+    let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let dist_args: Vec<String> = args.split_off(split).into_iter().skip(1).collect();
+    let mut p = pico_args::Arguments::from_vec(split_equals(args));
+    let mut a = Args::default();
+    apply(&mut p, &mut a, globals().collect())?;
+    let asks_help = p.contains(["-h", "--help"]);
     let version = p.contains(["-V", "--version"]);
-
-    match p.subcommand().map_err(|e| top(e.to_string()))?.as_deref() {
-        Some("opt-dist") => {}
-        Some(other) => return Err(top(format!("unknown xtask command `{other}`"))),
-        None if help => return Ok(Parsed::Help(top_help())),
-        None => return Err(top("missing command: expected `opt-dist`".to_string())),
+    // Every argument is UTF-8 by now, the one thing `subcommand` checks.
+    let (xtask, name) = (p.subcommand().ok().flatten(), p.subcommand().ok().flatten());
+    let name = match (xtask.as_deref(), name) {
+        (Some("opt-dist"), Some(name)) => name,
+        (Some("opt-dist") | None, _) if asks_help => return Ok(Parsed::Help(help.clone())),
+        (Some("opt-dist"), None) if version => return Ok(Parsed::Help(VERSION.into())),
+        (Some("opt-dist"), None) => match p.finish().first() {
+            Some(word) => return Err(stray(&word.to_string_lossy(), "opt-dist")),
+            None => return Err("missing command".into()),
+        },
+        (Some(other), _) => return Err(format!("unknown xtask command `{other}`")),
+        (None, _) => return Err("missing command: expected `opt-dist`".into()),
+    };
+    let def = commands().into_iter().find(|c| c.name == name);
+    let def = def.ok_or_else(|| format!("unknown command `{name}`"))?;
+    *help = def.help();
+    if asks_help {
+        return Ok(Parsed::Help(help.clone()));
     }
-    let Some(name) = p.subcommand().map_err(|e| top(e.to_string()))? else {
-        if help {
-            return Ok(Parsed::Help(top_help()));
-        }
-        if version {
-            return Ok(Parsed::Help(format!(
-                "cargo xtask opt-dist {}\n",
-                env!("CARGO_PKG_VERSION")
-            )));
-        }
-        return Err(top(leftover_message(p.finish(), "opt-dist")
-            .unwrap_or_else(|| "missing command".to_string())));
-    };
-    let commands = commands();
-    let Some(def) = commands.iter().find(|c| c.name == name) else {
-        return Err(top(format!("unknown command `{name}`")));
-    };
-    let local = |message: String| UsageError {
-        message,
-        help: command_help(def),
-    };
-    if help {
-        return Ok(Parsed::Help(command_help(def)));
+    apply(&mut p, &mut a, def.options().collect())?;
+    // What no option took: the command's operand, if it has one, and nothing else.
+    let rest = p.finish();
+    let rest = rest.iter().flat_map(|w| w.to_str());
+    let (options, words): (Vec<&str>, Vec<&str>) = rest.partition(|w| w.starts_with('-'));
+    let takes_operand = !def.operands.is_empty();
+    let operand = words.first().copied().filter(|_| takes_operand);
+    if let Some(word) = options.first().or(words.get(usize::from(takes_operand))) {
+        return Err(stray(word, &name));
     }
-
-    let mut options = PipelineOptions::default();
-    if def.pipeline_options {
-        apply(&mut p, PIPELINE_OPTIONS, &mut options).map_err(local)?;
+    if def.operands.starts_with('<') && operand.is_none_or(str::is_empty) {
+        return Err(format!("missing {}", def.operands));
     }
-    let mut own = CommandArgs::default();
-    apply(&mut p, def.own_options, &mut own).map_err(local)?;
-
-    let stage_operand = |p: &mut pico_args::Arguments| -> Result<Option<StageId>, UsageError> {
-        match free_word(p).map_err(local)?.as_deref() {
-            None | Some("all") => Ok(None),
-            Some(stage) => {
-                Ok(Some(StageId::from_name(stage).ok_or_else(|| {
-                    local(format!("unknown stage `{stage}`"))
-                })?))
-            }
-        }
-    };
-    let command = match name.as_str() {
-        "all" => Command::All {
-            from: own.from,
-            force: own.force,
-        },
-        "plan" => Command::Plan {
-            target: stage_operand(&mut p)?,
-            format: own.format,
-        },
-        "status" => Command::Status { json: own.json },
-        "clean" => Command::Clean {
-            stage: stage_operand(&mut p)?,
-            and_later: own.and_later,
-        },
-        "doctor" => Command::Doctor,
-        "export" => Command::Export {
-            into: path_operand(&mut p, "<DIR>").map_err(local)?,
-            stages: own.stages,
-        },
-        "import" => Command::Import {
-            from: path_operand(&mut p, "<DIR|FILE>").map_err(local)?,
-            single: own.single,
-            allow_stale: own.allow_stale,
-        },
-        stage => Command::Stage(StageId::from_name(stage).expect("a command of the table")),
-    };
-    if let Some(message) = leftover_message(p.finish(), &name) {
-        return Err(local(message));
-    }
-    if !dist_args.is_empty() && !def.takes_dist_args {
-        return Err(local(format!(
-            "`{name}` takes no arguments after `--` (they are for the final x.py dist)"
-        )));
+    if !dist_args.is_empty() && !def.dist_args {
+        let why = "takes no arguments after `--` (they are for the final x.py dist)";
+        return Err(format!("`{name}` {why}"));
     }
     Ok(Parsed::Run(Box::new(Invocation {
-        global,
-        options,
-        command,
+        command: (def.make)(&name, &a, operand)?,
+        global: a.global,
+        options: a.options,
         dist_args,
     })))
 }
 
-/// Every option name of every table, with what it takes.
-fn known_options() -> Vec<(&'static str, Takes)> {
-    let mut known: Vec<(&'static str, Takes)> = Vec::new();
-    known.extend(GLOBAL_OPTIONS.iter().map(|o| (o.name, o.takes)));
-    known.extend(PIPELINE_OPTIONS.iter().map(|o| (o.name, o.takes)));
-    known.extend(PLAN_OPTIONS.iter().map(|o| (o.name, o.takes)));
-    known.extend(STATUS_OPTIONS.iter().map(|o| (o.name, o.takes)));
-    known.extend(ALL_OPTIONS.iter().map(|o| (o.name, o.takes)));
-    known.extend(CLEAN_OPTIONS.iter().map(|o| (o.name, o.takes)));
-    known.extend(EXPORT_OPTIONS.iter().map(|o| (o.name, o.takes)));
-    known.extend(IMPORT_OPTIONS.iter().map(|o| (o.name, o.takes)));
-    known
+/// `--name=value` becomes `--name value`; a flag keeps its `=`, for [`stray`] to name.
+fn split_equals(args: Vec<String>) -> Vec<OsString> {
+    let words = args.iter().flat_map(|arg| match arg.split_once('=') {
+        Some((name, v)) if option(name).and_then(|o| o.parts().1).is_some() => vec![name, v],
+        _ => vec![arg.as_str()],
+    });
+    words.map(OsString::from).collect()
 }
 
-/// `--name=value` becomes `--name value` for options that take a value; `=` after a flag is
-/// an error that says so.
-fn split_equals(args: Vec<String>) -> Result<Vec<String>, String> {
-    let known = known_options();
-    let mut out = Vec::with_capacity(args.len());
-    for arg in args {
-        let split = arg
-            .strip_prefix("--")
-            .and_then(|rest| rest.split_once('='))
-            .map(|(name, value)| (format!("--{name}"), value.to_string()));
-        match split {
-            Some((name, value)) => match known.iter().find(|(n, _)| *n == name) {
-                Some((_, Takes::Nothing)) => {
-                    return Err(format!("`{name}` is a flag and takes no value (`{arg}`)"))
-                }
-                Some(_) => out.extend([name, value]),
-                None => out.push(arg),
-            },
-            None => out.push(arg),
+fn option(name: &str) -> Option<&'static Opt> {
+    OPTIONS.iter().find(|o| o.parts().0 == name)
+}
+
+/// Takes every occurrence of `options` out of `p` and sets it in `a`.
+fn apply(p: &mut pico_args::Arguments, a: &mut Args, options: Vec<&Opt>) -> Result<(), String> {
+    for opt in options {
+        let (name, takes) = opt.parts();
+        let missing = format!("`{name}` needs a value");
+        let values: Vec<String> = match takes {
+            // A flag counts as one empty value per occurrence.
+            None => std::iter::from_fn(|| p.contains(name).then(String::new)).collect(),
+            Some(_) => p.values_from_str(name).map_err(|_| missing)?,
+        };
+        // An option is given once unless its help says it is repeatable: the two cannot differ.
+        if values.len() > 1 && takes.is_some() && !opt.help.contains("(repeatable") {
+            let times = values.len();
+            return Err(format!("`{name}` is given {times} times; give it once"));
         }
-    }
-    Ok(out)
-}
-
-/// Applies every option of `table` found in `p` to `target`.
-fn apply<T>(p: &mut pico_args::Arguments, table: &[Opt<T>], target: &mut T) -> Result<(), String> {
-    for opt in table {
-        match opt.takes {
-            Takes::Nothing => {
-                while p.contains(opt.name) {
-                    (opt.set)(target, None)?;
-                }
+        for value in values {
+            if value.is_empty() && takes.is_some() {
+                return Err(format!("`{name}` needs a value, not an empty string"));
             }
-            Takes::Value(_) | Takes::Values(_) => {
-                let values: Vec<String> = p.values_from_str(opt.name).map_err(|e| match e {
-                    pico_args::Error::OptionWithoutAValue(_) => {
-                        format!("`{}` needs a value", opt.name)
-                    }
-                    other => other.to_string(),
-                })?;
-                if values.len() > 1 && matches!(opt.takes, Takes::Value(_)) {
-                    return Err(format!(
-                        "`{}` is given {} times; give it once",
-                        opt.name,
-                        values.len()
-                    ));
-                }
-                for value in values {
-                    (opt.set)(target, Some(value))?;
-                }
-            }
+            (opt.set)(a, &value).map_err(|what| {
+                // The choices of a `<a|b>` value are those the help names.
+                let choices = takes.filter(|v| v.contains('|'));
+                let choices = choices.map(|v| v.trim_matches(['<', '>']).replace('|', " or "));
+                let what = choices.unwrap_or_else(|| what.to_string());
+                format!("`{name}` takes {what}, not `{value}`")
+            })?;
         }
     }
     Ok(())
 }
 
-/// The value of a kebab-case enum named `name`, as serde spells it.
-fn named<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
-}
-
-fn non_empty(name: &str, value: Option<String>) -> Result<String, String> {
-    match value {
-        Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(format!("`{name}` needs a value, not an empty string")),
+/// Names a word nothing took: a flag given a value, another command's option, and so on.
+fn stray(word: &str, command: &str) -> String {
+    let name = word.split('=').next().unwrap_or_default();
+    match option(name).map(|o| o.parts().1) {
+        _ if !word.starts_with('-') => format!("unexpected argument `{word}` for `{command}`"),
+        Some(None) if name != word => format!("`{name}` is a flag and takes no value (`{word}`)"),
+        Some(_) => format!("`{name}` is not an option of `{command}`"),
+        None => format!("unknown option `{word}` for `{command}`"),
     }
 }
 
-/// A path option's value, absolute: relative paths are taken from where the user stands.
-fn absolute_path(name: &str, value: Option<String>) -> Result<PathBuf, String> {
-    let path = PathBuf::from(non_empty(name, value)?);
-    if path.is_absolute() {
-        return Ok(path);
-    }
-    let cwd = std::env::current_dir()
-        .map_err(|e| format!("cannot read the current directory for `{name}`: {e}"))?;
-    Ok(cwd.join(path))
+/// A kebab-case enum's value, as serde spells it.
+fn named<T: serde::de::DeserializeOwned>(name: &str) -> serde_json::Result<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
 }
 
-fn bool_value(name: &str, value: Option<String>) -> Result<bool, String> {
-    match value.as_deref() {
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        other => Err(format!(
-            "`{name}` takes true or false, not `{}`",
-            other.unwrap_or_default()
-        )),
-    }
+fn stage(name: &str) -> Result<StageId, String> {
+    let names: Vec<&str> = StageId::ALL.iter().map(|s| s.name()).collect();
+    StageId::from_name(name).ok_or_else(|| format!("one of {}", names.join(", ")))
 }
 
-/// A path the command cannot do without, absolute.
-fn path_operand(p: &mut pico_args::Arguments, what: &str) -> Result<PathBuf, String> {
-    match free_word(p)? {
-        Some(path) => absolute_path(what, Some(path)),
-        None => Err(format!("missing {what}")),
+/// A stage operand: `None` for every stage.
+fn stage_or_all(word: Option<&str>) -> Result<Option<StageId>, String> {
+    let stage = |w| stage(w).map_err(|one_of| format!("unknown stage `{w}`: all or {one_of}"));
+    word.filter(|w| *w != "all").map(stage).transpose()
+}
+
+/// A path taken from where the user stands: the commands run elsewhere.
+fn path(value: &str) -> Result<PathBuf, String> {
+    match std::env::current_dir() {
+        _ if Path::new(value).is_absolute() => Ok(value.into()),
+        Ok(cwd) => Ok(cwd.join(value)),
+        Err(e) => Err(format!("a path (no current directory: {e})")),
     }
 }
 
-/// The next positional word, unless what follows is an option.
-fn free_word(p: &mut pico_args::Arguments) -> Result<Option<String>, String> {
-    p.opt_free_from_str().map_err(|e| e.to_string())
-}
-
-/// Names the first word nobody consumed: an option of another command, an unknown option, or
-/// a stray positional argument.
-fn leftover_message(rest: Vec<OsString>, command: &str) -> Option<String> {
-    let first = rest.first()?.to_string_lossy().into_owned();
-    Some(if !first.starts_with('-') {
-        format!("unexpected argument `{first}` for `{command}`")
-    } else if known_options().iter().any(|(name, _)| *name == first) {
-        format!("`{first}` is not an option of `{command}`")
-    } else {
-        format!("unknown option `{first}` for `{command}`")
-    })
+/// The options and commands as Markdown, from the rows `--help` is made from: what
+/// docs/usage.md is checked against.
+#[cfg(test)]
+pub fn reference_markdown() -> String {
+    let line = |o: &Opt| format!("- `{}`: {}\n", o.spec, o.help);
+    let mut out = String::from("## Global options\n\n");
+    out.extend(globals().map(line));
+    for c in commands() {
+        let help = c.help();
+        let usage = help.lines().nth(1).unwrap_or_default().trim();
+        out += &format!("\n## `{}`\n\n`{usage}`\n\n{}\n\n", c.name, c.about);
+        out.extend(c.options().map(line));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -939,17 +533,16 @@ mod tests {
     }
 
     /// A value each option accepts, for trying every option on every command.
-    fn sample_value(takes: Takes) -> Option<&'static str> {
-        match takes {
-            Takes::Nothing => None,
-            Takes::Value("<true|false>") => Some("true"),
-            Takes::Value("<text|sh|json>") => Some("json"),
-            Takes::Value("<legacy|pgo-table>") => Some("legacy"),
-            Takes::Value("<STAGE>") | Takes::Values("<STAGE>") => Some("rustc-pgo"),
-            Takes::Value("<PROFILE>") => Some("llvm-pgo"),
-            Takes::Value("<pooled|per-process>") => Some("pooled"),
-            Takes::Value("<N>") => Some("4"),
-            Takes::Value(_) | Takes::Values(_) => Some("some-value"),
+    fn sample_value(value: Option<&str>) -> Option<&'static str> {
+        match value? {
+            "<true|false>" => Some("true"),
+            "<text|sh|json>" => Some("json"),
+            "<legacy|pgo-table>" => Some("legacy"),
+            "<STAGE>" => Some("rustc-pgo"),
+            "<PROFILE>" => Some("llvm-pgo"),
+            "<pooled|per-process>" => Some("pooled"),
+            "<N>" => Some("4"),
+            _ => Some("some-value"),
         }
     }
 
@@ -972,7 +565,7 @@ mod tests {
             else {
                 panic!("{} --help", command.name)
             };
-            for (name, takes) in known_options() {
+            for (name, takes) in OPTIONS.iter().map(Opt::parts) {
                 let operand = match command.name {
                     "export" | "import" => " some-dir",
                     _ => "",
@@ -1058,5 +651,137 @@ mod tests {
             panic!()
         };
         assert_eq!(inv.dist_args, ["dist", "--foo"]);
+    }
+
+    /// Every help page, top level first.
+    fn every_help() -> Vec<String> {
+        let mut pages = vec![top_help()];
+        pages.extend(commands().iter().map(CommandDef::help));
+        pages
+    }
+
+    #[test]
+    fn every_option_line_is_name_value_then_help() {
+        for help in every_help() {
+            for line in help.lines().filter(|l| l.starts_with("    --")) {
+                let left = line.strip_prefix("    ").expect(line);
+                let (spec, text) = left.split_once("   ").expect(line);
+                let (name, value) = spec.split_once(' ').unwrap_or((spec, ""));
+                assert!(option(name).is_some(), "{line}");
+                assert!(
+                    value.is_empty() || value.starts_with('<') && value.ends_with('>'),
+                    "{line}"
+                );
+                assert!(
+                    !text.trim().is_empty(),
+                    "the help is on the option's line: {line}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reference_lists_every_option_of_every_command() {
+        let reference = reference_markdown();
+        for command in commands() {
+            assert!(reference.contains(&format!("## `{}`", command.name)));
+            for opt in command.options().chain(globals()) {
+                assert!(
+                    reference.contains(&format!("- `{}`: ", opt.spec)),
+                    "{}",
+                    opt.spec
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn enum_values_are_named_as_the_help_names_them() {
+        let message = |line: &str| match parse_str(line) {
+            Err(err) => err.message,
+            Ok(_) => panic!("`{line}` should be refused"),
+        };
+        assert_eq!(
+            message("opt-dist plan --format yaml"),
+            "`--format` takes text or sh or json, not `yaml`"
+        );
+        assert_eq!(
+            message("opt-dist --interface new rustc-pgo"),
+            "`--interface` takes legacy or pgo-table, not `new`"
+        );
+        assert_eq!(
+            message("opt-dist all --from rustc"),
+            "`--from` takes one of rustc-pgo, llvm-pgo, llvm-bolt, rustc-bolt, dist, test, \
+             not `rustc`"
+        );
+        assert_eq!(
+            message("opt-dist plan rustc"),
+            "unknown stage `rustc`: all or one of rustc-pgo, llvm-pgo, llvm-bolt, rustc-bolt, \
+             dist, test"
+        );
+        assert_eq!(
+            message("opt-dist rustc-pgo --training-jobs 0"),
+            "`--training-jobs` takes a number of at least 1, not `0`"
+        );
+        assert_eq!(
+            message("opt-dist plan --frob"),
+            "unknown option `--frob` for `plan`"
+        );
+        assert_eq!(message("opt-dist export"), "missing <DIR>");
+        assert_eq!(
+            message("opt-dist doctor x"),
+            "unexpected argument `x` for `doctor`"
+        );
+        assert_eq!(
+            message("opt-dist clean a b"),
+            "unexpected argument `b` for `clean`"
+        );
+        assert_eq!(
+            message("opt-dist --keep-raw rustc-pgo"),
+            "`--keep-raw` is not an option of `opt-dist`"
+        );
+        assert_eq!(
+            message("opt-dist --wait=1 all"),
+            "`--wait` is a flag and takes no value (`--wait=1`)"
+        );
+        let Ok(Parsed::Run(inv)) = parse_str("opt-dist export out --stage=dist --stage llvm-pgo")
+        else {
+            panic!("--stage is repeatable")
+        };
+        assert!(matches!(inv.command, Command::Export { ref stages, .. } if stages.len() == 2));
+    }
+
+    #[test]
+    fn help_wins_over_mistakes_after_the_command_and_version_needs_opt_dist() {
+        assert!(matches!(
+            parse_str("opt-dist rustc-pgo --frob --help"),
+            Ok(Parsed::Help(_))
+        ));
+        assert!(matches!(parse_str("--help"), Ok(Parsed::Help(_))));
+        assert!(matches!(parse_str("opt-dist -V"), Ok(Parsed::Help(_))));
+        assert!(parse_str("--version").is_err());
+        assert!(parse_str("cargo opt-dist").is_err());
+    }
+
+    /// Repeatability is read from the help ("(repeatable"): a rewording must not change it.
+    #[test]
+    fn exactly_the_options_whose_help_says_so_repeat() {
+        let repeatable: Vec<&str> = OPTIONS
+            .iter()
+            .filter(|o| o.help.contains("(repeatable"))
+            .map(|o| o.parts().0)
+            .collect();
+        assert_eq!(
+            repeatable,
+            ["--stage", "--benchmark-cargo-config", "--skipped-tests"]
+        );
+        let line = "opt-dist rustc-pgo --skipped-tests a --skipped-tests=b \
+                    --benchmark-cargo-config /a --benchmark-cargo-config /b";
+        let Ok(Parsed::Run(inv)) = parse_str(line) else {
+            panic!("{line}")
+        };
+        assert_eq!(inv.options.skipped_tests, ["a", "b"]);
+        assert_eq!(inv.options.benchmark_cargo_config.len(), 2);
+        assert!(parse_str("opt-dist rustc-pgo --host a --host b").is_err());
     }
 }
