@@ -151,11 +151,7 @@ fn main() -> ExitCode {
         println!("mini_compiler_speed: run it with `cargo bench --bench mini_compiler_speed`");
         return ExitCode::SUCCESS;
     }
-    let filters = args
-        .iter()
-        .filter(|a| !a.starts_with("--"))
-        .cloned()
-        .collect();
+    let filters = args.iter().filter(|a| !a.starts_with("--")).cloned().collect();
     match run(filters) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -166,9 +162,7 @@ fn main() -> ExitCode {
 }
 
 fn env_flag(key: &str) -> Option<bool> {
-    std::env::var(key)
-        .ok()
-        .map(|v| !matches!(v.as_str(), "" | "0" | "false" | "no"))
+    std::env::var(key).ok().map(|v| !matches!(v.as_str(), "" | "0" | "false" | "no"))
 }
 
 fn settings(filters: Vec<String>) -> Result<Settings> {
@@ -187,10 +181,8 @@ fn settings(filters: Vec<String>) -> Result<Settings> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
                 .unwrap_or(0);
-            let dir = std::env::temp_dir().join(format!(
-                "mini-compiler-speed-{}-{nanos}",
-                std::process::id()
-            ));
+            let dir = std::env::temp_dir()
+                .join(format!("mini-compiler-speed-{}-{nanos}", std::process::id()));
             (dir, env_flag("MINI_BENCH_KEEP").unwrap_or(false), false)
         }
     };
@@ -220,9 +212,7 @@ fn run(filters: Vec<String>) -> Result<()> {
         .canonicalize()
         .context("tests/mini-rust-tree")?;
     let host = host_triple()?;
-    let version = std::fs::read_to_string(fixture.join("version"))?
-        .trim()
-        .to_string();
+    let version = std::fs::read_to_string(fixture.join("version"))?.trim().to_string();
     let tools = preflight(settings.valgrind)?;
     std::fs::create_dir_all(&settings.work)
         .with_context(|| format!("creating {}", settings.work.display()))?;
@@ -255,11 +245,7 @@ fn measure_all(
     progress(&format!(
         "{} benchmarks: {}",
         benches.len(),
-        benches
-            .iter()
-            .map(|b| b.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        benches.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
     ));
 
     let load_before = load_average();
@@ -295,10 +281,7 @@ fn measure_all(
 // Tools and toolchains
 
 fn host_triple() -> Result<String> {
-    let out = Command::new("rustc")
-        .arg("-vV")
-        .output()
-        .context("running `rustc -vV`")?;
+    let out = Command::new("rustc").arg("-vV").output().context("running `rustc -vV`")?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("host: "))
@@ -308,15 +291,8 @@ fn host_triple() -> Result<String> {
 
 fn first_line(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    let text = if out.stdout.is_empty() {
-        out.stderr
-    } else {
-        out.stdout
-    };
-    String::from_utf8_lossy(&text)
-        .lines()
-        .next()
-        .map(|l| l.trim().to_string())
+    let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
+    String::from_utf8_lossy(&text).lines().next().map(|l| l.trim().to_string())
 }
 
 /// The tools the builds and measurements need, with their versions.
@@ -377,8 +353,7 @@ fn build_command(config: Config, tree: &Path, host: &str) -> Command {
     let mut cmd = match config {
         Config::Plain => {
             let mut c = Command::new("python3");
-            c.arg("x.py")
-                .args(["dist", "--host", host, "--target", host]);
+            c.arg("x.py").args(["dist", "--host", host, "--target", host]);
             c
         }
         Config::Pgo | Config::PgoBolt => {
@@ -391,9 +366,7 @@ fn build_command(config: Config, tree: &Path, host: &str) -> Command {
         }
     };
     // Cargo points LD_LIBRARY_PATH at its toolchain for benchmarks; nothing here should see it.
-    cmd.current_dir(tree)
-        .env_remove("LD_LIBRARY_PATH")
-        .stdin(Stdio::null());
+    cmd.current_dir(tree).env_remove("LD_LIBRARY_PATH").stdin(Stdio::null());
     cmd
 }
 
@@ -451,11 +424,7 @@ fn build_toolchains(
                         tail(&log, 40)
                     );
                     std::fs::write(done, b"")?;
-                    progress(&format!(
-                        "{}: built in {:.0} s",
-                        config.name(),
-                        took.as_secs_f64()
-                    ));
+                    progress(&format!("{}: built in {:.0} s", config.name(), took.as_secs_f64()));
                     Ok((*config, took))
                 })
             })
@@ -482,12 +451,7 @@ fn unpack_and_check(config: Config, work: &Path, host: &str, version: &str) -> R
     let dest = work.join("toolchains").join(config.dir());
     let _ = std::fs::remove_dir_all(&dest);
     std::fs::create_dir_all(&dest)?;
-    let status = Command::new("tar")
-        .arg("-xJf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(&dest)
-        .status()?;
+    let status = Command::new("tar").arg("-xJf").arg(&tarball).arg("-C").arg(&dest).status()?;
     ensure!(status.success(), "unpacking {} failed", tarball.display());
     let root = dest.join(format!("rustc-{version}-{host}/rustc"));
     let rustc = root.join("bin/rustc");
@@ -505,10 +469,7 @@ fn unpack_and_check(config: Config, work: &Path, host: &str, version: &str) -> R
         rustc.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let ldd = Command::new("ldd")
-        .arg(&rustc)
-        .env_remove("LD_LIBRARY_PATH")
-        .output()?;
+    let ldd = Command::new("ldd").arg(&rustc).env_remove("LD_LIBRARY_PATH").output()?;
     let ldd = String::from_utf8_lossy(&ldd.stdout).into_owned();
     let lib = lib.canonicalize()?;
     let mut libraries = Vec::new();
@@ -572,10 +533,7 @@ fn unpack_and_check(config: Config, work: &Path, host: &str, version: &str) -> R
         "{}: {} ({})",
         config.name(),
         rustc.display(),
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or("")
+        String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("")
     ));
     Ok(Toolchain { config, rustc })
 }
@@ -619,9 +577,7 @@ fn expand_benchmarks(fixture: &Path, work: &Path, filters: &[String]) -> Result<
         } else {
             let mut out = String::new();
             for i in 0..copies {
-                out.push_str(&format!(
-                    "/// Copy {i} of the benchmark crate.\nmod copy_{i} {{\n"
-                ));
+                out.push_str(&format!("/// Copy {i} of the benchmark crate.\nmod copy_{i} {{\n"));
                 out.push_str(&seed);
                 out.push_str("\n}\n");
             }
@@ -659,10 +615,7 @@ fn compile_command(tc: &Toolchain, bench: &Bench, profile: Profile, out: &Path) 
 }
 
 fn out_dir(work: &Path, what: &str, tc: &Toolchain, profile: Profile) -> Result<PathBuf> {
-    let dir = work
-        .join(what)
-        .join(tc.config.dir())
-        .join(profile.name().to_lowercase());
+    let dir = work.join(what).join(tc.config.dir()).join(profile.name().to_lowercase());
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
@@ -705,9 +658,7 @@ fn children_cpu() -> Option<Duration> {
         usage.assume_init()
     };
     let micros = |t: &Timeval| t.sec as u64 * 1_000_000 + t.usec as u64;
-    Some(Duration::from_micros(
-        micros(&usage.utime) + micros(&usage.stime),
-    ))
+    Some(Duration::from_micros(micros(&usage.utime) + micros(&usage.stime)))
 }
 
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
@@ -745,10 +696,8 @@ fn dir_contents(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        files.insert(
-            entry.file_name().to_string_lossy().into_owned(),
-            std::fs::read(entry.path())?,
-        );
+        files
+            .insert(entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path())?);
     }
     Ok(files)
 }
@@ -845,10 +794,8 @@ fn count_instructions(
     let logs = work.join("cachegrind");
     std::fs::create_dir_all(&logs)?;
     let next = AtomicUsize::new(0);
-    let counts = Mutex::new(vec![
-        vec![vec![0u64; benches.len()]; PROFILES.len()];
-        toolchains.len()
-    ]);
+    let counts =
+        Mutex::new(vec![vec![vec![0u64; benches.len()]; PROFILES.len()]; toolchains.len()]);
     std::thread::scope(|s| -> Result<()> {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -976,28 +923,16 @@ impl Report<'_> {
             None => (0..PROFILES.len()).collect(),
         };
         let round = |r: usize| {
-            profiles
-                .iter()
-                .flat_map(move |&p| self.wall[c][p].iter().map(move |b| b[r]))
+            profiles.iter().flat_map(move |&p| self.wall[c][p].iter().map(move |b| b[r]))
         };
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let wall_ms = (0..self.reps)
-            .map(|r| round(r).map(|s| ms(s.wall)).sum())
-            .collect();
-        let cpu_ms = (0..self.reps)
-            .map(|r| round(r).map(|s| s.cpu.map(ms)).sum::<Option<f64>>())
-            .collect();
-        let instructions = self.instructions.map(|ins| {
-            profiles
-                .iter()
-                .map(|&p| ins[c][p].iter().sum::<u64>())
-                .sum()
-        });
-        Row {
-            wall_ms,
-            cpu_ms,
-            instructions,
-        }
+        let wall_ms = (0..self.reps).map(|r| round(r).map(|s| ms(s.wall)).sum()).collect();
+        let cpu_ms =
+            (0..self.reps).map(|r| round(r).map(|s| s.cpu.map(ms)).sum::<Option<f64>>()).collect();
+        let instructions = self
+            .instructions
+            .map(|ins| profiles.iter().map(|&p| ins[c][p].iter().sum::<u64>()).sum());
+        Row { wall_ms, cpu_ms, instructions }
     }
 
     fn markdown(&self) -> String {
@@ -1010,9 +945,7 @@ impl Report<'_> {
             cpu_model(),
             self.tools["rustc"],
             self.tools["clang-22"],
-            self.tools
-                .get("valgrind")
-                .map_or("no valgrind", String::as_str)
+            self.tools.get("valgrind").map_or("no valgrind", String::as_str)
         );
         let _ = writeln!(
             md,
@@ -1034,11 +967,7 @@ impl Report<'_> {
                 None => format!("{} reused", c.name()),
             })
             .collect();
-        let _ = writeln!(
-            md,
-            "Toolchain builds (concurrent): {}.\n",
-            builds.join(", ")
-        );
+        let _ = writeln!(md, "Toolchain builds (concurrent): {}.\n", builds.join(", "));
 
         md.push_str(
             "| configuration | profile | wall ms: median (p25–p75) | wall speedup | \
@@ -1062,10 +991,9 @@ impl Report<'_> {
                 let wall = sorted(row.wall_ms.clone());
                 let wall_speedup = speedup(c, median(&plain.wall_ms), median(&wall));
                 let (cpu, cpu_speedup) = match (&row.cpu_ms, &plain.cpu_ms) {
-                    (Some(cpu), Some(base)) => (
-                        format!("{:.1}", median(cpu)),
-                        speedup(c, median(base), median(cpu)),
-                    ),
+                    (Some(cpu), Some(base)) => {
+                        (format!("{:.1}", median(cpu)), speedup(c, median(base), median(cpu)))
+                    }
                     _ => ("n/a".into(), "n/a".into()),
                 };
                 let (ins, ins_vs) = match (row.instructions, plain.instructions) {
@@ -1112,10 +1040,8 @@ impl Report<'_> {
             }
         }
         let cpu_ms = |c: usize, p: usize, b: usize| {
-            let v: Option<Vec<f64>> = self.wall[c][p][b]
-                .iter()
-                .map(|s| s.cpu.map(|d| d.as_secs_f64() * 1e3))
-                .collect();
+            let v: Option<Vec<f64>> =
+                self.wall[c][p][b].iter().map(|s| s.cpu.map(|d| d.as_secs_f64() * 1e3)).collect();
             v.map(|v| quantile(&sorted(v), 0.5))
         };
         if cpu_ms(0, 0, 0).is_some() {
@@ -1126,9 +1052,8 @@ impl Report<'_> {
                  |---|---:|---:|---:|---:|\n",
             );
             for (b, bench) in self.benches.iter().enumerate() {
-                let plain: Vec<f64> = (0..PROFILES.len())
-                    .map(|p| cpu_ms(0, p, b).unwrap_or(f64::NAN))
-                    .collect();
+                let plain: Vec<f64> =
+                    (0..PROFILES.len()).map(|p| cpu_ms(0, p, b).unwrap_or(f64::NAN)).collect();
                 let _ = write!(
                     md,
                     "| {} | {:.1} / {:.1} / {:.1} |",

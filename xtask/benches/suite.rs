@@ -103,20 +103,12 @@ impl Tree {
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|r| r["tool"] == tool)
-            .filter(|r| {
-                !r["argv"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|w| w == "--dry-run"))
-            })
+            .filter(|r| !r["argv"].as_array().is_some_and(|a| a.iter().any(|w| w == "--dry-run")))
             .count()
     }
 
     fn manifest(&self, stage: &str) -> Result<Value> {
-        let path = self
-            .root
-            .join("build/opt-dist")
-            .join(stage)
-            .join("manifest.json");
+        let path = self.root.join("build/opt-dist").join(stage).join("manifest.json");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         Ok(serde_json::from_str(&text)?)
@@ -151,21 +143,11 @@ struct Row {
 }
 
 fn row(what: impl Into<String>, figure: impl Into<String>) -> Row {
-    Row {
-        what: what.into(),
-        figure: figure.into(),
-        goal: "",
-        met: None,
-    }
+    Row { what: what.into(), figure: figure.into(), goal: "", met: None }
 }
 
 fn goal(what: impl Into<String>, figure: impl Into<String>, goal: &'static str, met: bool) -> Row {
-    Row {
-        what: what.into(),
-        figure: figure.into(),
-        goal,
-        met: Some(met),
-    }
+    Row { what: what.into(), figure: figure.into(), goal, met: Some(met) }
 }
 
 fn run() -> Result<()> {
@@ -217,10 +199,7 @@ fn run() -> Result<()> {
     let staged_xpy = staged.calls("x.py");
     rows.push(goal(
         "stage by stage vs `all`, one build dir",
-        format!(
-            "x.py calls {staged_xpy} vs {all_xpy}; wall ratio {:.2}",
-            staged_secs / all_secs
-        ),
+        format!("x.py calls {staged_xpy} vs {all_xpy}; wall ratio {:.2}", staged_secs / all_secs),
         "same x.py count, ratio ≈ 1.0",
         staged_xpy == all_xpy && (staged_secs / all_secs - 1.0).abs() < 0.1,
     ));
@@ -244,11 +223,7 @@ fn run() -> Result<()> {
 
     for (i, stage) in STAGES.iter().enumerate() {
         eprintln!("suite: resume after a failure in {stage} (3 rounds)");
-        let fault = if *stage == "dist" {
-            "dist"
-        } else {
-            "collector"
-        };
+        let fault = if *stage == "dist" { "dist" } else { "collector" };
         let (mut resumed, mut alone) = (Vec::new(), Vec::new());
         for round in 0..3 {
             let failing = scratch.copy(&work, &format!("resume-{stage}-{round}"))?;
@@ -323,9 +298,7 @@ fn run() -> Result<()> {
 /// Training in each raw-profile mode (and with parallel jobs when the xtask has them), from a
 /// finished pipeline, compared with per-process single-job training.
 fn raw_profile_modes(finished: &Tree, work: &Path) -> Result<Vec<Row>> {
-    let help = Command::new(XTASK)
-        .args(["opt-dist", "rustc-pgo", "--help"])
-        .output()?;
+    let help = Command::new(XTASK).args(["opt-dist", "rustc-pgo", "--help"]).output()?;
     let jobs: &[&str] = match String::from_utf8_lossy(&help.stdout).contains("--training-jobs") {
         true => &["1", "2"],
         false => &["1"],
@@ -337,13 +310,7 @@ fn raw_profile_modes(finished: &Tree, work: &Path) -> Result<Vec<Row>> {
             let tree = finished.copy(work, &format!("raw-{mode}-{j}"))?;
             let mut stats = Vec::new();
             for stage in ["rustc-pgo", "llvm-pgo"] {
-                let mut args = vec![
-                    stage,
-                    "--keep-raw",
-                    "--raw-profiles",
-                    mode,
-                    "--no-preflight",
-                ];
+                let mut args = vec![stage, "--keep-raw", "--raw-profiles", mode, "--no-preflight"];
                 if jobs.len() > 1 {
                     args.extend(["--training-jobs", j]);
                 }
@@ -405,10 +372,7 @@ fn overlap(base: &Path, test: &Path) -> Result<(String, String)> {
             .map(|v| v.trim().to_string())
             .unwrap_or_else(|| "n/a".to_string())
     };
-    Ok((
-        find("Edge profile overlap"),
-        find("IndirectCall profile overlap"),
-    ))
+    Ok((find("Edge profile overlap"), find("IndirectCall profile overlap")))
 }
 
 /// The miniature tree's measured disk figures, for the estimate of trees of its size.
@@ -418,14 +382,9 @@ fn write_disk_reference(tree: &Tree) -> Result<()> {
         let disk = &tree.manifest(stage)?["disk"];
         let n = |k: &str| disk[k].as_u64().unwrap_or(0);
         let kept = n("build_dir_after").saturating_sub(n("build_dir_before"));
-        let peak = n("free_before")
-            .saturating_sub(n("lowest_free"))
-            .max(kept)
-            .max(n("peak_raw_bytes"));
-        stages.insert(
-            stage.to_string(),
-            serde_json::json!({ "kept": kept, "peak": peak }),
-        );
+        let peak =
+            n("free_before").saturating_sub(n("lowest_free")).max(kept).max(n("peak_raw_bytes"));
+        stages.insert(stage.to_string(), serde_json::json!({ "kept": kept, "peak": peak }));
     }
     let compiler: u64 = walkdir::WalkDir::new(tree.root.join("compiler"))
         .into_iter()
@@ -451,8 +410,7 @@ fn write_disk_reference(tree: &Tree) -> Result<()> {
 
 fn today() -> String {
     let out = Command::new("date").arg("-u").arg("+%Y-%m-%d").output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
 }
 
 fn write_report(rows: &[Row], compiler: Option<&str>, secs: f64) -> Result<()> {

@@ -36,10 +36,7 @@ fn main() -> ExitCode {
             match util::process::signal() {
                 // As a process killed by the signal would: 130 for Ctrl-C, 143 for SIGTERM.
                 Some(signum) => {
-                    eprintln!(
-                        "opt-dist: interrupted by {}",
-                        util::process::describe(signum)
-                    );
+                    eprintln!("opt-dist: interrupted by {}", util::process::describe(signum));
                     ExitCode::from((128 + signum) as u8)
                 }
                 None => ExitCode::FAILURE,

@@ -57,11 +57,7 @@ pub fn clean(ctx: &Ctx, stage: Option<StageId>, and_later: bool) -> Result<()> {
     let (mut total, mut removed) = (0, 0);
     for path in doomed.iter().filter(|p| p.exists()) {
         let bytes = files_below(path, None)?.1
-            + path
-                .is_file()
-                .then(|| fs::size(path))
-                .transpose()?
-                .unwrap_or(0);
+            + path.is_file().then(|| fs::size(path)).transpose()?.unwrap_or(0);
         fs::remove(path)?;
         println!("deleted {} ({})", path.display(), human_bytes(bytes));
         total += bytes;

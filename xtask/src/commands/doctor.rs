@@ -43,12 +43,7 @@ pub struct Check {
 
 impl Check {
     fn new(name: &'static str, outcome: Outcome, detail: String, fix: Option<String>) -> Check {
-        Check {
-            name,
-            outcome,
-            detail,
-            fix,
-        }
+        Check { name, outcome, detail, fix }
     }
 
     fn ok(name: &'static str, detail: impl Into<String>) -> Check {
@@ -69,17 +64,13 @@ impl Check {
 pub fn doctor(invocation: Invocation, sh: &xshell::Shell) -> Result<()> {
     let tree = Tree::locate(&invocation.global.tree, sh)?;
     let (interface, interface_check) = match invocation.global.interface {
-        Some(interface) => (
-            interface,
-            Check::ok("interface", format!("{} (--interface)", interface.name())),
-        ),
+        Some(interface) => {
+            (interface, Check::ok("interface", format!("{} (--interface)", interface.name())))
+        }
         None => match bootstrap::detect_interface(&tree, sh) {
             Ok(interface) => (
                 interface,
-                Check::ok(
-                    "interface",
-                    format!("{} (asked bootstrap)", interface.name()),
-                ),
+                Check::ok("interface", format!("{} (asked bootstrap)", interface.name())),
             ),
             Err(err) => (
                 Interface::Legacy,
@@ -100,10 +91,7 @@ pub fn doctor(invocation: Invocation, sh: &xshell::Shell) -> Result<()> {
         true,
         sh,
     )?;
-    let plans: Vec<StagePlan> = StageId::ALL
-        .iter()
-        .map(|s| s.plan(&ctx))
-        .collect::<Result<_>>()?;
+    let plans: Vec<StagePlan> = StageId::ALL.iter().map(|s| s.plan(&ctx)).collect::<Result<_>>()?;
     let mut checks = vec![interface_check];
     checks.extend(checks_for(&ctx, &plans, sh));
     println!("opt-dist doctor: {}\n", ctx.tree.describe());
@@ -120,10 +108,9 @@ fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> 
     let mut checks = Vec::new();
     let python = Cmd::new(tree.python.clone(), &tree.src).arg("--version");
     checks.push(match python.probe(sh) {
-        Ok((true, out, err)) => Check::ok(
-            "python",
-            format!("{} ({})", tree.python, (out + &err).trim()),
-        ),
+        Ok((true, out, err)) => {
+            Check::ok("python", format!("{} ({})", tree.python, (out + &err).trim()))
+        }
         _ => Check::fail(
             "python",
             format!("`{} --version` failed", tree.python),
@@ -161,10 +148,7 @@ fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> 
     let waiting =
         crate::engine::backup::pending(&crate::engine::backup::backups_dir(&tree.artifacts_root()));
     if !waiting.is_empty() {
-        let files: Vec<String> = waiting
-            .iter()
-            .map(|(p, _)| p.display().to_string())
-            .collect();
+        let files: Vec<String> = waiting.iter().map(|(p, _)| p.display().to_string()).collect();
         checks.push(Check::note(
             "backups",
             format!("a killed run left changed: {}", files.join(", ")),
@@ -188,16 +172,12 @@ fn tool_checks(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check>
         let tool = match effect {
             Effect::Run { cmd, .. } => PathBuf::from(cmd.program()),
             Effect::CheckProfdata { profdata: tool, .. }
-            | Effect::MergeFdata {
-                merge_fdata: tool, ..
-            }
-            | Effect::Validate {
-                check: ProfileCheck::LlvmProfdata { tool },
-                ..
-            } => tool.clone(),
+            | Effect::MergeFdata { merge_fdata: tool, .. }
+            | Effect::Validate { check: ProfileCheck::LlvmProfdata { tool }, .. } => tool.clone(),
             _ => continue,
         };
-        let host_llvm = ["llvm-profdata", "llvm-bolt", "merge-fdata"].contains(&fs::file_name(&tool).as_str());
+        let host_llvm =
+            ["llvm-profdata", "llvm-bolt", "merge-fdata"].contains(&fs::file_name(&tool).as_str());
         if host_llvm && !tool.starts_with(&ctx.tree.build_dir) && !used.contains(&tool) {
             used.push(tool);
         }
@@ -232,12 +212,19 @@ fn tool_checks(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check>
         checks.push(match llvm_tool_version(&tool, sh) {
             Err(_) if !tool.is_file() => {
                 let how = &ctx.host_llvm.found_by;
-                Check::fail(name, format!("not found ({} looked up via {how})", tool.display()), fix)
+                Check::fail(
+                    name,
+                    format!("not found ({} looked up via {how})", tool.display()),
+                    fix,
+                )
             }
             Err(err) => Check::fail(name, format!("{err:#}"), fix),
             Ok(version) if major.is_some() && llvm_major(&version) != major => {
                 let compiler = major.unwrap_or_default();
-                let detail = format!("{} is LLVM {version}, the compiler's LLVM is {compiler}", tool.display());
+                let detail = format!(
+                    "{} is LLVM {version}, the compiler's LLVM is {compiler}",
+                    tool.display()
+                );
                 Check::fail(name, detail, fix)
             }
             Ok(version) if name == "llvm-profdata" && in_tree => Check::ok(
@@ -322,11 +309,9 @@ fn build_dir_check(ctx: &Ctx) -> Check {
             Check::fail(NAME, format!("{} is not a directory", dir.display()), fix)
         }
         None => Check::fail(NAME, format!("no part of {} exists", dir.display()), fix),
-        Some(existing) if !existing.is_dir() => Check::fail(
-            NAME,
-            format!("{} is not a directory", existing.display()),
-            fix,
-        ),
+        Some(existing) if !existing.is_dir() => {
+            Check::fail(NAME, format!("{} is not a directory", existing.display()), fix)
+        }
         Some(existing) => {
             // Writable as this user, on this file system (a read-only mount says no to root too).
             let probe = existing.join(format!(".opt-dist-write-probe-{}", std::process::id()));
@@ -335,11 +320,9 @@ fn build_dir_check(ctx: &Ctx) -> Check {
                     let _ = std::fs::remove_file(&probe);
                     Check::ok(NAME, dir.display().to_string())
                 }
-                Err(err) => Check::fail(
-                    NAME,
-                    format!("cannot write in {}: {err}", existing.display()),
-                    fix,
-                ),
+                Err(err) => {
+                    Check::fail(NAME, format!("cannot write in {}: {err}", existing.display()), fix)
+                }
             }
         }
     }
@@ -353,11 +336,7 @@ fn disk_check(ctx: &Ctx, plans: &[StagePlan]) -> Check {
     let defs: Vec<_> = plans.iter().map(|p| p.stage).collect();
     let estimate = disk::estimate(ctx, &defs, compiler);
     let Some(free) = fs::free_bytes(&ctx.tree.build_dir) else {
-        return Check::note(
-            NAME,
-            "could not be measured (`df` failed)",
-            "check it by hand",
-        );
+        return Check::note(NAME, "could not be measured (`df` failed)", "check it by hand");
     };
     let detail = format!(
         "{} free below {}, about {} needed ({})",
@@ -397,10 +376,8 @@ pub fn render_table(checks: &[Check]) -> String {
 /// Runs the checks and the bootstrap dry runs; any failure stops the run before it starts.
 pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<()> {
     let started = Instant::now();
-    let failed: Vec<Check> = checks_for(ctx, plans, sh)
-        .into_iter()
-        .filter(|c| c.outcome == Outcome::Fail)
-        .collect();
+    let failed: Vec<Check> =
+        checks_for(ctx, plans, sh).into_iter().filter(|c| c.outcome == Outcome::Fail).collect();
     if !failed.is_empty() {
         bail!(
             "preflight: this run cannot succeed, nothing was started:\n{}(--no-preflight skips \
@@ -414,11 +391,7 @@ pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<(
     for plan in plans {
         for (i, step) in plan.steps.iter().enumerate() {
             for effect in &step.effects {
-                if let Effect::Bootstrap {
-                    cmd,
-                    preflight: true,
-                } = effect
-                {
+                if let Effect::Bootstrap { cmd, preflight: true } = effect {
                     let what = format!("{} step {}: {}", plan.stage.name, i + 1, step.title);
                     planned.push((what, cmd, plan.stage.takes_dist_args));
                 }

@@ -45,26 +45,16 @@ fn profile_stages() -> impl Iterator<Item = StageId> {
 }
 
 fn profile_stage_names() -> String {
-    profile_stages()
-        .map(StageId::name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    profile_stages().map(StageId::name).collect::<Vec<_>>().join(", ")
 }
 
 /// `export <DIR>`: every finished stage (or the ones named) to `<DIR>/<stage>/`.
 pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
     let (every, mut hashes, mut exported) = (stages.is_empty(), Hashes::default(), 0);
-    for stage in if every {
-        profile_stages().collect()
-    } else {
-        stages.to_vec()
-    } {
+    for stage in if every { profile_stages().collect() } else { stages.to_vec() } {
         let name = stage.name();
         if !profile_stages().any(|s| s == stage) {
-            bail!(
-                "the {name} stage makes no profiles; export carries {}",
-                profile_stage_names()
-            );
+            bail!("the {name} stage makes no profiles; export carries {}", profile_stage_names());
         }
         let plan = stage.plan(ctx)?;
         let manifest = match state::assess(ctx, &plan, &mut hashes, None) {
@@ -189,9 +179,9 @@ fn check_stage(
     let plan = stage.plan(ctx)?;
     let why_not = match (manifest.status.as_str(), &plan.skipped) {
         ("done", None) => None,
-        ("done", Some(reason)) => Some(format!(
-            "is not imported: these options skip the stage ({reason})"
-        )),
+        ("done", Some(reason)) => {
+            Some(format!("is not imported: these options skip the stage ({reason})"))
+        }
         (status, _) => Some(format!("is {status}: nothing to import")),
     };
     if let Some(why_not) = why_not {
@@ -204,18 +194,8 @@ fn check_stage(
         .into_iter()
         .map(|(what, there, here)| differs(what, there, here))
         .collect();
-    let names = manifest
-        .outputs
-        .iter()
-        .map(|o| PathBuf::from(&o.name))
-        .collect();
-    let incoming = Incoming {
-        stage,
-        dir,
-        names,
-        manifest,
-        origin: Origin::Exported(path),
-    };
+    let names = manifest.outputs.iter().map(|o| PathBuf::from(&o.name)).collect();
+    let incoming = Incoming { stage, dir, names, manifest, origin: Origin::Exported(path) };
     admit(ctx, incoming, differences, allow_stale).map(Some)
 }
 
@@ -313,19 +293,14 @@ fn check_single(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> 
     let extension = def.format.extension();
     let named = name.to_str().and_then(|name| {
         let rest = name.strip_prefix(def.stem)?.strip_prefix('-')?;
-        rest.strip_suffix(extension)?
-            .strip_suffix('.')?
-            .split_once('-')
+        rest.strip_suffix(extension)?.strip_suffix('.')?.split_once('-')
     });
     let differences = match named {
-        Some((version, host)) => [
-            ("version", version, &tree.version),
-            ("host", host, &tree.host),
-        ]
-        .into_iter()
-        .filter(|(_, there, here)| there != here)
-        .map(|(what, there, here)| differs(what, there, here))
-        .collect(),
+        Some((version, host)) => [("version", version, &tree.version), ("host", host, &tree.host)]
+            .into_iter()
+            .filter(|(_, there, here)| there != here)
+            .map(|(what, there, here)| differs(what, there, here))
+            .collect(),
         None => vec![format!(
             "provenance: unknown ({} is not named <{}>-<version>-<host>.{extension}), this tree \
              is {} for {}",
@@ -401,11 +376,7 @@ fn admit(
              (--allow-stale):\n  {facts}"
         );
     }
-    incoming.manifest.imported = Some(ImportRecord {
-        from,
-        at: fsutil::now(),
-        differences,
-    });
+    incoming.manifest.imported = Some(ImportRecord { from, at: fsutil::now(), differences });
     Ok(incoming)
 }
 
@@ -433,10 +404,9 @@ fn check_profile(
     // may be instead.
     let (binary, stage) = (def.binary, def.stage);
     let fix = match listed {
-        Some(_) => format!(
-            "its manifest lists it as the {binary} profile ({}); {EXPORT_AGAIN}",
-            def.kind
-        ),
+        Some(_) => {
+            format!("its manifest lists it as the {binary} profile ({}); {EXPORT_AGAIN}", def.kind)
+        }
         None => format!(
             "the {binary} profile is {} in the {stage} stage's directory of the build that made it",
             profile.file_name(&ctx.tree.version, &ctx.tree.host)
@@ -456,17 +426,10 @@ fn check_profile(
             ),
         };
         let shown = shown.display();
-        Err(anyhow!("{err:#}; {fix}{instead}")).context(format!(
-            "{shown} is not a usable {} profile; nothing was imported",
-            def.stem
-        ))
+        Err(anyhow!("{err:#}; {fix}{instead}"))
+            .context(format!("{shown} is not a usable {} profile; nothing was imported", def.stem))
     };
-    verify(
-        source,
-        listed.map(|(_, size, sha256)| (size, sha256)),
-        false,
-        check,
-    )
+    verify(source, listed.map(|(_, size, sha256)| (size, sha256)), false, check)
 }
 
 /// Reads `source` through `use_bytes` and checks that it is the file listed (size and SHA-256),
@@ -600,20 +563,10 @@ fn install(ctx: &Ctx, incoming: Vec<Incoming>) -> Result<()> {
     });
     if renamed.is_err() {
         partials().for_each(|(partial, _)| drop(std::fs::remove_file(partial)));
-        created
-            .iter()
-            .rev()
-            .for_each(|dir| drop(std::fs::remove_dir(dir)));
+        created.iter().rev().for_each(|dir| drop(std::fs::remove_dir(dir)));
     }
     renamed?;
-    for Incoming {
-        stage,
-        dir,
-        names,
-        mut manifest,
-        origin,
-    } in incoming
-    {
+    for Incoming { stage, dir, names, mut manifest, origin } in incoming {
         let (name, stage_dir) = (stage.name(), ctx.tree.stage_dir(stage.name()));
         for (from, output) in names.iter().zip(&manifest.outputs) {
             let (from, to) = (dir.shown.join(from), output.path.display());
@@ -669,10 +622,7 @@ fn copy_in(ctx: &Ctx, incoming: &[Incoming], created: &mut Vec<PathBuf>) -> Resu
                 .with_context(|| format!("cannot create {}", partial.display()))?;
             let source = stage.dir.file(name, IMPORT_AGAIN)?;
             let source = source.with_context(|| {
-                format!(
-                    "{} is gone since it was checked; {IMPORT_AGAIN}",
-                    shown.display()
-                )
+                format!("{} is gone since it was checked; {IMPORT_AGAIN}", shown.display())
             })?;
             let checked = Some((output.size, output.sha256.as_str()));
             verify(source, checked, true, |source| {

@@ -72,13 +72,8 @@ pub fn run(invocation: Invocation) -> Result<()> {
     }
     // A refused import must leave the build dir as it was: it remembers nothing.
     let remember = !matches!(invocation.command, Command::Import { .. });
-    let ctx = Ctx::resolve(
-        &invocation.global,
-        invocation.options,
-        invocation.dist_args,
-        remember,
-        &sh,
-    )?;
+    let ctx =
+        Ctx::resolve(&invocation.global, invocation.options, invocation.dist_args, remember, &sh)?;
     match invocation.command {
         Command::Stage(stage) => run::stage(&ctx, stage, &sh),
         Command::All { from, force } => run::all(&ctx, from, force, &sh),
@@ -86,11 +81,9 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Status { json } => status::status(&ctx, json),
         Command::Clean { stage, and_later } => clean::clean(&ctx, stage, and_later),
         Command::Export { into, stages } => exchange::export(&ctx, &into, &stages),
-        Command::Import {
-            from,
-            single,
-            allow_stale,
-        } => exchange::import(&ctx, &from, single, allow_stale),
+        Command::Import { from, single, allow_stale } => {
+            exchange::import(&ctx, &from, single, allow_stale)
+        }
         Command::Doctor => unreachable!("handled above"),
     }
 }

@@ -121,11 +121,7 @@ fn text(ctx: &Ctx, plans: &[StagePlan]) -> String {
 fn sh(ctx: &Ctx, plans: &[StagePlan]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "#!/bin/sh");
-    let _ = writeln!(
-        out,
-        "# Replays `cargo xtask opt-dist` for {}.",
-        describe(ctx)
-    );
+    let _ = writeln!(out, "# Replays `cargo xtask opt-dist` for {}.", describe(ctx));
     let _ = writeln!(
         out,
         "# Written by `cargo xtask opt-dist plan --format sh`; the xtask's own checks appear as\n\

@@ -50,16 +50,13 @@ fn first_to_run(
         return Ok(0);
     }
     if let Some(from) = from {
-        return plans
-            .iter()
-            .position(|p| p.stage.name == from.name())
-            .with_context(|| {
-                format!(
-                    "--from {}: that stage is not part of this run (the test stage needs \
+        return plans.iter().position(|p| p.stage.name == from.name()).with_context(|| {
+            format!(
+                "--from {}: that stage is not part of this run (the test stage needs \
                      --run-tests)",
-                    from.name()
-                )
-            });
+                from.name()
+            )
+        });
     }
     let mut hashes = Hashes::default();
     for (i, plan) in plans.iter().enumerate() {

@@ -89,21 +89,16 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<()> {
                 }
             }
         }
-        table.push_str(&format!(
-            "{:<12}{:<9} {detail}\n",
-            stage.name(),
-            state.word()
-        ));
+        table.push_str(&format!("{:<12}{:<9} {detail}\n", stage.name(), state.word()));
         for repair in repairs {
             table.push_str(&format!("{:22}before it, `all` makes: {repair}\n", ""));
         }
         stages.push(entry);
     }
     match json {
-        true => println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "schema": 1, "stages": stages }))?
-        ),
+        true => {
+            println!("{}", serde_json::to_string_pretty(&json!({ "schema": 1, "stages": stages }))?)
+        }
         false => print!("opt-dist status: {}\n\n{table}", ctx.tree.describe()),
     }
     Ok(())

@@ -90,10 +90,7 @@ impl Dir {
     ) -> Result<Option<(File, PathBuf, Metadata)>> {
         let shown = self.shown.join(name);
         if let Some(why) = not_a_plain_name(name.as_bytes()) {
-            bail!(
-                "{name:?} is no name of a file in {}: {why}",
-                self.shown.display()
-            );
+            bail!("{name:?} is no name of a file in {}: {why}", self.shown.display());
         }
         // Without procfs, by its path: this directory was checked when it was opened.
         let fds = Path::new("/proc/self/fd");
@@ -206,8 +203,7 @@ impl Source {
             );
         }
         let mut bytes = Vec::new();
-        self.read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read {shown}"))?;
+        self.read_to_end(&mut bytes).with_context(|| format!("cannot read {shown}"))?;
         self.finish().map(|_| bytes)
     }
 }
@@ -221,12 +217,7 @@ mod tests {
         for name in ["", ".", "..", "/etc/passwd", "../x", "a/b", "a/", "nul\0"] {
             assert!(not_a_plain_name(name.as_bytes()).is_some(), "{name:?}");
         }
-        for name in [
-            "rustc-pgo-1.95.0-x86_64-unknown-linux-gnu.profdata",
-            "..x",
-            "a b",
-            ".x",
-        ] {
+        for name in ["rustc-pgo-1.95.0-x86_64-unknown-linux-gnu.profdata", "..x", "a b", ".x"] {
             assert_eq!(not_a_plain_name(name.as_bytes()), None, "{name:?}");
         }
     }
@@ -247,10 +238,7 @@ mod tests {
         std::os::unix::fs::symlink("/dev/zero", dir.join("zero")).unwrap();
         std::fs::create_dir(dir.join("sub")).unwrap();
         std::os::unix::fs::symlink(dir.join("sub"), dir.join("sublink")).unwrap();
-        let fifo = std::process::Command::new("mkfifo")
-            .arg(dir.join("fifo"))
-            .status()
-            .unwrap();
+        let fifo = std::process::Command::new("mkfifo").arg(dir.join("fifo")).status().unwrap();
         assert!(fifo.success());
 
         let source = Dir::open(&dir).unwrap();
@@ -283,10 +271,7 @@ mod tests {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).unwrap();
         assert_eq!(bytes, b"0123456789");
-        assert_eq!(
-            file.finish().unwrap(),
-            crate::util::sha256::hex(b"0123456789")
-        );
+        assert_eq!(file.finish().unwrap(), crate::util::sha256::hex(b"0123456789"));
         // A file that shrinks after it was opened.
         let file = source.file("regular", "").unwrap().unwrap();
         std::fs::write(dir.join("regular"), b"0123").unwrap();
@@ -309,10 +294,7 @@ mod tests {
             .unwrap()
             .read_all(MAX_MANIFEST_BYTES, "a stage manifest")
             .unwrap_err();
-        assert!(
-            format!("{err:#}").contains("more than the 16.0 MiB"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("more than the 16.0 MiB"), "{err:#}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

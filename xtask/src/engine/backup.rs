@@ -44,11 +44,7 @@ pub fn back_up(original: &Path, backup: &Path, part: Option<Part>) -> Result<()>
     if existed {
         fs::copy_atomically(original, backup)?;
     }
-    let record = BackupRecord {
-        original: original.to_path_buf(),
-        existed,
-        part,
-    };
+    let record = BackupRecord { original: original.to_path_buf(), existed, part };
     write_atomically(&record_path(backup), &serde_json::to_vec_pretty(&record)?)?;
     // Only now may the file change: until the state says so, settling keeps it as it is.
     if let Some(part) = part {
@@ -72,9 +68,8 @@ fn records(backups: &Path) -> Vec<(PathBuf, PathBuf)> {
     let mut found: Vec<(PathBuf, PathBuf)> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter_map(|record| {
-            let backup = file_name(&record)
-                .strip_suffix(".backup.json")
-                .map(|name| backups.join(name))?;
+            let backup =
+                file_name(&record).strip_suffix(".backup.json").map(|name| backups.join(name))?;
             Some((record, backup))
         })
         .collect();
@@ -153,10 +148,7 @@ pub fn settle(backups: &Path) -> Result<Vec<Settled>> {
                     record_file.with_file_name(format!("{}.corrupt", file_name(&record_file)));
                 std::fs::rename(&record_file, &aside)
                     .with_context(|| format!("cannot set aside {}", record_file.display()))?;
-                settled.push(Settled::SetAside {
-                    record: record_file,
-                    error: format!("{err:#}"),
-                });
+                settled.push(Settled::SetAside { record: record_file, error: format!("{err:#}") });
                 continue;
             }
         };
@@ -182,9 +174,7 @@ fn put_back(record: &BackupRecord, backup: &Path) -> Result<()> {
     match record.existed {
         // Copy over the file, not rename: a sysroot library is a hard link that must keep its
         // inode.
-        true => fs::copy(backup, &record.original)
-            .map(drop)
-            .context("copy it back by hand"),
+        true => fs::copy(backup, &record.original).map(drop).context("copy it back by hand"),
         false => fs::remove(&record.original),
     }
 }
@@ -219,16 +209,9 @@ mod tests {
             .collect();
         restored.sort();
         assert_eq!(restored, [config.clone(), library.clone()]);
-        assert_eq!(
-            std::fs::read_to_string(&link).unwrap(),
-            "original",
-            "same inode restored"
-        );
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "original", "same inode restored");
         assert!(!config.exists());
-        assert!(
-            settle(&backups).unwrap().is_empty(),
-            "nothing left to settle"
-        );
+        assert!(settle(&backups).unwrap().is_empty(), "nothing left to settle");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -238,10 +221,7 @@ mod tests {
         let backups = backups_dir(&root);
         std::fs::create_dir_all(&root).unwrap();
         let library = root.join("libLLVM.so.22");
-        let before = Recorded::Optimized {
-            profile_sha256: "p".into(),
-            bolt_ready: true,
-        };
+        let before = Recorded::Optimized { profile_sha256: "p".into(), bolt_ready: true };
         let after = Recorded::BoltOptimized {
             profile_sha256: "p".into(),
             bolt_profile_sha256: Some("b".into()),
@@ -253,10 +233,7 @@ mod tests {
             state.set(Part::Llvm, before.clone());
             state.save(&root).unwrap();
             back_up(&library, &backups.join("libLLVM.so"), Some(Part::Llvm)).unwrap();
-            assert!(matches!(
-                BuildState::load(&root).get(Part::Llvm),
-                Recorded::Changing { .. }
-            ));
+            assert!(matches!(BuildState::load(&root).get(Part::Llvm), Recorded::Changing { .. }));
             std::fs::write(&library, "bolted").unwrap();
             if finished {
                 state.set(Part::Llvm, after.clone());

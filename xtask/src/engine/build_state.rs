@@ -83,10 +83,7 @@ impl BuildState {
     }
 
     pub fn get(&self, part: Part) -> Recorded {
-        self.parts
-            .get(key(part))
-            .cloned()
-            .unwrap_or(Recorded::Unknown)
+        self.parts.get(key(part)).cloned().unwrap_or(Recorded::Unknown)
     }
 
     pub fn set(&mut self, part: Part, state: Recorded) {
@@ -149,18 +146,12 @@ fn record(built: &Built) -> Result<Recorded> {
         Built::Absent => Recorded::Absent,
         Built::Plain => Recorded::Plain,
         Built::Instrumented => Recorded::Instrumented,
-        Built::Optimized {
-            profile,
-            bolt_ready,
-        } => Recorded::Optimized {
+        Built::Optimized { profile, bolt_ready } => Recorded::Optimized {
             profile_sha256: sha256_file(profile)
                 .with_context(|| format!("cannot hash {}", profile.display()))?,
             bolt_ready: *bolt_ready,
         },
-        Built::BoltOptimized {
-            profile,
-            bolt_profile,
-        } => Recorded::BoltOptimized {
+        Built::BoltOptimized { profile, bolt_profile } => Recorded::BoltOptimized {
             profile_sha256: sha256_file(profile)
                 .with_context(|| format!("cannot hash {}", profile.display()))?,
             bolt_profile_sha256: match bolt_profile {
@@ -181,15 +172,9 @@ pub fn optimized_compiler(ctx: &Ctx) -> Need {
     let profile = ctx.profile(Profile::RustcPgo).path;
     let mut need = compiler_to_instrument(ctx);
     if !ctx.use_bolt {
-        need.accepted.push(Built::Optimized {
-            profile: profile.clone(),
-            bolt_ready: false,
-        });
+        need.accepted.push(Built::Optimized { profile: profile.clone(), bolt_ready: false });
     }
-    need.accepted.push(Built::BoltOptimized {
-        profile,
-        bolt_profile: None,
-    });
+    need.accepted.push(Built::BoltOptimized { profile, bolt_profile: None });
     need
 }
 
@@ -210,10 +195,7 @@ pub fn compiler_to_instrument(ctx: &Ctx) -> Need {
 fn accepts(accepted: &Built, built: &Built) -> bool {
     match (accepted, built) {
         (
-            Built::BoltOptimized {
-                profile,
-                bolt_profile: None,
-            },
+            Built::BoltOptimized { profile, bolt_profile: None },
             Built::BoltOptimized { profile: built, .. },
         ) => profile == built,
         _ => accepted == built,
@@ -248,12 +230,7 @@ pub struct Simulation<'a> {
 
 impl<'a> Simulation<'a> {
     fn new(on_disk: BuildState, rebuild: &'a dyn Fn(&Ctx, Rebuild) -> Result<Step>) -> Self {
-        Simulation {
-            parts: BTreeMap::new(),
-            on_disk,
-            hashes: Hashes::default(),
-            rebuild,
-        }
+        Simulation { parts: BTreeMap::new(), on_disk, hashes: Hashes::default(), rebuild }
     }
 
     fn expected(&self, part: Part) -> Expected {
@@ -274,24 +251,12 @@ impl<'a> Simulation<'a> {
             (Expected::OnDisk(Recorded::Plain), Built::Plain) => true,
             (Expected::OnDisk(Recorded::Instrumented), Built::Instrumented) => true,
             (
-                Expected::OnDisk(Recorded::Optimized {
-                    profile_sha256,
-                    bolt_ready,
-                }),
-                Built::Optimized {
-                    profile,
-                    bolt_ready: wanted,
-                },
+                Expected::OnDisk(Recorded::Optimized { profile_sha256, bolt_ready }),
+                Built::Optimized { profile, bolt_ready: wanted },
             ) => bolt_ready == *wanted && self.hash(profile).as_ref() == Some(&profile_sha256),
             (
-                Expected::OnDisk(Recorded::BoltOptimized {
-                    profile_sha256,
-                    bolt_profile_sha256,
-                }),
-                Built::BoltOptimized {
-                    profile,
-                    bolt_profile,
-                },
+                Expected::OnDisk(Recorded::BoltOptimized { profile_sha256, bolt_profile_sha256 }),
+                Built::BoltOptimized { profile, bolt_profile },
             ) => {
                 self.hash(profile).as_ref() == Some(&profile_sha256)
                     && match bolt_profile {
@@ -314,17 +279,16 @@ impl<'a> Simulation<'a> {
                 "optimized with another profile{}",
                 if bolt_ready { ", linked for BOLT" } else { "" }
             ),
-            Expected::OnDisk(Recorded::BoltOptimized {
-                bolt_profile_sha256,
-                ..
-            }) => match bolt_profile_sha256 {
-                Some(_) => "BOLT-optimized in place by an earlier dist, with another BOLT \
+            Expected::OnDisk(Recorded::BoltOptimized { bolt_profile_sha256, .. }) => {
+                match bolt_profile_sha256 {
+                    Some(_) => "BOLT-optimized in place by an earlier dist, with another BOLT \
                             profile or after another PGO profile"
-                    .to_string(),
-                None => "BOLT-optimized in place by an earlier dist with a BOLT profile it \
+                        .to_string(),
+                    None => "BOLT-optimized in place by an earlier dist with a BOLT profile it \
                          did not record (an older xtask)"
-                    .to_string(),
-            },
+                        .to_string(),
+                }
+            }
             Expected::OnDisk(Recorded::Changing { .. }) => {
                 "not known (a step that changed it did not finish, and nothing it backed up \
                  is left to put back)"
@@ -341,22 +305,14 @@ impl<'a> Simulation<'a> {
 
     /// Puts the repairs `plan` needs in front of its steps, then applies its changes.
     pub fn prepare(&mut self, ctx: &Ctx, plan: &mut StagePlan) -> Result<()> {
-        let unmet: Vec<Need> = plan
-            .needs
-            .iter()
-            .filter(|need| !self.satisfied(need))
-            .cloned()
-            .collect();
+        let unmet: Vec<Need> =
+            plan.needs.iter().filter(|need| !self.satisfied(need)).cloned().collect();
         let mut repairs = Vec::new();
         if !unmet.is_empty() {
             let why: Vec<String> = unmet
                 .iter()
                 .map(|need| {
-                    format!(
-                        "the build dir's {} is {}",
-                        key(need.part),
-                        self.describe(need.part)
-                    )
+                    format!("the build dir's {} is {}", key(need.part), self.describe(need.part))
                 })
                 .collect();
             // An LLVM the stage relies on, which the compiler's rebuild would build without a
@@ -369,11 +325,7 @@ impl<'a> Simulation<'a> {
                             Recorded::Absent | Recorded::Unknown | Recorded::Changing { .. }
                         )
                 );
-            for (i, step) in self
-                .repair(ctx, &unmet, llvm_at_risk)?
-                .into_iter()
-                .enumerate()
-            {
+            for (i, step) in self.repair(ctx, &unmet, llvm_at_risk)?.into_iter().enumerate() {
                 self.apply(&step.changes);
                 // Why the build dir needs repair, said once, with the first repair.
                 let title = match i {
@@ -401,9 +353,7 @@ impl<'a> Simulation<'a> {
     }
 
     fn satisfied(&mut self, need: &Need) -> bool {
-        need.accepted
-            .iter()
-            .any(|accepted| self.satisfies(need.part, accepted))
+        need.accepted.iter().any(|accepted| self.satisfies(need.part, accepted))
     }
 
     fn apply(&mut self, changes: &[BuildChange]) {
@@ -416,8 +366,7 @@ impl<'a> Simulation<'a> {
                     )
             );
             if !change.only_if_absent || absent {
-                self.parts
-                    .insert(key(change.part), Expected::ByThisRun(change.to.clone()));
+                self.parts.insert(key(change.part), Expected::ByThisRun(change.to.clone()));
             }
         }
     }

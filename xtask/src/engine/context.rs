@@ -138,9 +138,7 @@ impl Ctx {
         // Upstream builds for BOLT by default where BOLT works well: x86_64 Linux, where LLVM
         // is a shared library (static LLVM is upstream's Windows setup, without BOLT).
         let bolt_by_default = tree.host.starts_with("x86_64") && tree.host.contains("linux");
-        let use_bolt = options
-            .use_bolt
-            .unwrap_or(bolt_by_default && options.llvm_shared);
+        let use_bolt = options.use_bolt.unwrap_or(bolt_by_default && options.llvm_shared);
         if use_bolt && !options.llvm_shared {
             bail!(
                 "--use-bolt true needs a shared LLVM: BOLT optimizes libLLVM.so, which a static \
@@ -218,10 +216,7 @@ impl Ctx {
 
     /// The benchmarks rustc trains on: `--rustc-crates`, else the tree's list.
     pub fn rustc_crates(&self) -> &[String] {
-        self.options
-            .rustc_crates
-            .as_deref()
-            .unwrap_or(&self.training.rustc)
+        self.options.rustc_crates.as_deref().unwrap_or(&self.training.rustc)
     }
 
     /// The options as recorded in manifests and plans: resolved values, not what was typed.

@@ -47,11 +47,8 @@ impl<'a> DiskMeter<'a> {
 
     pub fn finish(mut self, raw: &[(u64, u64)], merged_bytes: u64) -> DiskRecord {
         let free_after = self.sample().unwrap_or(0);
-        let (raw_files, peak_raw_bytes) = raw
-            .iter()
-            .copied()
-            .max_by_key(|&(_, bytes)| bytes)
-            .unwrap_or_default();
+        let (raw_files, peak_raw_bytes) =
+            raw.iter().copied().max_by_key(|&(_, bytes)| bytes).unwrap_or_default();
         DiskRecord {
             free_before: self.free_before,
             free_after,
@@ -106,10 +103,8 @@ fn full_tree_reference(stages: &[&StageDef]) -> Reference {
         stages: stages
             .iter()
             .map(|s| {
-                let figures = Figures {
-                    kept: s.kept_gib * GIB,
-                    peak: (s.kept_gib + s.transient_gib) * GIB,
-                };
+                let figures =
+                    Figures { kept: s.kept_gib * GIB, peak: (s.kept_gib + s.transient_gib) * GIB };
                 (s.name.to_string(), figures)
             })
             .collect(),
@@ -137,18 +132,11 @@ pub fn estimate(ctx: &Ctx, stages: &[&StageDef], compiler_source_bytes: u64) -> 
         let figures = match Manifest::read(&ctx.tree.stage_dir(name)).and_then(|m| m.disk) {
             Some(record) => {
                 measured_here.push(name);
-                Figures {
-                    kept: record.growth().max(0) as u64,
-                    peak: record.peak_use(),
-                }
+                Figures { kept: record.growth().max(0) as u64, peak: record.peak_use() }
             }
             None => {
                 scaled.push(name);
-                let f = reference
-                    .stages
-                    .get(name)
-                    .copied()
-                    .unwrap_or(Figures { kept: 0, peak: 0 });
+                let f = reference.stages.get(name).copied().unwrap_or(Figures { kept: 0, peak: 0 });
                 Figures {
                     kept: (f.kept as f64 * scale) as u64,
                     peak: (f.peak as f64 * scale) as u64,
@@ -173,10 +161,7 @@ pub fn estimate(ctx: &Ctx, stages: &[&StageDef], compiler_source_bytes: u64) -> 
             human_bytes(compiler_source_bytes)
         ));
     }
-    Estimate {
-        bytes: kept + peak,
-        basis,
-    }
+    Estimate { bytes: kept + peak, basis }
 }
 
 /// The reference nearer in size to the tree, and the factor from it to the tree.
@@ -186,9 +171,7 @@ fn scaled_reference<'r>(
     compiler_source_bytes: u64,
 ) -> (&'r Reference, f64) {
     let distance = |r: &Reference| {
-        ((compiler_source_bytes.max(1) as f64) / (r.compiler_source_bytes.max(1) as f64))
-            .ln()
-            .abs()
+        ((compiler_source_bytes.max(1) as f64) / (r.compiler_source_bytes.max(1) as f64)).ln().abs()
     };
     let reference = match distance(miniature) <= distance(full) {
         true => miniature,

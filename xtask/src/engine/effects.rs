@@ -34,41 +34,25 @@ pub struct Exec<'a> {
 impl Exec<'_> {
     /// Why the step has nothing to do, when `done` holds.
     pub fn done(&self, done: &Done) -> Result<Option<String>> {
-        let Done::BoltOptimized {
-            library,
-            part,
-            pgo_profile,
-            bolt_profile,
-        } = done;
+        let Done::BoltOptimized { library, part, pgo_profile, bolt_profile } = done;
         let library = library.find()?;
         if elf::bolt_state(&library)? != BoltState::Optimized {
             return Ok(None);
         }
         let recorded = match self.parts_before.get(*part) {
-            Recorded::BoltOptimized {
-                profile_sha256,
-                bolt_profile_sha256: Some(bolt_sha256),
-            } => {
+            Recorded::BoltOptimized { profile_sha256, bolt_profile_sha256: Some(bolt_sha256) } => {
                 profile_sha256 == sha256_file(pgo_profile)?
                     && bolt_sha256 == sha256_file(bolt_profile)?
             }
             _ => false,
         };
-        Ok(recorded.then(|| {
-            format!(
-                "{} is already optimized with this profile",
-                library.display()
-            )
-        }))
+        Ok(recorded
+            .then(|| format!("{} is already optimized with this profile", library.display())))
     }
 
     pub fn run(&mut self, effect: &Effect) -> Result<()> {
         match effect {
-            Effect::Run {
-                cmd,
-                training: false,
-                ..
-            } => self.command(cmd, false)?,
+            Effect::Run { cmd, training: false, .. } => self.command(cmd, false)?,
             Effect::Run { cmd, .. } => self.training(cmd)?,
             Effect::Bootstrap { cmd, .. } => self.command(cmd, true)?,
             Effect::ResetDir { dir } => {
@@ -135,11 +119,7 @@ impl Exec<'_> {
                 self.record.tool("llvm-profdata", profdata, tool);
                 self.record.tool("instrumented rustc", compiler, rustc);
             }
-            Effect::MergeFdata {
-                merge_fdata,
-                raw_dir,
-                output,
-            } => {
+            Effect::MergeFdata { merge_fdata, raw_dir, output } => {
                 let inputs = fs::files_in(raw_dir)?
                     .into_iter()
                     .filter(|p| p.extension().is_some_and(|e| e == "fdata"))
@@ -164,40 +144,29 @@ impl Exec<'_> {
                 );
                 self.record.validations.push(validation);
             }
-            Effect::NotBoltOutput {
-                library,
-                rebuild_hint,
-            } => not_bolt_output(&library.find()?, rebuild_hint)?,
-            Effect::BackUp {
-                library,
-                backup,
-                part,
-            } => {
+            Effect::NotBoltOutput { library, rebuild_hint } => {
+                not_bolt_output(&library.find()?, rebuild_hint)?
+            }
+            Effect::BackUp { library, backup, part } => {
                 let library = library.find()?;
                 backup::back_up(&library, backup, Some(*part))
                     .with_context(|| format!("{} was not changed", library.display()))?;
             }
-            Effect::Replace {
-                library,
-                with,
-                instrumented,
-            } => self.replace(library, with, *instrumented)?,
+            Effect::Replace { library, with, instrumented } => {
+                self.replace(library, with, *instrumented)?
+            }
             Effect::Restore { backup, .. } => {
                 for settled in backup::settle(backup.parent().unwrap_or(Path::new("/")))? {
                     eprintln!("    {}", settled.describe("its change is over"));
                 }
             }
-            Effect::RemoveBoltOutput {
-                library,
-                build_dirs,
-            } => remove_bolt_output(library, build_dirs)?,
+            Effect::RemoveBoltOutput { library, build_dirs } => {
+                remove_bolt_output(library, build_dirs)?
+            }
             Effect::RecordDistFiles { dist_dir } => self.record_dist_files(dist_dir)?,
-            Effect::CheckPackagedToolchain {
-                dist_dir,
-                host,
-                bolt_libraries,
-                scratch,
-            } => self.check_packaged(dist_dir, host, bolt_libraries, scratch)?,
+            Effect::CheckPackagedToolchain { dist_dir, host, bolt_libraries, scratch } => {
+                self.check_packaged(dist_dir, host, bolt_libraries, scratch)?
+            }
             Effect::Script { script } => {
                 self.command(&Cmd::new("sh", Path::new("/")).args(["-c", script]), false)?
             }
@@ -214,9 +183,8 @@ impl Exec<'_> {
     /// The collector's run, its progress through the benchmarks reported.
     fn training(&mut self, cmd: &Cmd) -> Result<()> {
         let mut progress = report::TrainingProgress::new(self.previous_secs);
-        let ran = self.recorded(cmd, false, |cmd, sh| {
-            cmd.run(sh, Some(&mut |line| progress.line(line)))
-        });
+        let ran =
+            self.recorded(cmd, false, |cmd, sh| cmd.run(sh, Some(&mut |line| progress.line(line))));
         progress.finish();
         ran
     }
@@ -267,11 +235,7 @@ impl Exec<'_> {
 
     /// The raw profiles counted in `dir`, to note that they were moved or deleted.
     fn raw_profiles_in(&mut self, dir: &Path) -> Option<&mut RawProfilesRecord> {
-        self.record
-            .raw_profiles
-            .iter_mut()
-            .rev()
-            .find(|r| r.dir == dir)
+        self.record.raw_profiles.iter_mut().rev().find(|r| r.dir == dir)
     }
 
     /// Copies `with` over the library, which BOLT's output must then be. Copying truncates the
@@ -321,10 +285,7 @@ impl Exec<'_> {
         for file in fs::files_in(dist_dir)? {
             let modified = std::fs::metadata(&file).and_then(|m| m.modified());
             if !modified.is_ok_and(|modified| modified >= since) {
-                eprintln!(
-                    "    {} is an earlier dist's: not recorded",
-                    file_name(&file)
-                );
+                eprintln!("    {} is an earlier dist's: not recorded", file_name(&file));
                 continue;
             }
             let output = FileRecord::of("dist-file", &file)?;
@@ -348,16 +309,13 @@ impl Exec<'_> {
         let tarball = rustc_tarball(dist_dir, host)?;
         fs::remove(scratch)?;
         fs::create_dir(scratch)?;
-        let untar = Cmd::new("tar", scratch)
-            .arg("-xf")
-            .arg(tarball.display().to_string());
+        let untar = Cmd::new("tar", scratch).arg("-xf").arg(tarball.display().to_string());
         self.command(&untar, false)?;
         let mut checked = 0;
         let mut shared_llvm = None;
         for entry in walkdir::WalkDir::new(scratch) {
-            let path = entry
-                .with_context(|| format!("cannot list {}", scratch.display()))?
-                .into_path();
+            let path =
+                entry.with_context(|| format!("cannot list {}", scratch.display()))?.into_path();
             if file_name(&path).starts_with("libLLVM.so") {
                 shared_llvm = Some(file_name(&path));
             }
@@ -414,10 +372,7 @@ impl Exec<'_> {
                     sysroot.display()
                 );
             }
-            eprintln!(
-                "    {} in the rustc tarball is the BOLT-optimized one",
-                library.shown()
-            );
+            eprintln!("    {} in the rustc tarball is the BOLT-optimized one", library.shown());
         }
         fs::remove(scratch)
     }
@@ -459,10 +414,7 @@ fn remove_bolt_output(library: &OneFile, build_dirs: &[std::path::PathBuf]) -> R
     let meta = std::fs::metadata(&library)
         .with_context(|| format!("cannot read {}", library.display()))?;
     for dir in build_dirs {
-        for entry in walkdir::WalkDir::new(dir)
-            .into_iter()
-            .filter_map(|e| e.ok())
-        {
+        for entry in walkdir::WalkDir::new(dir).into_iter().filter_map(|e| e.ok()) {
             let same = entry
                 .metadata()
                 .is_ok_and(|m| m.is_file() && m.dev() == meta.dev() && m.ino() == meta.ino());

@@ -34,10 +34,7 @@ pub struct Holder {
 
 impl Holder {
     pub fn describe(&self) -> String {
-        format!(
-            "pid {} (`{}`, started {})",
-            self.pid, self.command, self.started_at
-        )
+        format!("pid {} (`{}`, started {})", self.pid, self.command, self.started_at)
     }
 
     fn me() -> Holder {
@@ -77,10 +74,7 @@ impl Lock {
                 self.file.write_all(&content)
             });
         if let Err(err) = written {
-            eprintln!(
-                "opt-dist: warning: cannot name this run in {}: {err}",
-                self.path.display()
-            );
+            eprintln!("opt-dist: warning: cannot name this run in {}: {err}", self.path.display());
         }
     }
 }
@@ -100,11 +94,8 @@ pub fn lock_path(artifacts_root: &Path) -> PathBuf {
 /// touch the lock itself.
 pub fn holder(artifacts_root: &Path) -> Option<Holder> {
     let holder = read_holder(&lock_path(artifacts_root))?;
-    let alive = process::process_start(holder.pid).is_some_and(|start| {
-        holder
-            .process_start
-            .is_none_or(|recorded| recorded == start)
-    });
+    let alive = process::process_start(holder.pid)
+        .is_some_and(|start| holder.process_start.is_none_or(|recorded| recorded == start));
     alive.then_some(holder)
 }
 
@@ -132,8 +123,7 @@ pub fn acquire(artifacts_root: &Path, wait: bool) -> Result<Lock> {
                 "opt-dist: waiting for {} to finish: it is using this build dir (--wait)",
                 describe_other(&path)
             );
-            file.lock()
-                .with_context(|| format!("cannot lock {}", path.display()))?;
+            file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
         }
         Err(TryLockError::WouldBlock) => bail!(
             "another opt-dist run is using this build dir: {}; wait for it to finish (--wait \
@@ -151,11 +141,7 @@ pub fn acquire(artifacts_root: &Path, wait: bool) -> Result<Lock> {
             })
         }
     }
-    let mut lock = Lock {
-        file,
-        path,
-        holder: Holder::me(),
-    };
+    let mut lock = Lock { file, path, holder: Holder::me() };
     lock.write_holder();
     // A run killed outright may have left its training processes running; they must not
     // write into directories this run uses.
@@ -187,13 +173,8 @@ mod tests {
         let root = std::env::temp_dir().join(format!("xtask-lock-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let first = acquire(&root, false).unwrap();
-        let err = acquire(&root, false)
-            .err()
-            .expect("the second taker is refused");
-        assert!(
-            format!("{err:#}").contains(&format!("pid {}", std::process::id())),
-            "{err:#}"
-        );
+        let err = acquire(&root, false).err().expect("the second taker is refused");
+        assert!(format!("{err:#}").contains(&format!("pid {}", std::process::id())), "{err:#}");
         assert_eq!(holder(&root).unwrap().pid, std::process::id());
         drop(first);
         assert!(holder(&root).is_none(), "a free lock names nobody");

@@ -93,10 +93,7 @@ impl Manifest {
     }
 
     pub fn read(stage_dir: &Path) -> Option<Manifest> {
-        read_record(
-            &stage_dir.join(MANIFEST_FILE),
-            "the stage counts as not run, and runs again",
-        )
+        read_record(&stage_dir.join(MANIFEST_FILE), "the stage counts as not run, and runs again")
     }
 
     pub fn write(&self, stage_dir: &Path) -> Result<()> {
@@ -168,8 +165,7 @@ impl DiskRecord {
     /// The most the stage needed at once, beyond what was there when it started.
     pub fn peak_use(&self) -> u64 {
         let seen = self.free_before.saturating_sub(self.lowest_free);
-        seen.max(self.growth().max(0) as u64)
-            .max(self.peak_raw_bytes)
+        seen.max(self.growth().max(0) as u64).max(self.peak_raw_bytes)
     }
 }
 
@@ -315,18 +311,12 @@ pub struct Journal {
 
 impl Journal {
     pub fn read(dir: &Path) -> Option<Journal> {
-        read_record(
-            &dir.join(JOURNAL_FILE),
-            "the stage starts again from its first step",
-        )
+        read_record(&dir.join(JOURNAL_FILE), "the stage starts again from its first step")
     }
 }
 
 impl Failure {
     pub fn read(dir: &Path) -> Option<Failure> {
-        read_record(
-            &dir.join(FAILED_FILE),
-            "the stage's last failure is not known",
-        )
+        read_record(&dir.join(FAILED_FILE), "the stage's last failure is not known")
     }
 }

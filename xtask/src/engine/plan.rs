@@ -85,10 +85,7 @@ impl StagePlan {
     }
 
     pub fn skipped(stage: &'static StageDef, ctx: &Ctx, why: impl Into<String>) -> StagePlan {
-        StagePlan {
-            skipped: Some(why.into()),
-            ..StagePlan::new(stage, ctx, Vec::new())
-        }
+        StagePlan { skipped: Some(why.into()), ..StagePlan::new(stage, ctx, Vec::new()) }
     }
 
     /// The stage's own steps, without repairs.
@@ -201,19 +198,11 @@ impl Step {
 
     /// See [`Step::resumable`].
     pub fn not_resumable(self) -> Step {
-        Step {
-            resumable: false,
-            ..self
-        }
+        Step { resumable: false, ..self }
     }
 
     fn change(mut self, part: Part, to: Built, only_if_absent: bool, in_place: bool) -> Step {
-        self.changes.push(BuildChange {
-            part,
-            to,
-            only_if_absent,
-            in_place,
-        });
+        self.changes.push(BuildChange { part, to, only_if_absent, in_place });
         self
     }
 
@@ -238,9 +227,7 @@ impl Step {
     pub fn reset_raw_profiles(raw: &Path) -> Step {
         Step::new(
             "Start with an empty raw-profile directory",
-            Effect::ResetDir {
-                dir: raw.to_path_buf(),
-            },
+            Effect::ResetDir { dir: raw.to_path_buf() },
             format!("make {} writable", raw.display()),
         )
     }
@@ -316,11 +303,8 @@ impl Serialize for Step {
                 shown(serde_json::to_value(effect).map_err(serde::ser::Error::custom)?)
             }
             (kind, effects) => shown(
-                serde_json::to_value(Composite {
-                    kind: kind.unwrap_or("steps"),
-                    effects,
-                })
-                .map_err(serde::ser::Error::custom)?,
+                serde_json::to_value(Composite { kind: kind.unwrap_or("steps"), effects })
+                    .map_err(serde::ser::Error::custom)?,
             ),
         }
         .serialize(s)
@@ -332,12 +316,7 @@ impl Serialize for Step {
 pub enum Done {
     /// The library is BOLT's optimized output, and the build state records it as optimized
     /// with these profiles.
-    BoltOptimized {
-        library: OneFile,
-        part: Part,
-        pgo_profile: PathBuf,
-        bolt_profile: PathBuf,
-    },
+    BoltOptimized { library: OneFile, part: Part, pgo_profile: PathBuf, bolt_profile: PathBuf },
 }
 
 /// How a merged profile is read back.
@@ -379,53 +358,26 @@ pub enum Effect {
     /// A second name for a file (a hard link, else a copy).
     Link { from: PathBuf, to: PathBuf },
     /// Training that wrote no raw profiles is an error, not an empty profile.
-    ExpectRawProfiles {
-        dir: PathBuf,
-        extension: &'static str,
-    },
+    ExpectRawProfiles { dir: PathBuf, extension: &'static str },
     /// llvm-profdata must be of the compiler's LLVM major version.
     #[serde(rename = "check-profdata-matches-compiler")]
-    CheckProfdata {
-        profdata: PathBuf,
-        compiler: PathBuf,
-    },
+    CheckProfdata { profdata: PathBuf, compiler: PathBuf },
     /// `merge-fdata` over every per-process `.fdata` in `raw_dir`.
-    MergeFdata {
-        merge_fdata: PathBuf,
-        raw_dir: PathBuf,
-        output: PathBuf,
-    },
+    MergeFdata { merge_fdata: PathBuf, raw_dir: PathBuf, output: PathBuf },
     /// rustc and BOLT silently ignore a bad profile, so every merged one is read back.
-    Validate {
-        profile: PathBuf,
-        check: ProfileCheck,
-    },
+    Validate { profile: PathBuf, check: ProfileCheck },
     /// BOLT cannot process its own output.
-    NotBoltOutput {
-        library: OneFile,
-        rebuild_hint: String,
-    },
+    NotBoltOutput { library: OneFile, rebuild_hint: String },
     /// Backs the library up before it is rewritten in place ([`super::backup`]).
-    BackUp {
-        library: OneFile,
-        backup: PathBuf,
-        part: Part,
-    },
+    BackUp { library: OneFile, backup: PathBuf, part: Part },
     /// Copies `with` over the library (in place: the same inode) when the free space allows,
     /// and checks that it is BOLT's (`instrumented` or optimized) output, whole.
-    Replace {
-        library: OneFile,
-        with: PathBuf,
-        instrumented: bool,
-    },
+    Replace { library: OneFile, with: PathBuf, instrumented: bool },
     /// Puts the backed-up original back.
     Restore { library: OneFile, backup: PathBuf },
     /// Deletes BOLT's output of the library with every hard link to it in `build_dirs`, so
     /// bootstrap builds it again.
-    RemoveBoltOutput {
-        library: OneFile,
-        build_dirs: Vec<PathBuf>,
-    },
+    RemoveBoltOutput { library: OneFile, build_dirs: Vec<PathBuf> },
     /// Records every file bootstrap's dist wrote (size, SHA-256) as stage outputs.
     RecordDistFiles { dist_dir: PathBuf },
     /// Unpacks the rustc tarball: nothing in it may be instrumented, and each BOLT-optimized
@@ -443,28 +395,17 @@ pub enum Effect {
 
 impl Effect {
     pub fn run(cmd: Cmd) -> Effect {
-        Effect::Run {
-            cmd,
-            training: false,
-            benchmarks: Vec::new(),
-        }
+        Effect::Run { cmd, training: false, benchmarks: Vec::new() }
     }
 
     /// An x.py call, checked by preflight.
     pub fn bootstrap(bootstrap: crate::tools::bootstrap::Bootstrap) -> Effect {
-        Effect::Bootstrap {
-            cmd: bootstrap.into_cmd(),
-            preflight: true,
-        }
+        Effect::Bootstrap { cmd: bootstrap.into_cmd(), preflight: true }
     }
 
     /// The collector's run over `benchmarks`.
     pub fn train(cmd: Cmd, benchmarks: &[String]) -> Effect {
-        Effect::Run {
-            cmd,
-            training: true,
-            benchmarks: benchmarks.to_vec(),
-        }
+        Effect::Run { cmd, training: true, benchmarks: benchmarks.to_vec() }
     }
 
     /// The POSIX shell commands that do what the effect does.
@@ -570,11 +511,7 @@ impl Effect {
 
 /// A shell expression for the one file named like `file`.
 fn found(file: &OneFile) -> String {
-    format!(
-        "\"$(find {} -maxdepth 1 -type f -name '{}' | head -n 1)\"",
-        q(&file.dir),
-        file.shown()
-    )
+    format!("\"$(find {} -maxdepth 1 -type f -name '{}' | head -n 1)\"", q(&file.dir), file.shown())
 }
 
 /// A shell command printing the path of the rustc tarball: the one whose version part, between
@@ -586,4 +523,3 @@ pub fn rustc_tarball_shell(dist_dir: &Path, host: &str) -> String {
         host.replace('.', "\\.")
     )
 }
-

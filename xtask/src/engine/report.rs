@@ -186,11 +186,7 @@ impl RunSummary<'_> {
                 secs: m.duration_secs,
             });
             for step in &m.steps {
-                rows.push(Row {
-                    stage: String::new(),
-                    step: step.title.clone(),
-                    secs: step.secs,
-                });
+                rows.push(Row { stage: String::new(), step: step.title.clone(), secs: step.secs });
             }
         }
         rows
@@ -222,21 +218,14 @@ impl RunSummary<'_> {
             None => "finished",
             Some(_) => "stopped",
         };
-        format!(
-            "opt-dist: {verdict} after {}",
-            human_duration(self.total_secs)
-        )
+        format!("opt-dist: {verdict} after {}", human_duration(self.total_secs))
     }
 
     pub fn text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "\n{}", self.headline());
         let rows = self.rows();
-        let width = rows
-            .iter()
-            .map(|r| r.stage.len().max(r.step.len() + 2))
-            .max()
-            .unwrap_or(0);
+        let width = rows.iter().map(|r| r.stage.len().max(r.step.len() + 2)).max().unwrap_or(0);
         for row in &rows {
             let name = match row.stage.is_empty() {
                 true => format!("  {}", row.step),
@@ -350,18 +339,12 @@ mod tests {
 
     #[test]
     fn the_collectors_finished_lines_are_read() {
-        assert_eq!(
-            finished_benchmark("Finished benchmark syn-2.0.101 (3/7)"),
-            Some((3, 7))
-        );
+        assert_eq!(finished_benchmark("Finished benchmark syn-2.0.101 (3/7)"), Some((3, 7)));
         assert_eq!(
             finished_benchmark("Finished benchmark cargo-0.87.1 (0.87) (10/12)"),
             Some((10, 12))
         );
         assert_eq!(finished_benchmark("Executing benchmark syn (3/7)"), None);
-        assert_eq!(
-            finished_benchmark("Finished profiling 3 benchmark(s)"),
-            None
-        );
+        assert_eq!(finished_benchmark("Finished profiling 3 benchmark(s)"), None);
     }
 }

@@ -72,10 +72,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
     process::install();
     let root = ctx.tree.artifacts_root();
     let backups = backup::backups_dir(&root);
-    settle_backups(
-        &backups,
-        "an earlier run was killed before it could put it back",
-    )?;
+    settle_backups(&backups, "an earlier run was killed before it could put it back")?;
 
     // How long its training took last time, for the progress estimate.
     let previous = Manifest::read(&plan.dir);
@@ -99,21 +96,14 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
     for (i, step) in plan.steps.iter().enumerate() {
         let own = i.checked_sub(plan.repairs);
         if own.is_some_and(|own| own < resume_at) {
-            eprintln!(
-                "\n==> [{stage} {}/{count}] {} (done in an earlier run)",
-                i + 1,
-                step.title
-            );
+            eprintln!("\n==> [{stage} {}/{count}] {} (done in an earlier run)", i + 1, step.title);
             continue;
         }
         let group = report::LogGroup::open(&format!("[{stage} {}/{count}] {}", i + 1, step.title));
         let step_started = Instant::now();
-        let previous_secs = previous.as_ref().and_then(|m| {
-            m.steps
-                .iter()
-                .find(|s| s.title == step.title)
-                .map(|s| s.secs)
-        });
+        let previous_secs = previous
+            .as_ref()
+            .and_then(|m| m.steps.iter().find(|s| s.title == step.title).map(|s| s.secs));
         // A signal between steps (or stages of `all`) stops the run before the next one.
         let mut result = match process::signal().is_some() {
             false => run_step(ctx, step, sh, &mut journal, started_at, previous_secs),
@@ -124,10 +114,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
         }
         let interrupted = process::signal();
         if let Some(signum) = interrupted {
-            result = Err(anyhow::anyhow!(
-                "interrupted by {}",
-                process::describe(signum)
-            ));
+            result = Err(anyhow::anyhow!("interrupted by {}", process::describe(signum)));
         }
         let secs = step_started.elapsed().as_secs_f64();
         timings.push((step.title.as_str(), secs));
@@ -135,10 +122,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
         if let Err(err) = result {
             let err = match backup::settle(&backups) {
                 Ok(settled) => settled.iter().fold(err, |err, settled| {
-                    eprintln!(
-                        "opt-dist: {}",
-                        settled.describe("the step stopped before it could")
-                    );
+                    eprintln!("opt-dist: {}", settled.describe("the step stopped before it could"));
                     match settled {
                         Settled::Restored(path) => err.context(format!(
                             "{} is as it was before this step (put back from its backup)",
@@ -163,20 +147,11 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
                 ),
                 (None, None) => step.hint.clone(),
             };
-            let failed = StepFailed {
-                stage,
-                index: i + 1,
-                count,
-                title: step.title.clone(),
-                hint,
-            };
+            let failed = StepFailed { stage, index: i + 1, count, title: step.title.clone(), hint };
             record_failure(plan, &failed, &err);
             return Err(err.context(failed));
         }
-        journal.record.steps.push(StepRecord {
-            title: step.title.clone(),
-            secs,
-        });
+        journal.record.steps.push(StepRecord { title: step.title.clone(), secs });
         if let Some(own) = own {
             journal.completed = own + 1;
             fs::write_json(&plan.dir.join(JOURNAL_FILE), &journal)?;
@@ -187,18 +162,11 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
 
     let mut record = journal.record;
     let records = |artifacts: &[super::context::Artifact]| -> Result<Vec<FileRecord>> {
-        artifacts
-            .iter()
-            .map(|a| FileRecord::of(a.kind, &a.path))
-            .collect()
+        artifacts.iter().map(|a| FileRecord::of(a.kind, &a.path)).collect()
     };
     let mut outputs = records(&plan.outputs)?;
     outputs.append(&mut record.found_outputs);
-    let raw: Vec<(u64, u64)> = record
-        .raw_profiles
-        .iter()
-        .map(|r| (r.count, r.bytes))
-        .collect();
+    let raw: Vec<(u64, u64)> = record.raw_profiles.iter().map(|r| (r.count, r.bytes)).collect();
     let merged_bytes = outputs
         .iter()
         .filter(|o| o.name.ends_with(".profdata") || o.name.ends_with(".fdata"))
@@ -294,17 +262,10 @@ fn disk_full(build_dir: &Path, err: &anyhow::Error) -> Option<u64> {
 
 /// The steps' times of a stage that stopped (a finished one is in the run's summary).
 fn print_timings(stage: &str, timings: &[(&str, f64)], total: f64) {
-    eprintln!(
-        "\nopt-dist: {stage} stopped after {}",
-        human_duration(total)
-    );
+    eprintln!("\nopt-dist: {stage} stopped after {}", human_duration(total));
     let width = timings.iter().map(|(t, _)| t.len()).max().unwrap_or(0);
     for (i, (title, secs)) in timings.iter().enumerate() {
-        eprintln!(
-            "  {:>2}. {title:<width$}  {:>9}",
-            i + 1,
-            human_duration(*secs)
-        );
+        eprintln!("  {:>2}. {title:<width$}  {:>9}", i + 1, human_duration(*secs));
     }
 }
 
@@ -319,12 +280,7 @@ fn start_journal(ctx: &Ctx, plan: &StagePlan) -> Journal {
         .collect();
     match Journal::read(&plan.dir) {
         Some(journal) if journal.fingerprint == fingerprint && journal.inputs == inputs => journal,
-        _ => Journal {
-            fingerprint,
-            inputs,
-            started_at: fs::now(),
-            ..Journal::default()
-        },
+        _ => Journal { fingerprint, inputs, started_at: fs::now(), ..Journal::default() },
     }
 }
 

@@ -222,10 +222,7 @@ fn outputs_intact(
             _ => hashes.of(&path).as_deref() == Some(output.sha256.as_str()),
         };
         if !intact {
-            reasons.push(format!(
-                "its output {} is missing or was changed since",
-                output.name
-            ));
+            reasons.push(format!("its output {} is missing or was changed since", output.name));
         }
     }
 }
@@ -242,10 +239,7 @@ fn changed_tools(manifest: &Manifest, build_dir: &Path) -> Vec<String> {
     for tool in &manifest.tools {
         let built = tool.path.starts_with(build_dir)
             || tool.path.starts_with(&manifest.tree.build_dir)
-            || !matches!(
-                tool.name.as_str(),
-                "llvm-profdata" | "llvm-bolt" | "merge-fdata"
-            );
+            || !matches!(tool.name.as_str(), "llvm-profdata" | "llvm-bolt" | "merge-fdata");
         if built || !tool.path.is_file() {
             continue;
         }
@@ -335,10 +329,8 @@ pub fn resume_point(plan: &StagePlan, completed: usize) -> usize {
     let steps = plan.own_steps();
     // A repair rebuilds a part as the stage needs it, undoing what the stage's own finished
     // steps made of it (llvm-bolt's optimized LLVM, say): those are done again.
-    let repaired: Vec<Part> = plan.steps[..plan.repairs]
-        .iter()
-        .flat_map(|s| s.changes.iter().map(|c| c.part))
-        .collect();
+    let repaired: Vec<Part> =
+        plan.steps[..plan.repairs].iter().flat_map(|s| s.changes.iter().map(|c| c.part)).collect();
     let completed = steps[..completed.min(steps.len())]
         .iter()
         .position(|s| s.changes.iter().any(|c| repaired.contains(&c.part)))
@@ -373,9 +365,6 @@ mod tests {
             &now,
             (Path::new("/home/me/rust/build"), Path::new("/home/me/rust")),
         );
-        assert_eq!(
-            changed,
-            [r#"rustc_crates ["match-stress"] then, ["externs"] now"#]
-        );
+        assert_eq!(changed, [r#"rustc_crates ["match-stress"] then, ["externs"] now"#]);
     }
 }

@@ -30,9 +30,7 @@ impl PgoGathering<'_> {
         let what = self.what;
         let raw = self.raw_dir.to_path_buf();
         let unpublished = self.output.with_extension("profdata.partial");
-        let train = ctx
-            .collector()
-            .train(&self.benchmarks, self.profile_file.as_deref());
+        let train = ctx.collector().train(&self.benchmarks, self.profile_file.as_deref());
         let mut steps = vec![
             Step::new(
                 format!("Train the instrumented {what} with rustc-perf"),
@@ -44,10 +42,7 @@ impl PgoGathering<'_> {
             .not_resumable(),
             Step::new(
                 format!("Check that training wrote {what} raw profiles"),
-                Effect::ExpectRawProfiles {
-                    dir: raw.clone(),
-                    extension: "profraw",
-                },
+                Effect::ExpectRawProfiles { dir: raw.clone(), extension: "profraw" },
                 format!(
                     "was {} built instrumented, and did the collector run it? rerun the stage: \
                      it rebuilds the instrumented compiler first",
@@ -78,9 +73,7 @@ impl PgoGathering<'_> {
                 format!("Validate the merged {what} profile"),
                 Effect::Validate {
                     profile: unpublished.clone(),
-                    check: ProfileCheck::LlvmProfdata {
-                        tool: self.profdata.to_path_buf(),
-                    },
+                    check: ProfileCheck::LlvmProfdata { tool: self.profdata.to_path_buf() },
                 },
                 "rustc would silently ignore this profile; rerun the stage to train again",
             ),
@@ -115,9 +108,7 @@ impl BoltGathering<'_> {
         // BOLT instruments the backup (the same bytes), so no command needs the library's name,
         // which holds a hash only known once it is built.
         let backup = backup_of(ctx, library);
-        let instrumented = self
-            .stage_dir
-            .join(format!("{}.instrumented", library.prefix));
+        let instrumented = self.stage_dir.join(format!("{}.instrumented", library.prefix));
         let instrument = crate::tools::bolt::instrument_cmd(
             &ctx.host_llvm.tool("llvm-bolt"),
             &backup,
@@ -125,8 +116,7 @@ impl BoltGathering<'_> {
             &instrumented,
         );
         let train = ctx.collector().train(&self.benchmarks, None);
-        let mut steps =
-            vec![
+        let mut steps = vec![
             Step::reset_raw_profiles(&raw),
             Step::of(
                 format!("Train {} BOLT-instrumented in place with rustc-perf", library.shown()),
@@ -148,10 +138,7 @@ impl BoltGathering<'_> {
                         instrumented: true,
                     },
                     Effect::train(train, &self.benchmarks.crates),
-                    Effect::Restore {
-                        library: library.clone(),
-                        backup,
-                    },
+                    Effect::Restore { library: library.clone(), backup },
                 ],
                 "if llvm-bolt failed: it needs a library linked with relocations (-Wl,-q), built \
                  with BOLT settings (--use-bolt true); if the collector failed, its output above \
@@ -162,10 +149,7 @@ impl BoltGathering<'_> {
             .not_resumable(),
             Step::new(
                 format!("Check that training wrote {what} BOLT profiles"),
-                Effect::ExpectRawProfiles {
-                    dir: raw.clone(),
-                    extension: "fdata",
-                },
+                Effect::ExpectRawProfiles { dir: raw.clone(), extension: "fdata" },
                 "the instrumented library did not run: did the collector use this build's \
                  compiler?",
             ),
@@ -180,10 +164,7 @@ impl BoltGathering<'_> {
             ),
             Step::new(
                 format!("Validate the merged {what} BOLT profile"),
-                Effect::Validate {
-                    profile: unpublished.clone(),
-                    check: ProfileCheck::Fdata,
-                },
+                Effect::Validate { profile: unpublished.clone(), check: ProfileCheck::Fdata },
                 "rerun the stage to train again",
             ),
         ];
@@ -203,10 +184,7 @@ pub fn backup_of(ctx: &Ctx, library: &OneFile) -> PathBuf {
 fn publish(ctx: &Ctx, what: &str, unpublished: PathBuf, output: &Path, raw: PathBuf) -> [Step; 2] {
     let publish = Step::new(
         format!("Publish {}", file_name(output)),
-        Effect::Move {
-            from: unpublished,
-            to: output.to_path_buf(),
-        },
+        Effect::Move { from: unpublished, to: output.to_path_buf() },
         "check free space and permissions in the stage directory",
     );
     let hint = "check permissions in the stage directory";
@@ -215,14 +193,7 @@ fn publish(ctx: &Ctx, what: &str, unpublished: PathBuf, output: &Path, raw: Path
             let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned());
             let kept = raw.with_file_name(format!("raw-{}", stem.unwrap_or_default()));
             let title = format!("Keep the {what} raw profiles (--keep-raw)");
-            Step::new(
-                title,
-                Effect::Move {
-                    from: raw,
-                    to: kept,
-                },
-                hint,
-            )
+            Step::new(title, Effect::Move { from: raw, to: kept }, hint)
         }
         false => Step::new(
             format!("Delete the merged {what} raw profiles"),

@@ -80,10 +80,7 @@ mod tests {
     #[test]
     fn every_profile_is_made_by_a_stage_and_every_stage_has_disk_figures() {
         for profile in Profile::ALL {
-            assert!(
-                StageId::from_name(profile.row().stage).is_some(),
-                "{profile:?}"
-            );
+            assert!(StageId::from_name(profile.row().stage).is_some(), "{profile:?}");
         }
         let miniature: serde_json::Value =
             serde_json::from_str(crate::engine::disk::MINIATURE_REFERENCE).unwrap();

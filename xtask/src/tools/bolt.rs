@@ -11,19 +11,11 @@ use crate::util::fs::OneFile;
 
 /// The sysroot's `libLLVM.so*` (e.g. `libLLVM.so.22.1-rust-1.95.0-stable`).
 pub fn libllvm(tree: &Tree) -> OneFile {
-    OneFile {
-        dir: tree.host_build().join("stage2/lib"),
-        prefix: "libLLVM.so",
-        suffix: "",
-    }
+    OneFile { dir: tree.host_build().join("stage2/lib"), prefix: "libLLVM.so", suffix: "" }
 }
 
 pub fn librustc_driver(tree: &Tree) -> OneFile {
-    OneFile {
-        dir: tree.host_build().join("stage2/lib"),
-        prefix: "librustc_driver",
-        suffix: ".so",
-    }
+    OneFile { dir: tree.host_build().join("stage2/lib"), prefix: "librustc_driver", suffix: ".so" }
 }
 
 /// `llvm-bolt -instrument`, with one profile file per process.
@@ -31,10 +23,7 @@ pub fn instrument_cmd(bolt: &Path, library: &Path, profile_prefix: &Path, output
     Cmd::new(bolt.display().to_string(), Path::new("/"))
         .arg("-instrument")
         .arg(library.display().to_string())
-        .arg(format!(
-            "--instrumentation-file={}",
-            profile_prefix.display()
-        ))
+        .arg(format!("--instrumentation-file={}", profile_prefix.display()))
         .arg("--instrumentation-file-append-pid")
         .arg("-o")
         .arg(output.display().to_string())
@@ -42,22 +31,14 @@ pub fn instrument_cmd(bolt: &Path, library: &Path, profile_prefix: &Path, output
 
 /// Upstream's optimization settings (cdsplit on x86_64; aarch64 uses profile2).
 pub fn optimize_cmd(bolt: &Path, input: &Path, profile: &Path, output: &Path, host: &str) -> Cmd {
-    let split = if host.starts_with("aarch64") {
-        "profile2"
-    } else {
-        "cdsplit"
-    };
+    let split = if host.starts_with("aarch64") { "profile2" } else { "cdsplit" };
     Cmd::new(bolt.display().to_string(), Path::new("/"))
         .arg(input.display().to_string())
         .arg("-data")
         .arg(profile.display().to_string())
         .arg("-o")
         .arg(output.display().to_string())
-        .args([
-            "-reorder-blocks=ext-tsp",
-            "-reorder-functions=cdsort",
-            "-split-functions",
-        ])
+        .args(["-reorder-blocks=ext-tsp", "-reorder-functions=cdsort", "-split-functions"])
         .arg(format!("-split-strategy={split}"))
         .args([
             "-split-all-cold",

@@ -101,9 +101,11 @@ impl Bootstrap {
     /// `x.py build --target H --host H --stage 2 library/std`: the build every stage starts from.
     pub fn build(tree: &Tree, interface: Interface) -> Bootstrap {
         let host = tree.host.as_str();
-        let cmd = x_py(tree, "build", true)
-            .args(["--target", host, "--host", host])
-            .args(["--stage", "2", "library/std"]);
+        let cmd = x_py(tree, "build", true).args(["--target", host, "--host", host]).args([
+            "--stage",
+            "2",
+            "library/std",
+        ]);
         Bootstrap { interface, cmd }
     }
 
@@ -182,18 +184,13 @@ impl Bootstrap {
             }
             // Legacy bootstrap takes the LLVM profile directory from the environment; it
             // becomes LLVM's LLVM_PROFILE_DATA_DIR.
-            (_, Component::Llvm, "generate") => self.with(|cmd| {
-                cmd.arg("--llvm-profile-generate")
-                    .env("LLVM_PROFILE_DIR", shown)
-            }),
+            (_, Component::Llvm, "generate") => {
+                self.with(|cmd| cmd.arg("--llvm-profile-generate").env("LLVM_PROFILE_DIR", shown))
+            }
             (_, Component::Rustc, _) => self.with(|cmd| cmd.args(["--rust-profile-use", &shown])),
             (_, Component::Llvm, _) => self.with(|cmd| cmd.args(["--llvm-profile-use", &shown])),
             (_, other, _) => {
-                let what = if key == "use" {
-                    "use a profile for"
-                } else {
-                    "instrument"
-                };
+                let what = if key == "use" { "use a profile for" } else { "instrument" };
                 bail!("bootstrap's legacy interface cannot {what} {other:?}; only the [pgo] table can")
             }
         })
@@ -203,17 +200,14 @@ impl Bootstrap {
     /// built without ThinLTO (minutes instead of tens of minutes), as a shared library.
     pub fn without_llvm_lto(self) -> Bootstrap {
         self.with(|cmd| {
-            cmd.args(["--set", "llvm.thin-lto=false"])
-                .args(["--set", "llvm.link-shared=true"])
+            cmd.args(["--set", "llvm.thin-lto=false"]).args(["--set", "llvm.link-shared=true"])
         })
     }
 
     /// Reuses the stage 0 and 1 compilers already in the build dir instead of rebuilding them
     /// (the PGO-optimized rustc of stage 1 stays what it is while LLVM is rebuilt).
     pub fn keep_stages(self, stages: &[u32]) -> Bootstrap {
-        let args = stages
-            .iter()
-            .flat_map(|s| ["--keep-stage".to_string(), s.to_string()]);
+        let args = stages.iter().flat_map(|s| ["--keep-stage".to_string(), s.to_string()]);
         self.with(|cmd| cmd.args(args))
     }
 
@@ -306,9 +300,7 @@ fn table_setting(component: Component, key: &str, path: &Path) -> [String; 2] {
 
 /// Remembered in `<build-dir>/opt-dist/interface.json` (see [`cached`]).
 pub fn cached_interface(tree: &Tree, sh: &xshell::Shell, remember: bool) -> Result<Interface> {
-    cached(tree, "interface.json", remember, || {
-        detect_interface(tree, sh)
-    })
+    cached(tree, "interface.json", remember, || detect_interface(tree, sh))
 }
 
 /// Whether the tree's `[pgo]` table takes `pgo.clippy` (upstream master since PR #159642; the
@@ -363,9 +355,7 @@ fn bootstrap_sources_key(tree: &Tree) -> String {
     let listing: String = files
         .iter()
         .map(|file| {
-            let stamp = std::fs::metadata(file)
-                .ok()
-                .map(|m| (m.len(), m.modified().ok()));
+            let stamp = std::fs::metadata(file).ok().map(|m| (m.len(), m.modified().ok()));
             // Relative to the tree: a tree copied with its times (a restored cache) keeps the key.
             let name = file.strip_prefix(&tree.src).unwrap_or(file);
             format!("{}\t{stamp:?}\n", name.display())
@@ -405,11 +395,7 @@ fn probe_table_key(
             "could not run the tree's bootstrap: is `{python}` a python interpreter? (--python)"
         )
     })?;
-    if ok
-        || unknown
-            .iter()
-            .any(|key| stderr.contains(&format!("unknown field `{key}`")))
-    {
+    if ok || unknown.iter().any(|key| stderr.contains(&format!("unknown field `{key}`"))) {
         return Ok(ok);
     }
     let lines: Vec<&str> = stderr.lines().collect();
@@ -477,23 +463,12 @@ mod tests {
     fn table_settings_are_quoted_toml_with_forward_slashes() {
         let t = tree();
         let cmd = Bootstrap::build(&t, Interface::PgoTable)
-            .pgo(
-                Component::Cargo,
-                "use",
-                Path::new(r"C:\a\rustc-pgo.profdata"),
-            )
+            .pgo(Component::Cargo, "use", Path::new(r"C:\a\rustc-pgo.profdata"))
             .unwrap()
             .pgo_generate(Component::Llvm, Path::new("/a/llvm-pgo/prof-%p"))
             .unwrap()
             .into_cmd();
-        let tail: Vec<&str> = cmd
-            .argv
-            .iter()
-            .rev()
-            .take(4)
-            .rev()
-            .map(String::as_str)
-            .collect();
+        let tail: Vec<&str> = cmd.argv.iter().rev().take(4).rev().map(String::as_str).collect();
         assert_eq!(
             tail,
             [
@@ -511,12 +486,7 @@ mod tests {
         let mut t = tree();
         t.build_dir = PathBuf::from("/elsewhere");
         t.build_dir_is_explicit = true;
-        let l = Bootstrap::build(&t, Interface::Legacy)
-            .into_cmd()
-            .shell_line();
-        assert!(
-            l.contains("/src/x.py build --build-dir /elsewhere --target"),
-            "{l}"
-        );
+        let l = Bootstrap::build(&t, Interface::Legacy).into_cmd().shell_line();
+        assert!(l.contains("/src/x.py build --build-dir /elsewhere --target"), "{l}");
     }
 }

@@ -108,11 +108,7 @@ impl TrainingLists {
                 );
                 eprintln!("opt-dist: warning: training with {source}");
                 let owned = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
-                (
-                    owned(RUSTC_PGO_CRATES_1_95),
-                    owned(LLVM_PGO_CRATES_1_95),
-                    source,
-                )
+                (owned(RUSTC_PGO_CRATES_1_95), owned(LLVM_PGO_CRATES_1_95), source)
             }
         };
         // Upstream's opt-dist builds the collector's command line in its `training.rs`; the
@@ -122,19 +118,10 @@ impl TrainingLists {
         let jobs = std::fs::read_to_string(&file).map(|text| jobs_argument(&text));
         let jobs_source = match jobs {
             Ok(Some(_)) => file.display().to_string(),
-            Ok(None) => format!(
-                "{} passes no --jobs: one benchmark at a time",
-                file.display()
-            ),
+            Ok(None) => format!("{} passes no --jobs: one benchmark at a time", file.display()),
             Err(_) => format!("{} is missing: one benchmark at a time", file.display()),
         };
-        TrainingLists {
-            rustc,
-            llvm,
-            source,
-            jobs: jobs.ok().flatten(),
-            jobs_source,
-        }
+        TrainingLists { rustc, llvm, source, jobs: jobs.ok().flatten(), jobs_source }
     }
 }
 
@@ -154,12 +141,7 @@ fn const_list(source: &str, name: &str) -> Option<Vec<String>> {
     let rest = &source[start..];
     let body = &rest[rest.find("= &[")? + 4..];
     let body = &body[..body.find("];")?];
-    let crates: Vec<String> = body
-        .split('"')
-        .skip(1)
-        .step_by(2)
-        .map(String::from)
-        .collect();
+    let crates: Vec<String> = body.split('"').skip(1).step_by(2).map(String::from).collect();
     (!crates.is_empty()).then_some(crates)
 }
 
@@ -198,11 +180,7 @@ impl Benchmarks {
         crates: &[String],
     ) -> Benchmarks {
         let crates = crates.to_vec();
-        Benchmarks {
-            profiles,
-            scenarios,
-            crates,
-        }
+        Benchmarks { profiles, scenarios, crates }
     }
 }
 
@@ -220,14 +198,11 @@ impl Collector<'_> {
     fn cargo(&self, subcommand: &str) -> Cmd {
         let tree = self.tree;
         let target_dir = tree.artifacts_root().join("rustc-perf");
-        Cmd::new(
-            tree.stage0_cargo().display().to_string(),
-            &tree.rustc_perf_dir(),
-        )
-        .args([subcommand, "-p", "collector"])
-        .env("RUSTC", tree.stage0_rustc().display().to_string())
-        .env("RUSTC_BOOTSTRAP", "1")
-        .env("CARGO_TARGET_DIR", target_dir.display().to_string())
+        Cmd::new(tree.stage0_cargo().display().to_string(), &tree.rustc_perf_dir())
+            .args([subcommand, "-p", "collector"])
+            .env("RUSTC", tree.stage0_rustc().display().to_string())
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_DIR", target_dir.display().to_string())
     }
 
     pub fn build(&self) -> Cmd {
@@ -288,14 +263,8 @@ pub const LLVM_PGO_CRATES: &[&str] = &[
 
 pub const RUSTC_PGO_CRATES: &[&str] = &["externs", "match-stress"];
 "#;
-        assert_eq!(
-            const_list(source, "LLVM_PGO_CRATES").unwrap(),
-            ["syn-2.0.101", "cargo-0.87.1"]
-        );
-        assert_eq!(
-            const_list(source, "RUSTC_PGO_CRATES").unwrap(),
-            ["externs", "match-stress"]
-        );
+        assert_eq!(const_list(source, "LLVM_PGO_CRATES").unwrap(), ["syn-2.0.101", "cargo-0.87.1"]);
+        assert_eq!(const_list(source, "RUSTC_PGO_CRATES").unwrap(), ["externs", "match-stress"]);
         assert_eq!(const_list(source, "CLIPPY_PGO_CRATES"), None);
     }
 
@@ -306,9 +275,6 @@ pub const RUSTC_PGO_CRATES: &[&str] = &["externs", "match-stress"];
         assert_eq!(jobs_argument("\"--jobs\", \"4\""), Some(4));
         assert_eq!(jobs_argument("\"--exact-match\", crates"), None);
         assert_eq!(jobs_argument("\"--jobs\", jobs.as_str()"), None);
-        assert_eq!(
-            jobs_argument("//! `\"--jobs\", \"<N>\"`\n\"--jobs\", \"8\""),
-            Some(8)
-        );
+        assert_eq!(jobs_argument("//! `\"--jobs\", \"<N>\"`\n\"--jobs\", \"8\""), Some(8));
     }
 }

@@ -116,11 +116,7 @@ impl HostLlvm {
             Some((dir, found_by)) => (Some(dir), found_by),
             None => (None, "PATH".to_string()),
         };
-        HostLlvm {
-            bin_dir,
-            found_by,
-            expected_major,
-        }
+        HostLlvm { bin_dir, found_by, expected_major }
     }
 
     /// The path of tool `name`: in the found installation, else `name-<major>` or `name` from
@@ -132,10 +128,7 @@ impl HostLlvm {
         let path = std::env::var_os("PATH");
         let versioned = self.expected_major.map(|m| format!("{name}-{m}"));
         for candidate in versioned.iter().map(String::as_str).chain([name]) {
-            let mut found = path
-                .iter()
-                .flat_map(std::env::split_paths)
-                .map(|d| d.join(candidate));
+            let mut found = path.iter().flat_map(std::env::split_paths).map(|d| d.join(candidate));
             if let Some(found) = found.find(|p| p.is_file()) {
                 return found;
             }
@@ -158,9 +151,7 @@ fn llvm_config(tree: &Tree, arg: &str, sh: &xshell::Shell) -> Option<String> {
 /// The merge step checks against the built compiler again; this only picks a default tool.
 fn expected_llvm_major(tree: &Tree, sh: &xshell::Shell) -> Option<u32> {
     let of_rustc = |rustc: PathBuf| llvm_major(&llvm_version(&rustc, &["-vV"], sh).ok()?);
-    let cmake = tree
-        .src
-        .join("src/llvm-project/cmake/Modules/LLVMVersion.cmake");
+    let cmake = tree.src.join("src/llvm-project/cmake/Modules/LLVMVersion.cmake");
     Some(tree.stage2_rustc())
         .filter(|stage2| stage2.exists())
         .and_then(of_rustc)
@@ -182,11 +173,7 @@ pub fn validate_profile(profdata: &Path, profile: &Path, sh: &xshell::Shell) -> 
         .arg(profile.display().to_string());
     let (ok, stdout, stderr) = show.probe(sh)?;
     if !ok {
-        bail!(
-            "`{}` cannot read the merged profile: {}",
-            show.shell_line(),
-            stderr.trim()
-        );
+        bail!("`{}` cannot read the merged profile: {}", show.shell_line(), stderr.trim());
     }
     let hottest_functions = stdout
         .lines()
@@ -275,9 +262,7 @@ pub fn profile_summary_from(
     }
     fed.map_err(|_| anyhow!("reading {} failed", shown.display()))?
         .with_context(|| format!("cannot read {}", shown.display()))?;
-    Ok(parse_all_functions(&String::from_utf8_lossy(
-        &output.stdout,
-    )))
+    Ok(parse_all_functions(&String::from_utf8_lossy(&output.stdout)))
 }
 
 /// `llvm-profdata show --all-functions`: each function is a line indented by two spaces and
@@ -350,11 +335,7 @@ pub fn read_fdata(mut source: impl BufRead, shown: &Path) -> Result<ProfileSumma
         max_count = max_count.max(count);
         total_count += count;
     }
-    Ok(ProfileSummary {
-        functions: functions.into_iter().collect(),
-        max_count,
-        total_count,
-    })
+    Ok(ProfileSummary { functions: functions.into_iter().collect(), max_count, total_count })
 }
 
 /// BOLT names a local symbol `<name>/<n>`.
@@ -415,10 +396,7 @@ impl Contents {
             Contents::Empty
         } else if head == INDEXED_MAGIC.to_le_bytes() {
             Contents::IndexedProfile
-        } else if RAW_MAGICS
-            .iter()
-            .any(|m| head == m.to_le_bytes() || head == m.to_be_bytes())
-        {
+        } else if RAW_MAGICS.iter().any(|m| head == m.to_le_bytes() || head == m.to_be_bytes()) {
             Contents::RawProfile
         } else if head.iter().all(text) {
             Contents::Text
@@ -498,10 +476,7 @@ mod tests {
                        Instrumentation level: IR  entry_first = 0\nFunctions shown: 4\nTotal \
                        functions: 4\nMaximum function count: 77\n";
         let summary = parse_all_functions(listing);
-        assert_eq!(
-            summary.functions,
-            ["_ZN3foo3bar17h0123456789abcdefE", "main", "mini_helper"]
-        );
+        assert_eq!(summary.functions, ["_ZN3foo3bar17h0123456789abcdefE", "main", "mini_helper"]);
         assert_eq!(summary.max_count, 77);
     }
 
@@ -514,12 +489,7 @@ mod tests {
         let summary = read_fdata(fdata.as_bytes(), Path::new("x.fdata")).unwrap();
         assert_eq!(
             summary.functions,
-            [
-                "_ZN3foo3bar17h0123456789abcdefE",
-                "main",
-                "mini_emit",
-                "put_byte"
-            ]
+            ["_ZN3foo3bar17h0123456789abcdefE", "main", "mini_emit", "put_byte"]
         );
         assert_eq!(summary.max_count, 4083);
         let err =
@@ -533,10 +503,7 @@ mod tests {
     fn profile_summary_reads_what_llvm_profdata_lists() {
         let profdata = Path::new("/usr/lib/llvm-22/bin/llvm-profdata");
         if !profdata.is_file() {
-            eprintln!(
-                "skipped: no {} (ci/setup-debian.sh installs it)",
-                profdata.display()
-            );
+            eprintln!("skipped: no {} (ci/setup-debian.sh installs it)", profdata.display());
             return;
         }
         let dir = std::env::temp_dir().join(format!("xtask-validate-{}", std::process::id()));
@@ -569,10 +536,7 @@ mod tests {
         let fdata = dir.join("p.fdata");
         std::fs::write(&fdata, "1 main 0 1 helper/2 4 0 9\n").unwrap();
         let file = std::io::BufReader::new(std::fs::File::open(&fdata).unwrap());
-        assert_eq!(
-            read_fdata(file, &fdata).unwrap().functions,
-            ["helper", "main"]
-        );
+        assert_eq!(read_fdata(file, &fdata).unwrap().functions, ["helper", "main"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -580,17 +544,9 @@ mod tests {
     fn first_bytes_tell_indexed_raw_and_text_profiles_apart() {
         assert_eq!(Contents::of(b"\xfflprofi\x81"), Contents::IndexedProfile);
         // A 64-bit little-endian raw profile, as clang's and rustc's runtimes write it.
-        assert_eq!(
-            Contents::of(&0xff6c70726f667281u64.to_le_bytes()),
-            Contents::RawProfile
-        );
+        assert_eq!(Contents::of(&0xff6c70726f667281u64.to_le_bytes()), Contents::RawProfile);
         // 32- and 64-bit, as little- and big-endian machines write them.
-        for raw in [
-            b"\x81rforpl\xff",
-            b"\x81Rforpl\xff",
-            b"\xfflprofr\x81",
-            b"\xfflprofR\x81",
-        ] {
+        for raw in [b"\x81rforpl\xff", b"\x81Rforpl\xff", b"\xfflprofr\x81", b"\xfflprofR\x81"] {
             assert_eq!(Contents::of(raw), Contents::RawProfile);
         }
         assert_eq!(Contents::of(b"1 _ZN12r"), Contents::Text);

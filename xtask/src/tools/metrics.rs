@@ -23,10 +23,7 @@ pub fn slowest_steps(build_dir: &Path, since: SystemTime, count: usize) -> Vec<B
     let fresh = modified.is_ok_and(|t| t >= since);
     let root: Option<serde_json::Value> = fresh.then(|| read_json(&path).ok().flatten()).flatten();
     let mut totals = Vec::new();
-    if let Some(last) = root
-        .as_ref()
-        .and_then(|r| r["invocations"].as_array()?.last())
-    {
+    if let Some(last) = root.as_ref().and_then(|r| r["invocations"].as_array()?.last()) {
         collect(&last["children"], &mut totals);
     }
     totals.sort_by(|a, b| b.secs.total_cmp(&a.secs));
@@ -39,9 +36,7 @@ fn collect(nodes: &serde_json::Value, totals: &mut Vec<BootstrapStep>) {
     for node in nodes.as_array().into_iter().flatten() {
         if node["kind"] == "rustbuild_step" {
             let step = node["type"].as_str().unwrap_or("?").to_string();
-            let secs = node["duration_excluding_children_sec"]
-                .as_f64()
-                .unwrap_or(0.0);
+            let secs = node["duration_excluding_children_sec"].as_f64().unwrap_or(0.0);
             match totals.iter_mut().find(|t| t.step == step) {
                 Some(total) => total.secs += secs,
                 None => totals.push(BootstrapStep { step, secs }),
@@ -73,10 +68,7 @@ mod tests {
         let got: Vec<(&str, f64)> = steps.iter().map(|s| (s.step.as_str(), s.secs)).collect();
         assert_eq!(got, [("compile::Rustc", 5.0), ("compile::Std", 1.0)]);
         let later = SystemTime::now() + std::time::Duration::from_secs(60);
-        assert!(
-            slowest_steps(&dir, later, 5).is_empty(),
-            "a stale file is not this command's"
-        );
+        assert!(slowest_steps(&dir, later, 5).is_empty(), "a stale file is not this command's");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

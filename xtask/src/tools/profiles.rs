@@ -144,10 +144,7 @@ pub struct ProfileFile<K: kind::Kind> {
 
 impl<K: kind::Kind> ProfileFile<K> {
     pub fn new(path: PathBuf) -> ProfileFile<K> {
-        ProfileFile {
-            path,
-            kind: PhantomData,
-        }
+        ProfileFile { path, kind: PhantomData }
     }
 
     pub fn path(&self) -> &Path {
@@ -164,10 +161,7 @@ mod tests {
         for profile in Profile::ALL {
             let stem = serde_json::to_value(profile).unwrap();
             assert_eq!(stem, profile.row().stem, "{profile:?}");
-            assert_eq!(
-                profile.row().kind,
-                format!("{}-profile", profile.row().stem)
-            );
+            assert_eq!(profile.row().kind, format!("{}-profile", profile.row().stem));
         }
     }
 }

@@ -52,10 +52,7 @@ impl Tree {
     pub fn locate(global: &TreeArgs, sh: &xshell::Shell) -> Result<Tree> {
         let src = find_src(global)?;
         let config = read_bootstrap_config(&src)?;
-        let default_build_dir = config
-            .build_dir
-            .clone()
-            .unwrap_or_else(|| src.join("build"));
+        let default_build_dir = config.build_dir.clone().unwrap_or_else(|| src.join("build"));
         let (build_dir, build_dir_is_explicit) = match &global.build_dir {
             // `--build-dir` naming the directory bootstrap builds in anyway changes nothing:
             // the x.py calls, and so the stages made without it, stay the same.
@@ -67,10 +64,7 @@ impl Tree {
             version: read_version(&src)?,
             commit: read_commit(&src, sh),
             src,
-            python: global
-                .python
-                .clone()
-                .unwrap_or_else(|| "python3".to_string()),
+            python: global.python.clone().unwrap_or_else(|| "python3".to_string()),
             build_dir,
             build_dir_is_explicit,
             host: String::new(),
@@ -152,8 +146,7 @@ impl Tree {
     /// Where this tree keeps `profile`: in the directory of the stage that makes it, under a
     /// name that says which tree and host made it.
     pub fn profile(&self, profile: Profile) -> PathBuf {
-        self.stage_dir(profile.row().stage)
-            .join(profile.file_name(&self.version, &self.host))
+        self.stage_dir(profile.row().stage).join(profile.file_name(&self.version, &self.host))
     }
 }
 
@@ -185,14 +178,9 @@ fn find_src(global: &TreeArgs) -> Result<PathBuf> {
         );
     }
     if !src.is_dir() {
-        bail!(
-            "the rust source tree {} (from {how}) does not exist",
-            src.display()
-        );
+        bail!("the rust source tree {} (from {how}) does not exist", src.display());
     }
-    let src = src
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", src.display()))?;
+    let src = src.canonicalize().with_context(|| format!("cannot resolve {}", src.display()))?;
     if !src.join("x.py").is_file() {
         bail!(
             "{} (from {how}) is not a rust source tree: it has no x.py\n\
@@ -234,10 +222,7 @@ fn read_commit(src: &Path, sh: &xshell::Shell) -> Option<String> {
 fn read_bootstrap_config(src: &Path) -> Result<BootstrapConfig> {
     let file = match std::env::var_os("RUST_BOOTSTRAP_CONFIG") {
         Some(path) => Some(PathBuf::from(path)),
-        None => ["bootstrap.toml", "config.toml"]
-            .iter()
-            .map(|f| src.join(f))
-            .find(|f| f.is_file()),
+        None => ["bootstrap.toml", "config.toml"].iter().map(|f| src.join(f)).find(|f| f.is_file()),
     };
     let Some(file) = file else {
         return Ok(BootstrapConfig::default());
@@ -245,10 +230,7 @@ fn read_bootstrap_config(src: &Path) -> Result<BootstrapConfig> {
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}", file.display()))?;
     let value: toml::Table = text.parse().with_context(|| {
-        format!(
-            "{} is not valid TOML; bootstrap would reject it too",
-            file.display()
-        )
+        format!("{} is not valid TOML; bootstrap would reject it too", file.display())
     })?;
     let str_at = |table: &str, key: &str| value.get(table)?.get(key)?.as_str();
     let path_at = |table: &str, key: &str| str_at(table, key).map(|p| src.join(p));
@@ -258,9 +240,7 @@ fn read_bootstrap_config(src: &Path) -> Result<BootstrapConfig> {
     let targets = value.get("target").and_then(|t| t.as_table());
     let llvm_config = targets.and_then(|targets| match &build_triple {
         Some(triple) => targets.get(triple)?.get("llvm-config")?.as_str(),
-        None => targets
-            .values()
-            .find_map(|t| t.get("llvm-config")?.as_str()),
+        None => targets.values().find_map(|t| t.get("llvm-config")?.as_str()),
     });
     Ok(BootstrapConfig {
         build_dir: path_at("build", "build-dir"),

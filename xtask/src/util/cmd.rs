@@ -55,11 +55,7 @@ impl Arg for &PathBuf {
 
 impl Cmd {
     pub fn new(program: impl Arg, cwd: &Path) -> Cmd {
-        Cmd {
-            argv: vec![program.into_arg()],
-            env: BTreeMap::new(),
-            cwd: cwd.to_path_buf(),
-        }
+        Cmd { argv: vec![program.into_arg()], env: BTreeMap::new(), cwd: cwd.to_path_buf() }
     }
 
     pub fn arg(mut self, arg: impl Arg) -> Cmd {
@@ -83,10 +79,7 @@ impl Cmd {
 
     /// `KEY=value program args...`, quoted for a POSIX shell.
     pub fn shell_line(&self) -> String {
-        let env = self
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={}", shell_quote(v)));
+        let env = self.env.iter().map(|(k, v)| format!("{k}={}", shell_quote(v)));
         let argv = self.argv.iter().map(|a| shell_quote(a));
         env.chain(argv).collect::<Vec<_>>().join(" ")
     }
@@ -94,10 +87,7 @@ impl Cmd {
     /// The command for xshell; the caller holds `sh.push_dir(&self.cwd)` while it runs, so no
     /// later command depends on where this one ran.
     fn to_xshell<'a>(&self, sh: &'a xshell::Shell) -> xshell::Cmd<'a> {
-        sh.cmd(self.program())
-            .args(&self.argv[1..])
-            .envs(&self.env)
-            .quiet()
+        sh.cmd(self.program()).args(&self.argv[1..]).envs(&self.env).quiet()
     }
 
     /// Runs with the terminal attached, so bootstrap's and the collector's progress is visible;
@@ -105,13 +95,8 @@ impl Cmd {
     /// whose progress the xtask reports. The command runs in a process group of its own that a
     /// signal to the xtask reaches too ([`super::process::wait_for`]).
     pub fn run(&self, sh: &xshell::Shell, on_line: Option<&mut dyn FnMut(&str)>) -> Result<()> {
-        let failed = || {
-            format!(
-                "command failed: {} (in {})",
-                self.shell_line(),
-                self.cwd.display()
-            )
-        };
+        let failed =
+            || format!("command failed: {} (in {})", self.shell_line(), self.cwd.display());
         let mut command: std::process::Command = {
             let _cwd = sh.push_dir(&self.cwd);
             self.to_xshell(sh).into()
@@ -131,10 +116,7 @@ impl Cmd {
         // The wait goes beside the reading: it must notice a signal while nothing is printed.
         let waiter = std::thread::spawn(move || super::process::wait_for(child, &program));
         if let (Some(stderr), Some(on_line)) = (stderr, on_line) {
-            for line in std::io::BufReader::new(stderr)
-                .split(b'\n')
-                .map_while(|l| l.ok())
-            {
+            for line in std::io::BufReader::new(stderr).split(b'\n').map_while(|l| l.ok()) {
                 on_line(String::from_utf8_lossy(&line).trim_end_matches('\r'));
             }
         }
@@ -151,9 +133,7 @@ impl Cmd {
     /// Runs and returns stdout; stderr still goes to the terminal.
     pub fn read(&self, sh: &xshell::Shell) -> Result<String> {
         let _cwd = sh.push_dir(&self.cwd);
-        self.to_xshell(sh)
-            .read()
-            .with_context(|| format!("command failed: {}", self.shell_line()))
+        self.to_xshell(sh).read().with_context(|| format!("command failed: {}", self.shell_line()))
     }
 
     /// Runs quietly and returns (success, stdout, stderr): for probes whose failure is an answer.
@@ -165,11 +145,7 @@ impl Cmd {
             .output()
             .with_context(|| format!("could not start `{}`", self.program()))?;
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        Ok((
-            output.status.success(),
-            text(&output.stdout),
-            text(&output.stderr),
-        ))
+        Ok((output.status.success(), text(&output.stdout), text(&output.stderr)))
     }
 }
 
@@ -181,9 +157,7 @@ pub fn shell_quote_path(path: &Path) -> String {
 /// Quotes a word for a POSIX shell only when it needs it, so plans stay readable.
 pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
     match plain {
         true => word.to_string(),
         false => format!("'{}'", word.replace('\'', r"'\''")),
@@ -197,13 +171,7 @@ mod tests {
     #[test]
     fn shell_line_quotes_only_what_needs_it() {
         let cmd = Cmd::new("python3", Path::new("/t"))
-            .args([
-                "x.py",
-                "build",
-                "--set",
-                r#"pgo.rustc.use="/a b/p""#,
-                "it's",
-            ])
+            .args(["x.py", "build", "--set", r#"pgo.rustc.use="/a b/p""#, "it's"])
             .env("LLVM_PROFILE_FILE", "/raw/default_%m_%p.profraw");
         assert_eq!(
             cmd.shell_line(),
@@ -215,11 +183,8 @@ mod tests {
     fn shell_line_round_trips_through_sh() {
         let tricky = r#"a 'b' "c" $d `e` \f"#;
         let cmd = Cmd::new("printf", Path::new("/")).args(["%s", tricky]);
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd.shell_line())
-            .output()
-            .unwrap();
+        let out =
+            std::process::Command::new("sh").arg("-c").arg(cmd.shell_line()).output().unwrap();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), tricky);
     }
 }

@@ -60,14 +60,10 @@ fn parse_section_names(data: &[u8]) -> Result<Vec<String>> {
         bail!("no ELF64 little-endian header");
     }
     let u16_at = |at: usize| -> Result<u16> {
-        Ok(u16::from_le_bytes(
-            data.get(at..at + 2).context("truncated")?.try_into()?,
-        ))
+        Ok(u16::from_le_bytes(data.get(at..at + 2).context("truncated")?.try_into()?))
     };
     let u32_at = |at: usize| -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            data.get(at..at + 4).context("truncated")?.try_into()?,
-        ))
+        Ok(u32::from_le_bytes(data.get(at..at + 4).context("truncated")?.try_into()?))
     };
     let u64_at = |at: usize| -> Result<usize> {
         Ok(u64::from_le_bytes(data.get(at..at + 8).context("truncated")?.try_into()?) as usize)
@@ -79,9 +75,7 @@ fn parse_section_names(data: &[u8]) -> Result<Vec<String>> {
     let header = |i: usize| section_headers + i * entry_size;
     let names_offset = u64_at(header(names_index) + 0x18)?;
     let names_size = u64_at(header(names_index) + 0x20)?;
-    let names = data
-        .get(names_offset..names_offset + names_size)
-        .context("truncated")?;
+    let names = data.get(names_offset..names_offset + names_size).context("truncated")?;
     (0..count)
         .map(|i| {
             let start = u32_at(header(i))? as usize;

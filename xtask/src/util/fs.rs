@@ -66,9 +66,7 @@ pub fn read_record<T: serde::de::DeserializeOwned>(path: &Path, consequence: &st
 
 /// The last component of `path`, as text (empty for a path without one).
 pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 pub fn create_dir(dir: &Path) -> Result<()> {
@@ -117,9 +115,7 @@ pub fn size(path: &Path) -> Result<u64> {
 pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let path = entry
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .path();
+        let path = entry.with_context(|| format!("cannot list {}", dir.display()))?.path();
         if path.is_file() {
             files.push(path);
         }
@@ -168,9 +164,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             return Ok(hasher.finish_hex());
         }
@@ -185,10 +179,7 @@ pub struct Hashes(BTreeMap<PathBuf, Option<String>>);
 impl Hashes {
     /// The file's SHA-256, `None` when it cannot be read.
     pub fn of(&mut self, path: &Path) -> Option<String> {
-        self.0
-            .entry(path.to_path_buf())
-            .or_insert_with(|| sha256_file(path).ok())
-            .clone()
+        self.0.entry(path.to_path_buf()).or_insert_with(|| sha256_file(path).ok()).clone()
     }
 }
 
@@ -203,10 +194,7 @@ pub struct OneFile {
 
 impl OneFile {
     pub fn in_dir(&self, dir: &Path) -> OneFile {
-        OneFile {
-            dir: dir.to_path_buf(),
-            ..self.clone()
-        }
+        OneFile { dir: dir.to_path_buf(), ..self.clone() }
     }
 
     pub fn find(&self) -> Result<PathBuf> {
@@ -225,10 +213,7 @@ impl OneFile {
                 "more than one {} in {}: {}; remove the stale ones (or the build dir) and rebuild",
                 self.shown(),
                 self.dir.display(),
-                many.iter()
-                    .map(|p| file_name(p))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                many.iter().map(|p| file_name(p)).collect::<Vec<_>>().join(", ")
             ),
         }
     }
@@ -258,21 +243,13 @@ pub fn human_duration(secs: f64) -> String {
     match whole {
         _ if secs < 60.0 => format!("{secs:.1}s"),
         ..3600 => format!("{}m {:02}s", whole / 60, whole % 60),
-        _ => format!(
-            "{}h {:02}m {:02}s",
-            whole / 3600,
-            whole % 3600 / 60,
-            whole % 60
-        ),
+        _ => format!("{}h {:02}m {:02}s", whole / 3600, whole % 3600 / 60, whole % 60),
     }
 }
 
 /// `2026-11-27T22:27:53Z`.
 pub fn utc_timestamp(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Gregorian date of a day count since 1970-01-01 (Howard Hinnant's civil_from_days).
     let z = days + 719_468;
@@ -306,15 +283,9 @@ mod tests {
         let file = dir.join("data");
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(&file, &data).unwrap();
-        let out = std::process::Command::new("sha256sum")
-            .arg(&file)
-            .output()
-            .unwrap();
+        let out = std::process::Command::new("sha256sum").arg(&file).output().unwrap();
         let expected = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(
-            sha256_file(&file).unwrap(),
-            expected.split_whitespace().next().unwrap()
-        );
+        assert_eq!(sha256_file(&file).unwrap(), expected.split_whitespace().next().unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -37,10 +37,7 @@ pub fn install() {
     for signum in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
         // SAFETY: `on_signal` is async-signal-safe (one atomic store) and lives forever.
         unsafe {
-            libc::signal(
-                signum,
-                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            );
+            libc::signal(signum, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
         }
     }
 }
@@ -101,9 +98,7 @@ pub fn stop_leftover_children(record: &Path) -> Result<()> {
     // any member left is ours; a live process with the leader's pid is ours only if it started
     // when the leader did.
     let ours = match process_start(children.group) {
-        Some(start) => children
-            .leader_start
-            .is_none_or(|recorded| recorded == start),
+        Some(start) => children.leader_start.is_none_or(|recorded| recorded == start),
         None => signal_group(children.group, 0),
     };
     if ours {

@@ -47,10 +47,7 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<XPyCall> {
     let path = |stage: &str, file: String| art.join(stage).join(file).display().to_string();
     let rustc_raw = path("rustc-pgo", "raw".into());
     let rustc_profile = path("rustc-pgo", format!("rustc-pgo-{version}-{host}.profdata"));
-    let rustdoc_profile = path(
-        "rustc-pgo",
-        format!("rustdoc-pgo-{version}-{host}.profdata"),
-    );
+    let rustdoc_profile = path("rustc-pgo", format!("rustdoc-pgo-{version}-{host}.profdata"));
     let clippy_profile = path("rustc-pgo", format!("clippy-pgo-{version}-{host}.profdata"));
     let llvm_raw = path("llvm-pgo", "raw/prof-%p".into());
     let llvm_profile = path("llvm-pgo", format!("llvm-pgo-{version}-{host}.profdata"));
@@ -77,16 +74,7 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<XPyCall> {
     let keep_0_1 = s(&["--keep-stage", "0", "--keep-stage", "1"]);
     let build = || {
         [
-            s(&[
-                "build",
-                "--target",
-                &host,
-                "--host",
-                &host,
-                "--stage",
-                "2",
-                "library/std",
-            ]),
+            s(&["build", "--target", &host, "--host", &host, "--stage", "2", "library/std"]),
             try_sets.clone(),
         ]
         .concat()
@@ -105,12 +93,7 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<XPyCall> {
         instrumented.extend(s(&["--rust-profile-generate", &rustc_raw]));
     }
     if o.shared_llvm {
-        instrumented.extend(s(&[
-            "--set",
-            "llvm.thin-lto=false",
-            "--set",
-            "llvm.link-shared=true",
-        ]));
+        instrumented.extend(s(&["--set", "llvm.thin-lto=false", "--set", "llvm.link-shared=true"]));
     }
     calls.push((instrumented, None));
     let mut optimized = build();
@@ -248,11 +231,7 @@ fn profdata_max_count(profile: &Path) -> u64 {
         .arg(profile)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{} does not validate",
-        profile.display()
-    );
+    assert!(out.status.success(), "{} does not validate", profile.display());
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("Maximum function count: "))
@@ -261,99 +240,42 @@ fn profdata_max_count(profile: &Path) -> u64 {
 }
 
 /// The stages of `all --run-tests`, in order.
-const EVERY_STAGE: [&str; 6] = [
-    "rustc-pgo",
-    "llvm-pgo",
-    "llvm-bolt",
-    "rustc-bolt",
-    "dist",
-    "test",
-];
+const EVERY_STAGE: [&str; 6] = ["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt", "dist", "test"];
 
 /// Option sets, as the command line says them and as upstream knows them, with the tree's
 /// PGO interface.
 const OPTION_SETS: [(&str, &[&str], Options); 10] = [
     ("legacy", &[], DEFAULT),
-    (
-        "legacy",
-        &["--run-tests"],
-        Options {
-            tests: true,
-            ..DEFAULT
-        },
-    ),
-    (
-        "legacy",
-        &["--use-bolt", "false"],
-        Options {
-            bolt: false,
-            ..DEFAULT
-        },
-    ),
-    (
-        "legacy",
-        &["--build-llvm", "false"],
-        Options {
-            build_llvm: false,
-            ..DEFAULT
-        },
-    ),
+    ("legacy", &["--run-tests"], Options { tests: true, ..DEFAULT }),
+    ("legacy", &["--use-bolt", "false"], Options { bolt: false, ..DEFAULT }),
+    ("legacy", &["--build-llvm", "false"], Options { build_llvm: false, ..DEFAULT }),
     // Upstream's static-LLVM setup (Windows) runs without BOLT.
     (
         "legacy",
         &["--llvm-shared", "false", "--use-bolt", "false"],
-        Options {
-            shared_llvm: false,
-            bolt: false,
-            ..DEFAULT
-        },
+        Options { shared_llvm: false, bolt: false, ..DEFAULT },
     ),
     // A try build skips the tests.
     (
         "legacy",
         &["--try-build", "--run-tests"],
-        Options {
-            try_build: true,
-            tests: true,
-            ..DEFAULT
-        },
+        Options { try_build: true, tests: true, ..DEFAULT },
     ),
-    (
-        "pgo-table",
-        &[],
-        Options {
-            pgo_table: true,
-            ..DEFAULT
-        },
-    ),
+    ("pgo-table", &[], Options { pgo_table: true, ..DEFAULT }),
     (
         "pgo-table",
         &["--try-build", "--run-tests"],
-        Options {
-            pgo_table: true,
-            try_build: true,
-            tests: true,
-            ..DEFAULT
-        },
+        Options { pgo_table: true, try_build: true, tests: true, ..DEFAULT },
     ),
     (
         "pgo-table",
         &["--build-llvm", "false"],
-        Options {
-            pgo_table: true,
-            build_llvm: false,
-            ..DEFAULT
-        },
+        Options { pgo_table: true, build_llvm: false, ..DEFAULT },
     ),
     (
         "pgo-table",
         &["--use-bolt", "false", "--run-tests"],
-        Options {
-            pgo_table: true,
-            bolt: false,
-            tests: true,
-            ..DEFAULT
-        },
+        Options { pgo_table: true, bolt: false, tests: true, ..DEFAULT },
     ),
 ];
 
@@ -410,13 +332,7 @@ fn stages_run_one_by_one_build_a_bolt_optimized_toolchain_from_our_profiles_with
         let out = tree.opt_dist(&args.iter().map(String::as_str).collect::<Vec<_>>());
         assert_success(&out, stage);
     }
-    assert_upstream_sequence(
-        &tree,
-        Options {
-            tests: true,
-            ..DEFAULT
-        },
-    );
+    assert_upstream_sequence(&tree, Options { tests: true, ..DEFAULT });
 
     let version = tree.version();
     let art = tree.root.join("build/opt-dist");
@@ -436,64 +352,34 @@ fn stages_run_one_by_one_build_a_bolt_optimized_toolchain_from_our_profiles_with
         .collect();
     for f in &fdata {
         let text = std::fs::read_to_string(f).unwrap();
-        assert!(
-            text.lines().any(|l| l.starts_with("1 ")),
-            "{} has no branch records",
-            f.display()
-        );
+        assert!(text.lines().any(|l| l.starts_with("1 ")), "{} has no branch records", f.display());
     }
 
     // The toolchain was built with our PGO profiles (the tree's build stamp says so).
     let stamp: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            tree.root
-                .join(format!("build/{host}/stage2/mini-build.json")),
-        )
-        .unwrap(),
+        &std::fs::read(tree.root.join(format!("build/{host}/stage2/mini-build.json"))).unwrap(),
     )
     .unwrap();
     let components = &stamp["components"];
-    assert_eq!(
-        components["rustc_driver"]["profile_use"],
-        rustc_pgo.to_str().unwrap(),
-        "{stamp}"
-    );
-    assert_eq!(
-        components["llvm"]["profile_use"],
-        llvm_pgo.to_str().unwrap(),
-        "{stamp}"
-    );
+    assert_eq!(components["rustc_driver"]["profile_use"], rustc_pgo.to_str().unwrap(), "{stamp}");
+    assert_eq!(components["llvm"]["profile_use"], llvm_pgo.to_str().unwrap(), "{stamp}");
     assert_eq!(components["rustc_driver"]["bolt_link_flags"], true);
     assert_eq!(components["llvm"]["bolt_link_flags"], true);
 
     // The dist tarball's libraries are the BOLT-optimized ones, and nothing is instrumented.
     let dist = tree.root.join("build/dist");
     let unpacked = tree.root.join("check-unpacked");
-    untar(
-        &dist.join(format!("rustc-{version}-{host}.tar.xz")),
-        &unpacked,
-    );
+    untar(&dist.join(format!("rustc-{version}-{host}.tar.xz")), &unpacked);
     let packaged = shared_libraries(&unpacked);
     for prefix in ["libLLVM.so", "librustc_driver-"] {
         let lib = packaged
             .iter()
             .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
             .unwrap_or_else(|| panic!("no {prefix}* in the rustc tarball"));
-        assert!(
-            is_bolt_optimized(lib),
-            "{} is not BOLT-optimized",
-            lib.display()
-        );
+        assert!(is_bolt_optimized(lib), "{} is not BOLT-optimized", lib.display());
     }
-    for lib in packaged
-        .iter()
-        .chain(&shared_libraries(&tree.root.join("build")))
-    {
-        assert!(
-            !is_instrumented(lib),
-            "{} is still instrumented",
-            lib.display()
-        );
+    for lib in packaged.iter().chain(&shared_libraries(&tree.root.join("build"))) {
+        assert!(!is_instrumented(lib), "{} is still instrumented", lib.display());
     }
     let backups = art.join("backups");
     assert!(!backups.exists() || std::fs::read_dir(&backups).unwrap().next().is_none());
@@ -502,34 +388,17 @@ fn stages_run_one_by_one_build_a_bolt_optimized_toolchain_from_our_profiles_with
 
     // Running dist again leaves the optimized libraries alone.
     let lib_dir = tree.root.join(format!("build/{host}/stage2/lib"));
-    let before: Vec<Vec<u8>> = shared_libraries(&lib_dir)
-        .iter()
-        .map(|l| std::fs::read(l).unwrap())
-        .collect();
+    let before: Vec<Vec<u8>> =
+        shared_libraries(&lib_dir).iter().map(|l| std::fs::read(l).unwrap()).collect();
     let out = tree.opt_dist(
-        &[
-            &["dist", "--"][..],
-            &dist_args(&host)
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        ]
-        .concat(),
+        &[&["dist", "--"][..], &dist_args(&host).iter().map(String::as_str).collect::<Vec<_>>()]
+            .concat(),
     );
     assert_success(&out, "dist again");
-    assert!(
-        stderr(&out).contains("already optimized with this profile"),
-        "{}",
-        stderr(&out)
-    );
-    let after: Vec<Vec<u8>> = shared_libraries(&lib_dir)
-        .iter()
-        .map(|l| std::fs::read(l).unwrap())
-        .collect();
-    assert!(
-        before == after,
-        "a second dist must not BOLT the libraries again"
-    );
+    assert!(stderr(&out).contains("already optimized with this profile"), "{}", stderr(&out));
+    let after: Vec<Vec<u8>> =
+        shared_libraries(&lib_dir).iter().map(|l| std::fs::read(l).unwrap()).collect();
+    assert!(before == after, "a second dist must not BOLT the libraries again");
 }
 
 /// The BOLT profiles ship in the reproducible-artifacts tarball under upstream's names
@@ -539,9 +408,7 @@ fn assert_bolt_profiles_ship_under_upstreams_names(tree: &MiniTree) {
     let art = tree.root.join("build/opt-dist");
     let repro = tree.root.join("check-repro");
     untar(
-        &tree.root.join(format!(
-            "build/dist/reproducible-artifacts-{version}-{host}.tar.xz"
-        )),
+        &tree.root.join(format!("build/dist/reproducible-artifacts-{version}-{host}.tar.xz")),
         &repro,
     );
     let shipped: Vec<PathBuf> = walkdir::WalkDir::new(&repro)
@@ -550,10 +417,9 @@ fn assert_bolt_profiles_ship_under_upstreams_names(tree: &MiniTree) {
         .filter(|e| e.file_type().is_file())
         .map(|e| e.into_path())
         .collect();
-    for (stage, upstream_name) in [
-        ("llvm-bolt", "LLVM-bolt.profdata"),
-        ("rustc-bolt", "rustc-bolt.profdata"),
-    ] {
+    for (stage, upstream_name) in
+        [("llvm-bolt", "LLVM-bolt.profdata"), ("rustc-bolt", "rustc-bolt.profdata")]
+    {
         let ours = art.join(format!("{stage}/{stage}-{version}-{host}.fdata"));
         let packaged = shipped
             .iter()
@@ -571,20 +437,10 @@ fn assert_bolt_profiles_ship_under_upstreams_names(tree: &MiniTree) {
 fn all_on_a_pgo_table_tree_runs_its_plan() {
     let tree = MiniTree::new("all-table", "pgo-table");
     tree.run_all(&[]);
-    assert_upstream_sequence(
-        &tree,
-        Options {
-            pgo_table: true,
-            ..DEFAULT
-        },
-    );
+    assert_upstream_sequence(&tree, Options { pgo_table: true, ..DEFAULT });
     // A BOLT-optimized toolchain, with the profiles under upstream's names.
     assert_optimized_rustc_tarball(
-        &tree.root.join(format!(
-            "build/dist/rustc-{}-{}.tar.xz",
-            tree.version(),
-            tree.host()
-        )),
+        &tree.root.join(format!("build/dist/rustc-{}-{}.tar.xz", tree.version(), tree.host())),
         &tree.root.join("check-rustc"),
     );
     assert_bolt_profiles_ship_under_upstreams_names(&tree);
@@ -596,20 +452,13 @@ fn all_with_static_llvm_and_without_bolt_runs_its_plan_and_records_the_skips() {
     let out = tree.run_all(&["--llvm-shared", "false", "--use-bolt", "false"]);
     // The miniature tree's bootstrap builds a shared LLVM by default: the dist says that it
     // ships one without BOLT.
-    assert!(
-        stderr(&out).contains("note: the dist ships a shared libLLVM.so"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("note: the dist ships a shared libLLVM.so"), "{}", stderr(&out));
     // Skipped stages leave a manifest that says so, with the plan's reason.
     for stage in ["llvm-bolt", "rustc-bolt"] {
         let manifest = tree.manifest(stage);
         assert_eq!(manifest["status"], "skipped");
         assert!(
-            manifest["skip_reason"]
-                .as_str()
-                .unwrap()
-                .contains("--use-bolt false"),
+            manifest["skip_reason"].as_str().unwrap().contains("--use-bolt false"),
             "{manifest}"
         );
     }
@@ -628,11 +477,7 @@ fn bolt_with_a_static_llvm_is_refused_up_front() {
         "true",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("--use-bolt true needs a shared LLVM"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("--use-bolt true needs a shared LLVM"), "{}", stderr(&out));
     assert!(tree.recorded_x_py_calls().is_empty());
 }
 
@@ -650,20 +495,10 @@ fn plan_sh_replays_all_without_the_xtask() {
 
     // The script alone, in a packaging recipe's shoes: plain sh, no xtask.
     let run = Command::new("sh").arg(&script).output().unwrap();
-    assert!(
-        run.status.success(),
-        "the replay failed:\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert!(run.status.success(), "the replay failed:\n{}", String::from_utf8_lossy(&run.stderr));
     // It issued upstream's x.py calls, the test run included, and its toolchain carries the
     // BOLT-optimized libraries.
-    assert_upstream_sequence(
-        &tree,
-        Options {
-            tests: true,
-            ..DEFAULT
-        },
-    );
+    assert_upstream_sequence(&tree, Options { tests: true, ..DEFAULT });
     // The test run used the unpacked dist toolchain as its stage 0, under the configuration
     // the script wrote.
     let test_run = tree
@@ -671,18 +506,12 @@ fn plan_sh_replays_all_without_the_xtask() {
         .into_iter()
         .find(|r| argv(r).first().map(String::as_str) == Some("test"))
         .expect("the script ran x.py test");
-    let config_path = test_run["env"]["RUST_BOOTSTRAP_CONFIG"]
-        .as_str()
-        .expect("x.py test got its configuration");
+    let config_path =
+        test_run["env"]["RUST_BOOTSTRAP_CONFIG"].as_str().expect("x.py test got its configuration");
     let config = std::fs::read_to_string(config_path).unwrap();
-    let sysroot = tree.root.join(format!(
-        "build/unpacked-dist/rustc-{}-{host}/rustc",
-        tree.version()
-    ));
-    assert!(
-        config.contains(&format!("rustc = \"{}/bin/rustc\"", sysroot.display())),
-        "{config}"
-    );
+    let sysroot =
+        tree.root.join(format!("build/unpacked-dist/rustc-{}-{host}/rustc", tree.version()));
+    assert!(config.contains(&format!("rustc = \"{}/bin/rustc\"", sysroot.display())), "{config}");
     assert!(config.contains("channel = \"stable\""), "{config}");
     assert!(
         sysroot
@@ -693,23 +522,14 @@ fn plan_sh_replays_all_without_the_xtask() {
     );
     let version = tree.version();
     let unpacked = tree.root.join("check-unpacked");
-    untar(
-        &tree
-            .root
-            .join(format!("build/dist/rustc-{version}-{host}.tar.xz")),
-        &unpacked,
-    );
+    untar(&tree.root.join(format!("build/dist/rustc-{version}-{host}.tar.xz")), &unpacked);
     let libs = shared_libraries(&unpacked);
     for prefix in ["libLLVM.so", "librustc_driver-"] {
         let lib = libs
             .iter()
             .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
             .unwrap();
-        assert!(
-            is_bolt_optimized(lib),
-            "{} is not BOLT-optimized",
-            lib.display()
-        );
+        assert!(is_bolt_optimized(lib), "{} is not BOLT-optimized", lib.display());
     }
     // It cleaned up after itself: no backup or scratch copy of a library is left.
     let leftovers: Vec<PathBuf> = walkdir::WalkDir::new(tree.root.join("build/opt-dist"))

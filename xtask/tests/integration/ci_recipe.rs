@@ -67,12 +67,8 @@ fn the_recipe_runs_each_stage_in_a_fresh_root_and_ends_with_a_bolt_optimized_dis
         }
         // Every earlier stage is the one the store handed over, not made here.
         for earlier in STAGES[..n].iter().filter(|s| **s != "dist") {
-            let manifest = read_json(
-                &root
-                    .join("build/opt-dist")
-                    .join(earlier)
-                    .join("manifest.json"),
-            );
+            let manifest =
+                read_json(&root.join("build/opt-dist").join(earlier).join("manifest.json"));
             assert_eq!(
                 manifest["imported"]["from"],
                 store.join(earlier).to_str().unwrap(),
@@ -107,12 +103,7 @@ fn the_recipe_refuses_a_root_that_is_not_fresh() {
     let earlier = beside.0.join("roots/llvm-pgo");
     std::fs::create_dir_all(&earlier).unwrap();
     std::fs::write(earlier.join("left by an earlier job"), "").unwrap();
-    let out = run_recipe(
-        &tree.root,
-        &store,
-        &beside.0.join("roots"),
-        &["llvm-pgo".to_string()],
-    );
+    let out = run_recipe(&tree.root, &store, &beside.0.join("roots"), &["llvm-pgo".to_string()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("a stage runs in a fresh root"), "{err}");

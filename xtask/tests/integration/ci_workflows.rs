@@ -18,10 +18,8 @@ fn repo_root() -> PathBuf {
 /// Whether python3-yaml is there; without it the check is skipped, except in CI (`CI` set),
 /// where ci/setup-debian.sh installs it and a missing one is a failure.
 fn yaml_available(test: &str) -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import yaml"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let found =
+        Command::new("python3").args(["-c", "import yaml"]).status().is_ok_and(|s| s.success());
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -102,10 +100,7 @@ jobs:
 /// except in CI (`CI` set), where `ci/setup-debian.sh --with-zizmor` (in .ci/run) installs it
 /// and a missing one is a failure.
 fn zizmor_available(test: &str) -> bool {
-    let found = Command::new("zizmor")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found = Command::new("zizmor").arg("--version").output().is_ok_and(|o| o.status.success());
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -147,11 +142,7 @@ fn zizmor_finds_nothing_in_the_workflows() {
     assert_eq!(files.len(), 2, "{files:?}");
     let out = zizmor(&files);
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "zizmor found:\n{report}{}",
-        stderr(&out)
-    );
+    assert!(out.status.success(), "zizmor found:\n{report}{}", stderr(&out));
     assert!(report.contains("No findings"), "{report}");
 }
 
@@ -175,31 +166,14 @@ fn zizmor_names_an_unpinned_action_a_broad_token_and_kept_credentials() {
     // No `permissions:`: the token has the repository's default (broad) permissions.
     let broad = template.replacen("permissions:\n  contents: read\n", "", 1);
     // The checkout's default: the token stays in .git/config, in the workspace.
-    let kept = template.replacen(
-        "\n        with:\n          persist-credentials: false",
-        "",
-        1,
-    );
+    let kept = template.replacen("\n        with:\n          persist-credentials: false", "", 1);
 
     for (name, workflow, rule, names) in [
         ("unpinned", unpinned, "unpinned-uses", "actions/checkout@v4"),
-        (
-            "broad",
-            broad,
-            "excessive-permissions",
-            "default permissions used",
-        ),
-        (
-            "kept",
-            kept,
-            "artipacked",
-            "does not set persist-credentials: false",
-        ),
+        ("broad", broad, "excessive-permissions", "default permissions used"),
+        ("kept", kept, "artipacked", "does not set persist-credentials: false"),
     ] {
-        assert_ne!(
-            workflow, template,
-            "{name}: the template changed, this test did not"
-        );
+        assert_ne!(workflow, template, "{name}: the template changed, this test did not");
         let file = dir.join(format!("{name}.yml"));
         std::fs::write(&file, workflow).unwrap();
         let out = zizmor(&[file]);

@@ -7,17 +7,10 @@ use common::{stderr, xtask, MiniTree};
 
 #[test]
 fn help_is_everywhere() {
-    for args in [
-        &["--help"][..],
-        &["opt-dist", "--help"],
-        &["opt-dist", "rustc-pgo", "--help"],
-    ] {
+    for args in [&["--help"][..], &["opt-dist", "--help"], &["opt-dist", "rustc-pgo", "--help"]] {
         let out = xtask(args);
         assert!(out.status.success(), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("USAGE"),
-            "{args:?}"
-        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("USAGE"), "{args:?}");
     }
 }
 
@@ -26,13 +19,7 @@ fn unknown_command_and_option_exit_with_2_and_name_them() {
     let out = xtask(&["opt-dist", "frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(
-        err.lines()
-            .next()
-            .unwrap()
-            .contains("unknown command `frobnicate`"),
-        "{err}"
-    );
+    assert!(err.lines().next().unwrap().contains("unknown command `frobnicate`"), "{err}");
     assert!(err.contains("USAGE"), "usage follows the message: {err}");
 
     let out = xtask(&["opt-dist", "rustc-pgo", "--frobnicate"]);
@@ -54,10 +41,7 @@ fn a_missing_tree_is_named_with_the_fix() {
     let out = xtask(&["opt-dist", "rustc-pgo"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains("pass --src <DIR> or set OPT_DIST_SRC"),
-        "{err}"
-    );
+    assert!(err.contains("pass --src <DIR> or set OPT_DIST_SRC"), "{err}");
 }
 
 #[test]
@@ -67,31 +51,17 @@ fn a_src_that_is_a_file_is_named_as_one() {
     let out = xtask(&["opt-dist", "--src", file.to_str().unwrap(), "rustc-pgo"]);
     std::fs::remove_file(&file).unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("is a file, not a directory"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("is a file, not a directory"), "{}", stderr(&out));
 }
 
 #[test]
 fn a_tree_without_x_py_is_refused() {
     let dir = std::env::temp_dir().join(format!("opt-dist-no-xpy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = xtask(&[
-        "opt-dist",
-        "--src",
-        dir.to_str().unwrap(),
-        "plan",
-        "rustc-pgo",
-    ]);
+    let out = xtask(&["opt-dist", "--src", dir.to_str().unwrap(), "plan", "rustc-pgo"]);
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("is not a rust source tree: it has no x.py"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("is not a rust source tree: it has no x.py"), "{}", stderr(&out));
 }
 
 #[test]
@@ -103,25 +73,13 @@ fn plan_sh_replays_with_env_in_front_and_explicit_cd() {
     assert!(script.starts_with("#!/bin/sh\n"));
     assert!(script.contains("\nset -eu\n"));
     let collector_dir = tree.root.join("src/tools/rustc-perf");
-    assert!(
-        script.contains(&format!("\ncd {}\n", collector_dir.display())),
-        "{script}"
-    );
+    assert!(script.contains(&format!("\ncd {}\n", collector_dir.display())), "{script}");
     assert!(script
         .lines()
         .any(|l| l.starts_with("CARGO_TARGET_DIR=") && l.contains(" run -p collector ")));
     // sh accepts the script's syntax.
-    let check = std::process::Command::new("sh")
-        .arg("-n")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    let check = std::process::Command::new("sh").arg("-n").arg("-c").arg(&script).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     // Nothing ran: plan builds nothing.
     assert!(!tree.root.join("build/opt-dist/rustc-pgo").exists());
 }
@@ -145,26 +103,15 @@ fn doctor_shows_every_check_and_a_fix_for_each_problem() {
         "build.metrics",
     ] {
         assert!(
-            table
-                .lines()
-                .any(|l| l.split_whitespace().nth(1) == row.split_whitespace().next()),
+            table.lines().any(|l| l.split_whitespace().nth(1) == row.split_whitespace().next()),
             "no {row} row:\n{table}"
         );
     }
 
-    let out = tree.opt_dist(&[
-        "doctor",
-        "--build-llvm",
-        "false",
-        "--llvm-dir",
-        "/nonexistent",
-    ]);
+    let out = tree.opt_dist(&["doctor", "--build-llvm", "false", "--llvm-dir", "/nonexistent"]);
     assert_eq!(out.status.code(), Some(1));
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
-    let fail = table
-        .lines()
-        .position(|l| l.starts_with("FAIL  llvm-profdata"))
-        .expect(&table);
+    let fail = table.lines().position(|l| l.starts_with("FAIL  llvm-profdata")).expect(&table);
     let fix = table.lines().nth(fail + 1).unwrap();
     assert!(
         fix.contains("fix: install LLVM 22's tools (Debian: apt-get install llvm-22)"),
@@ -178,10 +125,7 @@ fn preflight_rejects_a_bad_dist_argument_before_anything_runs() {
     let out = tree.opt_dist(&["all", "--", "--frobnicate"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains("preflight: bootstrap rejects the command for dist step"),
-        "{err}"
-    );
+    assert!(err.contains("preflight: bootstrap rejects the command for dist step"), "{err}");
     assert!(
         err.contains("unexpected argument '--frobnicate' found"),
         "bootstrap's own words: {err}"
@@ -195,10 +139,7 @@ fn preflight_rejects_a_bad_dist_argument_before_anything_runs() {
     assert_eq!(real_runs, 0);
     // The dist command, with the user's argument, was checked before the others.
     let dry_runs: Vec<Vec<String>> = tree.records_of("x.py").iter().map(common::argv).collect();
-    let first_checked = dry_runs
-        .iter()
-        .find(|a| !a.iter().any(|x| x.starts_with("pgo.")))
-        .unwrap();
+    let first_checked = dry_runs.iter().find(|a| !a.iter().any(|x| x.starts_with("pgo."))).unwrap();
     assert_eq!(first_checked[0], "dist", "{dry_runs:?}");
 }
 
@@ -229,8 +170,7 @@ fn benchmark_cargo_configs_reach_the_collector_as_absolute_paths() {
         .collect();
     let expected = std::env::current_dir().unwrap().join("vendored.toml");
     assert!(
-        argv.windows(2)
-            .any(|w| w == ["--cargo-config", expected.to_str().unwrap()]),
+        argv.windows(2).any(|w| w == ["--cargo-config", expected.to_str().unwrap()]),
         "{argv:?}"
     );
 }
@@ -256,41 +196,28 @@ fn relative_tool_paths_are_taken_from_where_the_user_stands() {
     common::assert_success(&out, "plan");
     let text = String::from_utf8_lossy(&out.stdout);
     let cwd = std::env::current_dir().unwrap();
-    assert!(
-        text.contains(&format!("\"{}\"", cwd.join("./bin/python3").display())),
-        "{text}"
-    );
-    assert!(
-        text.contains(&cwd.join("llvm/bin/llvm-profdata").display().to_string()),
-        "{text}"
-    );
+    assert!(text.contains(&format!("\"{}\"", cwd.join("./bin/python3").display())), "{text}");
+    assert!(text.contains(&cwd.join("llvm/bin/llvm-profdata").display().to_string()), "{text}");
 }
 
 /// The LLVM training of a planned run, as `plan --format json` shows it.
 fn llvm_training(plan: &serde_json::Value) -> Vec<String> {
-    let step = plan["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == "llvm-pgo")
-        .unwrap()["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["title"].as_str().unwrap().starts_with("Train"))
-        .unwrap()
-        .clone();
+    let step =
+        plan["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "llvm-pgo").unwrap()
+            ["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["title"].as_str().unwrap().starts_with("Train"))
+            .unwrap()
+            .clone();
     let argv: Vec<String> = step["action"]["cmd"]["argv"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| a.as_str().unwrap().to_string())
         .collect();
-    let list = argv
-        .windows(2)
-        .find(|w| w[0] == "--exact-match")
-        .map(|w| w[1].clone())
-        .unwrap();
+    let list = argv.windows(2).find(|w| w[0] == "--exact-match").map(|w| w[1].clone()).unwrap();
     list.split(',').map(String::from).collect()
 }
 
@@ -345,10 +272,7 @@ fn build_dir_is_passed_to_x_py_only_when_it_is_another_one() {
         ]);
         common::assert_success(&out, "plan rustc-pgo");
         let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        tree.planned_x_py_calls(&plan)
-            .into_iter()
-            .map(|(argv, _)| argv)
-            .collect::<Vec<_>>()
+        tree.planned_x_py_calls(&plan).into_iter().map(|(argv, _)| argv).collect::<Vec<_>>()
     };
     let default = x_py_builds_with(&tree.root.join("build"));
     assert!(!default.is_empty());
@@ -358,8 +282,7 @@ fn build_dir_is_passed_to_x_py_only_when_it_is_another_one() {
     let elsewhere = tree.root.join("elsewhere");
     for argv in x_py_builds_with(&elsewhere) {
         assert!(
-            argv.windows(2)
-                .any(|w| w[0] == "--build-dir" && w[1] == elsewhere.to_str().unwrap()),
+            argv.windows(2).any(|w| w[0] == "--build-dir" && w[1] == elsewhere.to_str().unwrap()),
             "{argv:?}"
         );
     }

@@ -46,15 +46,9 @@ impl MiniTree {
     pub fn new(name: &str, interface: &str) -> MiniTree {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mini-rust-tree");
         let root = test_root(name);
-        for entry in walkdir::WalkDir::new(&fixture)
-            .into_iter()
-            .filter_entry(|e| {
-                !matches!(
-                    e.file_name().to_str(),
-                    Some("build" | "target" | ".mini-tree")
-                )
-            })
-        {
+        for entry in walkdir::WalkDir::new(&fixture).into_iter().filter_entry(|e| {
+            !matches!(e.file_name().to_str(), Some("build" | "target" | ".mini-tree"))
+        }) {
             let entry = entry.unwrap();
             let dest = root.join(entry.path().strip_prefix(&fixture).unwrap());
             if entry.file_type().is_dir() {
@@ -63,11 +57,7 @@ impl MiniTree {
                 std::fs::copy(entry.path(), &dest).unwrap();
             }
         }
-        std::fs::write(
-            root.join("src/bootstrap/interface"),
-            format!("{interface}\n"),
-        )
-        .unwrap();
+        std::fs::write(root.join("src/bootstrap/interface"), format!("{interface}\n")).unwrap();
         let tree = MiniTree { root };
         if interface == "pgo-table" {
             tree.set_table_components("rustc rustdoc cargo llvm clippy");
@@ -89,11 +79,8 @@ impl MiniTree {
     /// The components the mini bootstrap's `[pgo]` table accepts (words of
     /// `src/bootstrap/pgo-components`), e.g. without `clippy` like master before PR #159642.
     pub fn set_table_components(&self, components: &str) {
-        std::fs::write(
-            self.root.join("src/bootstrap/pgo-components"),
-            format!("{components}\n"),
-        )
-        .unwrap();
+        std::fs::write(self.root.join("src/bootstrap/pgo-components"), format!("{components}\n"))
+            .unwrap();
     }
 
     /// The `--jobs` the tree's opt-dist stand-in gives the collector, as upstream's
@@ -106,9 +93,8 @@ impl MiniTree {
         let at = text.find(last).expect("the collector arguments") + last.len();
         let (head, tail) = text.split_at(at);
         let tail = &tail[tail.find("    ]").expect("the end of the arguments")..];
-        let jobs = jobs
-            .map(|n| format!("        \"--jobs\",\n        \"{n}\",\n"))
-            .unwrap_or_default();
+        let jobs =
+            jobs.map(|n| format!("        \"--jobs\",\n        \"{n}\",\n")).unwrap_or_default();
         std::fs::write(&file, format!("{head}{jobs}{tail}")).unwrap();
     }
 
@@ -163,16 +149,11 @@ impl MiniTree {
     pub fn records(&self) -> Vec<serde_json::Value> {
         let path = self.root.join(".mini-tree/record.jsonl");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
     pub fn records_of(&self, tool: &str) -> Vec<serde_json::Value> {
-        self.records()
-            .into_iter()
-            .filter(|r| r["tool"] == tool)
-            .collect()
+        self.records().into_iter().filter(|r| r["tool"] == tool).collect()
     }
 
     /// The x.py calls that did real work (not preflight's dry runs or the interface probe).
@@ -180,25 +161,14 @@ impl MiniTree {
         self.records_of("x.py")
             .iter()
             .filter(|r| !argv(r).contains(&"--dry-run".to_string()))
-            .map(|r| {
-                (
-                    argv(r),
-                    r["env"]["LLVM_PROFILE_DIR"].as_str().map(String::from),
-                )
-            })
+            .map(|r| (argv(r), r["env"]["LLVM_PROFILE_DIR"].as_str().map(String::from)))
             .collect()
     }
 
     /// `opt-dist plan <args> --format json`, parsed; `args` may end with `-- <dist args>`.
     pub fn plan_json(&self, args: &[&str]) -> serde_json::Value {
         let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
-        let full = [
-            &["plan"][..],
-            &args[..split],
-            &["--format", "json"],
-            &args[split..],
-        ]
-        .concat();
+        let full = [&["plan"][..], &args[..split], &["--format", "json"], &args[split..]].concat();
         let out = self.opt_dist(&full);
         assert_success(&out, &format!("{full:?}"));
         serde_json::from_slice(&out.stdout).unwrap()
@@ -244,10 +214,7 @@ impl MiniTree {
             .map(|action| &action["cmd"])
             .filter(|cmd| cmd["argv"][1] == x_py.as_str())
             .map(|cmd| {
-                (
-                    argv(cmd)[2..].to_vec(),
-                    cmd["env"]["LLVM_PROFILE_DIR"].as_str().map(String::from),
-                )
+                (argv(cmd)[2..].to_vec(), cmd["env"]["LLVM_PROFILE_DIR"].as_str().map(String::from))
             })
             .collect()
     }
@@ -264,9 +231,8 @@ pub fn step_actions(step: &serde_json::Value) -> Vec<&serde_json::Value> {
 
 /// Where a test's copy of the miniature tree lives, emptied first.
 fn test_root(name: &str) -> PathBuf {
-    let root = std::env::temp_dir()
-        .join("opt-dist-tests")
-        .join(format!("{name}-{}", std::process::id()));
+    let root =
+        std::env::temp_dir().join("opt-dist-tests").join(format!("{name}-{}", std::process::id()));
     if root.exists() {
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -278,12 +244,7 @@ fn test_root(name: &str) -> PathBuf {
 /// `/.` copies a directory's contents into `to`.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
+    let ok = Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap();
     assert!(ok.success(), "cp -a {} {}", from.display(), to.display());
 }
 
@@ -401,29 +362,16 @@ impl Drop for Beside {
 
 /// Args of a record as strings.
 pub fn argv(record: &serde_json::Value) -> Vec<String> {
-    record["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect()
+    record["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect()
 }
 
 pub const LLVM_BIN: &str = "/usr/lib/llvm-22/bin";
 
 /// Upstream CI's dist arguments.
 pub fn dist_args(host: &str) -> Vec<String> {
-    [
-        "--host",
-        host,
-        "--target",
-        host,
-        "--include-default-paths",
-        "build-manifest",
-        "bootstrap",
-    ]
-    .map(String::from)
-    .to_vec()
+    ["--host", host, "--target", host, "--include-default-paths", "build-manifest", "bootstrap"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// `llvm-readobj --sections` of a file: what it holds, as LLVM's own tool reads it.
@@ -454,23 +402,13 @@ pub fn elf_files(dir: &Path) -> Vec<PathBuf> {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_file())
         .map(|e| e.into_path())
-        .filter(|p| {
-            std::fs::read(p)
-                .map(|b| b.starts_with(b"\x7fELF"))
-                .unwrap_or(false)
-        })
+        .filter(|p| std::fs::read(p).map(|b| b.starts_with(b"\x7fELF")).unwrap_or(false))
         .collect()
 }
 
 pub fn untar(tarball: &Path, into: &Path) {
     std::fs::create_dir_all(into).unwrap();
-    let ok = Command::new("tar")
-        .arg("-xf")
-        .arg(tarball)
-        .arg("-C")
-        .arg(into)
-        .status()
-        .unwrap();
+    let ok = Command::new("tar").arg("-xf").arg(tarball).arg("-C").arg(into).status().unwrap();
     assert!(ok.success(), "untar {}", tarball.display());
 }
 

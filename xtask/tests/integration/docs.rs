@@ -124,20 +124,13 @@ impl Help {
                 (command.clone(), own)
             })
             .collect();
-        Help {
-            commands,
-            global,
-            own,
-        }
+        Help { commands, global, own }
     }
 
     /// The stage commands: `opt-dist --help` lists them first, before `all`.
     fn stages(&self) -> &[String] {
-        let all = self
-            .commands
-            .iter()
-            .position(|c| c == "all")
-            .expect("opt-dist --help lists `all`");
+        let all =
+            self.commands.iter().position(|c| c == "all").expect("opt-dist --help lists `all`");
         &self.commands[..all]
     }
 }
@@ -146,10 +139,7 @@ impl Help {
 /// unescaped).
 fn table(markdown: &str, header: &str) -> Vec<Vec<String>> {
     let mut lines = markdown.lines().skip_while(|line| line.trim() != header);
-    assert!(
-        lines.next().is_some(),
-        "{USAGE} has no table headed `{header}`"
-    );
+    assert!(lines.next().is_some(), "{USAGE} has no table headed `{header}`");
     lines.next(); // |---|---|
     lines
         .take_while(|line| line.starts_with('|'))
@@ -167,12 +157,9 @@ fn table(markdown: &str, header: &str) -> Vec<Vec<String>> {
 
 /// An option cell, one code span: `` `--name <VALUE>` ``.
 fn option_cell(cell: &str) -> String {
-    cell.strip_prefix('`')
-        .and_then(|c| c.strip_suffix('`'))
-        .and_then(option_spec)
-        .unwrap_or_else(|| {
-            panic!("{USAGE}: an option cell is one code span such as `--name <VALUE>`: {cell}")
-        })
+    cell.strip_prefix('`').and_then(|c| c.strip_suffix('`')).and_then(option_spec).unwrap_or_else(
+        || panic!("{USAGE}: an option cell is one code span such as `--name <VALUE>`: {cell}"),
+    )
 }
 
 /// What usage.md says: the global options, and the options of each command.
@@ -216,14 +203,10 @@ fn differences(
     problems: &mut Vec<String>,
 ) {
     for missing in help.difference(docs) {
-        problems.push(format!(
-            "{what}: --help has `{missing}`, which {USAGE} does not list"
-        ));
+        problems.push(format!("{what}: --help has `{missing}`, which {USAGE} does not list"));
     }
     for extra in docs.difference(help) {
-        problems.push(format!(
-            "{what}: {USAGE} lists `{extra}`, which --help does not have"
-        ));
+        problems.push(format!("{what}: {USAGE} lists `{extra}`, which --help does not have"));
     }
 }
 
@@ -235,12 +218,7 @@ fn usage_md_lists_exactly_the_options_of_every_command() {
     differences("global options", &help.global, &global, &mut problems);
     for command in &help.commands {
         let docs = own.get(command).cloned().unwrap_or_default();
-        differences(
-            &format!("`{command}`"),
-            &help.own[command],
-            &docs,
-            &mut problems,
-        );
+        differences(&format!("`{command}`"), &help.own[command], &docs, &mut problems);
     }
     for command in own.keys() {
         if !help.commands.contains(command) {
@@ -261,10 +239,7 @@ fn usage_md_lists_exactly_the_options_of_every_command() {
 
 /// The rows of the `stages!` table in a `stages/mod.rs`: `(variant, module)`, in order.
 fn stage_rows(mod_rs: &str) -> Vec<(String, String)> {
-    let table = mod_rs
-        .split_once("stages! {")
-        .expect("stages/mod.rs has the `stages! {` table")
-        .1;
+    let table = mod_rs.split_once("stages! {").expect("stages/mod.rs has the `stages! {` table").1;
     let table = &table[..table.find('}').expect("the table ends")];
     table
         .lines()
@@ -307,14 +282,11 @@ fn copy_crate(to: &Path) {
         std::fs::copy(root.join(file), to.join(file)).unwrap();
     }
     let from = root.join("xtask");
-    for entry in walkdir::WalkDir::new(&from)
-        .into_iter()
-        .filter_entry(|e| e.file_name() != "target")
+    for entry in
+        walkdir::WalkDir::new(&from).into_iter().filter_entry(|e| e.file_name() != "target")
     {
         let entry = entry.unwrap();
-        let dest = to
-            .join("xtask")
-            .join(entry.path().strip_prefix(&from).unwrap());
+        let dest = to.join("xtask").join(entry.path().strip_prefix(&from).unwrap());
         if entry.file_type().is_dir() {
             std::fs::create_dir_all(&dest).unwrap();
         } else {
@@ -344,10 +316,8 @@ fn adding_a_stage_as_contributing_md_says() {
     let rows_before = stage_rows(&std::fs::read_to_string(&mod_rs).unwrap());
 
     // The section's code, where its blocks say.
-    let code: Vec<_> = blocks(CONTRIBUTING)
-        .into_iter()
-        .filter(|b| b.lang.starts_with("rust "))
-        .collect();
+    let code: Vec<_> =
+        blocks(CONTRIBUTING).into_iter().filter(|b| b.lang.starts_with("rust ")).collect();
     let mut new_stage = None;
     for block in &code {
         let file = block.lang.split_whitespace().nth(1).unwrap();
@@ -369,10 +339,7 @@ fn adding_a_stage_as_contributing_md_says() {
         rows_before.len() + 1,
         "{CONTRIBUTING}: the blocks add one row to the stages! table: {rows_after:?}"
     );
-    let place = rows_after
-        .iter()
-        .position(|row| !rows_before.contains(row))
-        .unwrap();
+    let place = rows_after.iter().position(|row| !rows_before.contains(row)).unwrap();
 
     // It builds, offline, in a target dir of its own (kept between runs for the dependencies).
     let target = project_root().join("target/docs-new-stage");
@@ -391,11 +358,7 @@ fn adding_a_stage_as_contributing_md_says() {
     let mut stages = before.stages().to_vec();
     stages.insert(place, new_stage.clone());
     let after = Help::of(&xtask);
-    assert_eq!(
-        after.stages(),
-        &stages[..],
-        "the commands of opt-dist --help"
-    );
+    assert_eq!(after.stages(), &stages[..], "the commands of opt-dist --help");
     assert_eq!(
         after.own[&new_stage], after.own[&stages[0]],
         "`{new_stage} --help` lists the options every stage takes"
@@ -416,11 +379,7 @@ fn adding_a_stage_as_contributing_md_says() {
     let plan = run(&["plan", "all", "--run-tests"]);
     assert_eq!(planned_stages(&plan, &stages), stages, "{plan}");
     let plan = run(&["plan", &new_stage]);
-    assert_eq!(
-        planned_stages(&plan, &stages),
-        vec![new_stage.clone()],
-        "{plan}"
-    );
+    assert_eq!(planned_stages(&plan, &stages), vec![new_stage.clone()], "{plan}");
     let status = run(&["status"]);
     let listed: Vec<&str> = status
         .lines()

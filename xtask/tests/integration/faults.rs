@@ -25,11 +25,7 @@ fn assert_refused_before_building(tree: &MiniTree, out: &Output, took: Duration,
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(expected), "`{expected}` in:\n{err}");
     assert!(err.contains("preflight"), "found by preflight:\n{err}");
-    assert!(
-        real_x_py_calls(tree).is_empty(),
-        "nothing was built: {:?}",
-        real_x_py_calls(tree)
-    );
+    assert!(real_x_py_calls(tree).is_empty(), "nothing was built: {:?}", real_x_py_calls(tree));
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
 
@@ -42,15 +38,8 @@ fn timed(f: impl FnOnce() -> Output) -> (Output, Duration) {
 #[test]
 fn an_llvm_profdata_of_another_major_is_refused_before_llvm_pgo_builds() {
     let tree = MiniTree::new("faults-profdata-14", "legacy");
-    let (out, took) = timed(|| {
-        tree.opt_dist(&[
-            "--llvm-dir",
-            "/usr/lib/llvm-14",
-            "all",
-            "--use-bolt",
-            "false",
-        ])
-    });
+    let (out, took) =
+        timed(|| tree.opt_dist(&["--llvm-dir", "/usr/lib/llvm-14", "all", "--use-bolt", "false"]));
     assert_refused_before_building(&tree, &out, took, "the compiler's LLVM is 22");
     let (out, _) = timed(|| tree.opt_dist(&["--llvm-dir", "/usr/lib/llvm-14", "doctor"]));
     assert_eq!(out.status.code(), Some(1));
@@ -66,16 +55,9 @@ fn training_input_that_does_not_exist_is_refused_before_the_instrumented_build()
     let tree = MiniTree::new("faults-training", "legacy");
     for (args, expected) in [
         (vec!["rustc-pgo", "--rustc-crates", ""], "the list is empty"),
+        (vec!["rustc-pgo", "--rustc-crates", "externs,no-such-benchmark"], "no-such-benchmark"),
         (
-            vec!["rustc-pgo", "--rustc-crates", "externs,no-such-benchmark"],
-            "no-such-benchmark",
-        ),
-        (
-            vec![
-                "rustc-pgo",
-                "--benchmark-cargo-config",
-                "/nonexistent/vendored.toml",
-            ],
+            vec!["rustc-pgo", "--benchmark-cargo-config", "/nonexistent/vendored.toml"],
             "/nonexistent/vendored.toml does not exist",
         ),
     ] {
@@ -94,12 +76,7 @@ fn a_build_dir_that_cannot_be_one_is_refused_before_anything_runs() {
     assert_refused_before_building(&tree, &out, took, "is not a directory");
 
     let out = tree.opt_dist(&["--build-dir", "", "rustc-pgo"]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "a usage error: {}",
-        stderr(&out)
-    );
+    assert_eq!(out.status.code(), Some(2), "a usage error: {}", stderr(&out));
     assert!(stderr(&out).contains("`--build-dir` needs a value, not an empty string"));
 
     // Read-only: a read-only mount says no to root as well; elsewhere a mode does.
@@ -107,11 +84,7 @@ fn a_build_dir_that_cannot_be_one_is_refused_before_anything_runs() {
     std::fs::create_dir_all(&read_only).unwrap();
     let mount = Mount::read_only_tmpfs(&read_only);
     if mount.is_none() {
-        Command::new("chmod")
-            .arg("555")
-            .arg(&read_only)
-            .status()
-            .unwrap();
+        Command::new("chmod").arg("555").arg(&read_only).status().unwrap();
         if is_root() {
             eprintln!("skipped the read-only case: root may write anywhere, and mount failed");
             return;
@@ -144,9 +117,7 @@ impl Mount {
             .arg(dir)
             .status()
             .is_ok_and(|s| s.success());
-        ok.then(|| Mount {
-            dir: dir.to_path_buf(),
-        })
+        ok.then(|| Mount { dir: dir.to_path_buf() })
     }
 
     fn read_only_tmpfs(dir: &Path) -> Option<Mount> {
@@ -218,19 +189,10 @@ fn a_full_disk_during_dist_leaves_the_libraries_as_they_were() {
     // Leave 10 MiB: less than BOLT's output and the rewrite need.
     let filler = build.join("filler");
     let fill = free_bytes(&build).saturating_sub(10 << 20);
-    let ok = Command::new("fallocate")
-        .args(["-l", &fill.to_string()])
-        .arg(&filler)
-        .status()
-        .unwrap();
+    let ok =
+        Command::new("fallocate").args(["-l", &fill.to_string()]).arg(&filler).status().unwrap();
     assert!(ok.success());
-    let mut args = vec![
-        "--build-dir",
-        &build_arg,
-        "dist",
-        "--ignore-disk-space",
-        "--",
-    ];
+    let mut args = vec!["--build-dir", &build_arg, "dist", "--ignore-disk-space", "--"];
     let dist = dist_args(&host);
     args.extend(dist.iter().map(String::as_str));
     let out = tree.opt_dist(&args);
@@ -247,18 +209,10 @@ fn a_full_disk_during_dist_leaves_the_libraries_as_they_were() {
         .to_string();
     for (path, bytes) in &before {
         let name = path.file_name().unwrap().to_string_lossy();
-        let prefix = if name.starts_with("libLLVM") {
-            "libLLVM"
-        } else {
-            "librustc_driver"
-        };
+        let prefix = if name.starts_with("libLLVM") { "libLLVM" } else { "librustc_driver" };
         let now = std::fs::read(path).unwrap();
         if failed_step.contains(prefix) {
-            assert!(
-                now == *bytes,
-                "{} changed after the failed dist:\n{err}",
-                path.display()
-            );
+            assert!(now == *bytes, "{} changed after the failed dist:\n{err}", path.display());
         } else {
             assert!(
                 now == *bytes || is_bolt_optimized(path),

@@ -23,9 +23,7 @@ fn plan_all(tree: &MiniTree, options: &[&str]) -> String {
 
 /// The collector calls of a plan: the shell lines that run it.
 fn collector_lines(plan: &str) -> Vec<&str> {
-    plan.lines()
-        .filter(|l| l.contains("--bin collector -- profile_local"))
-        .collect()
+    plan.lines().filter(|l| l.contains("--bin collector -- profile_local")).collect()
 }
 
 /// Whether a shell line passes `--jobs <jobs>`.
@@ -36,9 +34,7 @@ fn passes_jobs(line: &str, jobs: &str) -> bool {
 
 /// The `x.py build`/`x.py dist` lines of a plan that do real work.
 fn x_py_lines(plan: &str) -> Vec<&str> {
-    plan.lines()
-        .filter(|l| l.contains("x.py build") || l.contains("x.py dist"))
-        .collect()
+    plan.lines().filter(|l| l.contains("x.py build") || l.contains("x.py dist")).collect()
 }
 
 #[test]
@@ -49,8 +45,7 @@ fn plan_on_a_master_tree_trains_in_parallel_with_its_lists_and_optimizes_clippy(
     let text = std::fs::read_to_string(&build_helper).unwrap();
     std::fs::write(
         &build_helper,
-        text.replace("\"tuple-stress\",", "")
-            .replace("\"hyper-1.6.0\",", ""),
+        text.replace("\"tuple-stress\",", "").replace("\"hyper-1.6.0\",", ""),
     )
     .unwrap();
     let plan = plan_all(&tree, &[]);
@@ -66,10 +61,7 @@ fn plan_on_a_master_tree_trains_in_parallel_with_its_lists_and_optimizes_clippy(
     let llvm_list =
         "syn-2.0.101,cargo-0.87.1,serde-1.0.219,ripgrep-14.1.1,regex-automata-0.4.8,clap_derive-4.5.32";
     let with_list = |list: &str| {
-        collectors
-            .iter()
-            .filter(|l| l.contains(&format!("--exact-match {list} ")))
-            .count()
+        collectors.iter().filter(|l| l.contains(&format!("--exact-match {list} "))).count()
     };
     assert_eq!(with_list(rustc_list), 4, "{plan}");
     assert_eq!(with_list(llvm_list), 2, "{plan}");
@@ -81,16 +73,13 @@ fn plan_on_a_master_tree_trains_in_parallel_with_its_lists_and_optimizes_clippy(
         .iter()
         .find(|l| l.contains("--profiles Clippy --scenarios Full"))
         .expect("a clippy training");
-    let driver = tree
-        .root
-        .join(format!("build/{host}/stage2-tools-bin/clippy-driver"));
+    let driver = tree.root.join(format!("build/{host}/stage2-tools-bin/clippy-driver"));
     assert!(
         clippy_training.contains(&format!("--clippy {}", driver.display())),
         "{clippy_training}"
     );
-    let profile = tree
-        .stage_dir("rustc-pgo")
-        .join(format!("clippy-pgo-{}-{host}.profdata", tree.version()));
+    let profile =
+        tree.stage_dir("rustc-pgo").join(format!("clippy-pgo-{}-{host}.profdata", tree.version()));
     let x_py = x_py_lines(&plan);
     assert!(x_py[0].contains(" rustdoc cargo clippy ") && x_py[0].contains("pgo.clippy.generate="));
     let clippy_use = format!("pgo.clippy.use=\"{}\"", profile.display());
@@ -99,11 +88,7 @@ fn plan_on_a_master_tree_trains_in_parallel_with_its_lists_and_optimizes_clippy(
     assert!(using[1].contains("x.py dist"));
     // Upstream's names for what dist ships.
     for name in ["LLVM-bolt.profdata", "rustc-bolt.profdata"] {
-        assert!(
-            using[1].contains(&format!("reproducible-artifacts/{name}")),
-            "{}",
-            using[1]
-        );
+        assert!(using[1].contains(&format!("reproducible-artifacts/{name}")), "{}", using[1]);
     }
 }
 
@@ -150,16 +135,9 @@ fn training_jobs_reach_the_collector_and_every_benchmark_runs() {
     // Every benchmark ran, in parallel or not: each wrote its announcement.
     let stdout =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let crates = args
-        .windows(2)
-        .find(|w| w[0] == "--exact-match")
-        .map(|w| w[1].clone())
-        .unwrap();
+    let crates = args.windows(2).find(|w| w[0] == "--exact-match").map(|w| w[1].clone()).unwrap();
     for name in crates.split(',') {
-        assert!(
-            stdout.contains(&format!("Profiling {name} (Debug, Full)")),
-            "{name} did not run"
-        );
+        assert!(stdout.contains(&format!("Profiling {name} (Debug, Full)")), "{name} did not run");
     }
     let m = tree.manifest("llvm-pgo");
     assert_eq!(m["options"]["training_jobs"], 3, "{}", m["options"]);

@@ -19,10 +19,7 @@ use common::{assert_success, dist_args, Beside, MiniTree};
 const GUIDES: [&str; 2] = ["docs/packagers.md", "docs/contributing.md"];
 
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
 }
 
 pub struct Block {
@@ -65,10 +62,7 @@ pub fn blocks(guide: &str) -> Vec<Block> {
 fn every_block_in_the_guides_is_run_or_is_output() {
     for guide in GUIDES {
         let blocks = blocks(guide);
-        assert!(
-            blocks.iter().any(|b| b.lang == "sh"),
-            "{guide} has no command block"
-        );
+        assert!(blocks.iter().any(|b| b.lang == "sh"), "{guide} has no command block");
         for block in &blocks {
             match block.lang.as_str() {
                 "sh" => {}
@@ -100,20 +94,14 @@ fn every_block_in_the_guides_is_run_or_is_output() {
 
 /// Runs a guide's `sh` blocks in one bash session from the project's checkout, with `env`.
 fn run_guide(guide: &str, env: &[(&str, &Path)], scratch: &Path) {
-    let blocks: Vec<Block> = blocks(guide)
-        .into_iter()
-        .filter(|b| b.lang == "sh")
-        .collect();
+    let blocks: Vec<Block> = blocks(guide).into_iter().filter(|b| b.lang == "sh").collect();
     let mut script = String::from("set -euo pipefail\n");
     for (n, block) in blocks.iter().enumerate() {
         script.push_str(&format!("echo 'guides: block {n} at {}' >&2\n", block.at));
         script.push_str(&block.text);
     }
     // Reached only when no block stopped the session early.
-    script.push_str(&format!(
-        "echo 'guides: all {} blocks ran' >&2\n",
-        blocks.len()
-    ));
+    script.push_str(&format!("echo 'guides: all {} blocks ran' >&2\n", blocks.len()));
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
         .arg(&script)
@@ -129,10 +117,7 @@ fn run_guide(guide: &str, env: &[(&str, &Path)], scratch: &Path) {
     let out = cmd.output().expect("bash runs");
     assert_success(&out, guide);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("guides: all {} blocks ran", blocks.len())),
-        "{guide}: {err}"
-    );
+    assert!(err.contains(&format!("guides: all {} blocks ran", blocks.len())), "{guide}: {err}");
 }
 
 #[test]
@@ -160,12 +145,7 @@ fn the_packagers_guide_runs_on_the_miniature_tree() {
     assert!(beside.0.join("store/dist").join(&rustc).is_file());
     assert!(tree.root.join("build-again/dist").join(&rustc).is_file());
     for stage in ["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt"] {
-        assert!(beside
-            .0
-            .join("profiles")
-            .join(stage)
-            .join("manifest.json")
-            .is_file());
+        assert!(beside.0.join("profiles").join(stage).join("manifest.json").is_file());
     }
 }
 

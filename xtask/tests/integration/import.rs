@@ -49,11 +49,7 @@ impl Importing {
         let scratch = Beside::new(&tree);
         let source = scratch.0.join("exported");
         common::copy_tree(exported(), &source);
-        Importing {
-            tree,
-            scratch,
-            source,
-        }
+        Importing { tree, scratch, source }
     }
 
     fn build_dir(&self) -> PathBuf {
@@ -77,9 +73,7 @@ impl Importing {
     /// The exported profile of `stage` (its first output).
     fn profile(&self, stage: &str) -> PathBuf {
         let manifest = self.manifest(stage);
-        self.source
-            .join(stage)
-            .join(manifest["outputs"][0]["name"].as_str().unwrap())
+        self.source.join(stage).join(manifest["outputs"][0]["name"].as_str().unwrap())
     }
 
     /// Puts `file` in place of `stage`'s profile, its manifest updated to list it (size and
@@ -156,10 +150,7 @@ fn opt_dist_within(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    (
-        status.code(),
-        std::fs::read_to_string(&stderr_file).unwrap_or_default(),
-    )
+    (status.code(), std::fs::read_to_string(&stderr_file).unwrap_or_default())
 }
 
 /// Everything below `dir` (itself included, absent or not): each path with its type, and a
@@ -181,10 +172,7 @@ fn listing(dir: &Path, except: &[&str]) -> BTreeMap<PathBuf, String> {
         let what = if file_type.is_dir() {
             "directory".to_string()
         } else if file_type.is_symlink() {
-            format!(
-                "link to {}",
-                std::fs::read_link(entry.path()).unwrap().display()
-            )
+            format!("link to {}", std::fs::read_link(entry.path()).unwrap().display())
         } else {
             files.push(entry.path().to_path_buf());
             format!("file of {} bytes", entry.metadata().unwrap().len())
@@ -197,10 +185,7 @@ fn listing(dir: &Path, except: &[&str]) -> BTreeMap<PathBuf, String> {
         for line in String::from_utf8(out.stdout).unwrap().lines() {
             let (sha256, path) = line.split_once("  ").unwrap();
             let path = Path::new(path).strip_prefix(dir).unwrap().to_path_buf();
-            entries
-                .get_mut(&path)
-                .unwrap()
-                .push_str(&format!(", {sha256}"));
+            entries.get_mut(&path).unwrap().push_str(&format!(", {sha256}"));
         }
     }
     entries
@@ -217,20 +202,9 @@ fn assert_same_listing(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .filter(|path| before.get(*path) != after.get(*path))
-        .map(|path| {
-            format!(
-                "{}: {:?} -> {:?}",
-                path.display(),
-                before.get(path),
-                after.get(path)
-            )
-        })
+        .map(|path| format!("{}: {:?} -> {:?}", path.display(), before.get(path), after.get(path)))
         .collect();
-    assert!(
-        changed.is_empty(),
-        "the build dir changed:\n{}\n{what}",
-        changed.join("\n")
-    );
+    assert!(changed.is_empty(), "the build dir changed:\n{}\n{what}", changed.join("\n"));
 }
 
 fn size_and_sha256(file: &Path) -> (u64, String) {
@@ -254,10 +228,7 @@ fn output_names_that_are_not_plain_file_names_are_refused() {
     std::fs::copy(&rustc_profile, &outside).unwrap();
     std::fs::create_dir(t.source.join("rustc-pgo/sub")).unwrap();
     std::fs::copy(&rustc_profile, t.source.join("rustc-pgo/sub/profile")).unwrap();
-    let parent = format!(
-        "../{}",
-        rustc_profile.file_name().unwrap().to_str().unwrap()
-    );
+    let parent = format!("../{}", rustc_profile.file_name().unwrap().to_str().unwrap());
     let absolute = outside.to_str().unwrap().to_string();
     for (name, why) in [
         (parent.as_str(), "it is a path (it has a `/`)"),
@@ -312,10 +283,7 @@ fn links_fifos_devices_and_directories_are_refused_without_hanging() {
     );
     // Endless, or blocking on open: refused before reading, at once.
     put(&|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
-    t.refused(
-        &["import", source],
-        &["is a symbolic link (to /dev/zero), not a regular file"],
-    );
+    t.refused(&["import", source], &["is a symbolic link (to /dev/zero), not a regular file"]);
     put(&|p| mkfifo(p));
     t.refused(
         &["import", source],
@@ -333,10 +301,7 @@ fn links_fifos_devices_and_directories_are_refused_without_hanging() {
         let _ = Command::new("mknod").arg(p).args(["c", "1", "5"]).status();
     });
     if std::fs::symlink_metadata(&profile).is_ok() {
-        t.refused(
-            &["import", source],
-            &["is a character device, not a regular file"],
-        );
+        t.refused(&["import", source], &["is a character device, not a regular file"]);
     }
     // A file that grew after it was exported.
     put(&|p| {
@@ -346,10 +311,7 @@ fn links_fifos_devices_and_directories_are_refused_without_hanging() {
     });
     t.refused(
         &["import", source],
-        &[
-            "is not the file its manifest lists",
-            "copy the stage directory again",
-        ],
+        &["is not the file its manifest lists", "copy the stage directory again"],
     );
     put(&|p| {
         std::fs::copy(&good, p).unwrap();
@@ -360,10 +322,7 @@ fn links_fifos_devices_and_directories_are_refused_without_hanging() {
     let elsewhere = t.scratch.0.join("manifest elsewhere.json");
     std::fs::rename(&manifest, &elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &manifest).unwrap();
-    t.refused(
-        &["import", source],
-        &[&format!("{} is a symbolic link", manifest.display())],
-    );
+    t.refused(&["import", source], &[&format!("{} is a symbolic link", manifest.display())]);
     std::fs::remove_file(&manifest).unwrap();
     mkfifo(&manifest);
     t.refused(&["import", source], &["is a FIFO (named pipe)"]);
@@ -400,10 +359,7 @@ fn links_fifos_devices_and_directories_are_refused_without_hanging() {
     );
 
     // With everything back in place, the same source imports.
-    assert_success(
-        &t.tree.opt_dist(&["import", source]),
-        "import of the repaired source",
-    );
+    assert_success(&t.tree.opt_dist(&["import", source]), "import of the repaired source");
 }
 
 #[test]
@@ -420,9 +376,7 @@ fn manifests_must_list_exactly_what_the_stage_makes() {
     t.edit_manifest("rustc-pgo", |m| m["outputs"] = serde_json::json!([]));
     t.refused(
         &["import", source],
-        &[&format!(
-            "{in_manifest} lists nothing; it lacks rustc-pgo-profile; {makes}"
-        )],
+        &[&format!("{in_manifest} lists nothing; it lacks rustc-pgo-profile; {makes}")],
     );
 
     restore();
@@ -430,10 +384,7 @@ fn manifests_must_list_exactly_what_the_stage_makes() {
         let output = m["outputs"][0].clone();
         m["outputs"].as_array_mut().unwrap().push(output);
     });
-    t.refused(
-        &["import", source],
-        &[&format!("{in_manifest} lists rustc-pgo-profile twice")],
-    );
+    t.refused(&["import", source], &[&format!("{in_manifest} lists rustc-pgo-profile twice")]);
 
     // LLVM's profile, in the rustc-pgo directory under its own kind: listed in full, with the
     // right hash, so only the kind is wrong.
@@ -441,15 +392,11 @@ fn manifests_must_list_exactly_what_the_stage_makes() {
     let llvm_profile = t.profile("llvm-pgo");
     std::fs::copy(
         &llvm_profile,
-        t.source
-            .join("rustc-pgo")
-            .join(llvm_profile.file_name().unwrap()),
+        t.source.join("rustc-pgo").join(llvm_profile.file_name().unwrap()),
     )
     .unwrap();
     let llvm_output = t.manifest("llvm-pgo")["outputs"][0].clone();
-    t.edit_manifest("rustc-pgo", |m| {
-        m["outputs"] = serde_json::json!([llvm_output])
-    });
+    t.edit_manifest("rustc-pgo", |m| m["outputs"] = serde_json::json!([llvm_output]));
     t.refused(
         &["import", source],
         &[&format!(
@@ -460,10 +407,7 @@ fn manifests_must_list_exactly_what_the_stage_makes() {
     // Alongside its own profile.
     restore();
     t.edit_manifest("rustc-pgo", |m| {
-        m["outputs"]
-            .as_array_mut()
-            .unwrap()
-            .push(llvm_output.clone())
+        m["outputs"].as_array_mut().unwrap().push(llvm_output.clone())
     });
     t.refused(
         &["import", source],
@@ -472,13 +416,8 @@ fn manifests_must_list_exactly_what_the_stage_makes() {
         )],
     );
     restore();
-    t.edit_manifest("rustc-pgo", |m| {
-        m["outputs"][0]["kind"] = "dist-file".into()
-    });
-    t.refused(
-        &["import", source],
-        &["lists dist-file, which the dist stage makes"],
-    );
+    t.edit_manifest("rustc-pgo", |m| m["outputs"][0]["kind"] = "dist-file".into());
+    t.refused(&["import", source], &["lists dist-file, which the dist stage makes"]);
 
     // The manifest itself: another stage's, not JSON, too large.
     restore();
@@ -525,16 +464,9 @@ fn manifests_must_list_exactly_what_the_stage_makes() {
     // And a legacy tree makes no rustdoc profile to import.
     let rustc_profile = t.profile("rustc-pgo");
     t.refused(
-        &[
-            "import",
-            rustc_profile.to_str().unwrap(),
-            "--as",
-            "rustdoc-pgo",
-        ],
-        &[
-            "the rustc-pgo stage makes rustc-pgo-profile for this tree (bootstrap's legacy \
-           interface) with these options, not rustdoc-pgo-profile",
-        ],
+        &["import", rustc_profile.to_str().unwrap(), "--as", "rustdoc-pgo"],
+        &["the rustc-pgo stage makes rustc-pgo-profile for this tree (bootstrap's legacy \
+           interface) with these options, not rustdoc-pgo-profile"],
     );
 }
 
@@ -557,10 +489,7 @@ fn raw_profile(dir: &Path) -> PathBuf {
         .unwrap();
     assert!(built.success(), "clang -fprofile-instr-generate");
     let raw = dir.join(format!("rustc-pgo-{}.profraw", std::process::id()));
-    let ran = Command::new(&program)
-        .env("LLVM_PROFILE_FILE", &raw)
-        .status()
-        .unwrap();
+    let ran = Command::new(&program).env("LLVM_PROFILE_FILE", &raw).status().unwrap();
     assert!(ran.success());
     raw
 }
@@ -582,11 +511,7 @@ fn profiles_of_the_wrong_format_or_binary_are_refused() {
     // rustc's profile renamed as LLVM's: even with --allow-stale.
     let renamed = file(&host_file(&t.tree, "llvm-pgo", "profdata"), &rustc_pgo);
     for extra in [&[][..], &["--allow-stale"]] {
-        let args = [
-            &["import", renamed.to_str().unwrap(), "--as", "llvm-pgo"][..],
-            extra,
-        ]
-        .concat();
+        let args = [&["import", renamed.to_str().unwrap(), "--as", "llvm-pgo"][..], extra].concat();
         let err = t.refused(
             &args,
             &[
@@ -611,13 +536,7 @@ fn profiles_of_the_wrong_format_or_binary_are_refused() {
     // BOLT profiles of the other library, both ways.
     let renamed = file(&host_file(&t.tree, "rustc-bolt", "fdata"), &llvm_bolt);
     t.refused(
-        &[
-            "import",
-            renamed.to_str().unwrap(),
-            "--as",
-            "rustc-bolt",
-            "--allow-stale",
-        ],
+        &["import", renamed.to_str().unwrap(), "--as", "rustc-bolt", "--allow-stale"],
         &[
             "is not a usable rustc-bolt profile",
             "this is a profile of a C/C++ binary (libLLVM), not of librustc_driver",
@@ -638,25 +557,15 @@ fn profiles_of_the_wrong_format_or_binary_are_refused() {
     );
     t.refused(
         &["import", llvm_pgo.to_str().unwrap(), "--as", "llvm-bolt"],
-        &[
-            "it is an indexed LLVM profile (what `llvm-profdata merge` writes), not a BOLT \
-           profile",
-        ],
+        &["it is an indexed LLVM profile (what `llvm-profdata merge` writes), not a BOLT \
+           profile"],
     );
     // Not merged.
     let raw = raw_profile(&t.scratch.0);
     t.refused(
-        &[
-            "import",
-            raw.to_str().unwrap(),
-            "--as",
-            "rustc-pgo",
-            "--allow-stale",
-        ],
-        &[
-            "it is a raw LLVM profile (.profraw) as an instrumented program writes it, not \
-             merged: merge the raw profiles into one indexed profile with `llvm-profdata merge",
-        ],
+        &["import", raw.to_str().unwrap(), "--as", "rustc-pgo", "--allow-stale"],
+        &["it is a raw LLVM profile (.profraw) as an instrumented program writes it, not \
+             merged: merge the raw profiles into one indexed profile with `llvm-profdata merge"],
     );
 
     // In a directory: the rustc-bolt stage holding libLLVM's profile, listed with its hash.
@@ -674,10 +583,7 @@ fn profiles_of_the_wrong_format_or_binary_are_refused() {
     );
     t.replace_profile("rustc-bolt", &rustc_bolt);
     t.replace_profile("llvm-pgo", &raw);
-    t.refused(
-        &["import", source],
-        &["it is a raw LLVM profile (.profraw)"],
-    );
+    t.refused(&["import", source], &["it is a raw LLVM profile (.profraw)"]);
 
     // Into a fresh tree, nothing at all is written: no build dir, no cache, no lock.
     let fresh = Importing::into_tree(MiniTree::new("import-wrong-kind-fresh", "legacy"));
@@ -725,16 +631,8 @@ fn a_source_that_changes_after_the_check_leaves_nothing_behind() {
     let calls = t.scratch.0.join("calls");
     // The lock is taken to install; the file may stay (a kernel lock needs none removed).
     let err = t.refused_with_env(
-        &[
-            "--llvm-dir",
-            llvm.to_str().unwrap(),
-            "import",
-            t.source.to_str().unwrap(),
-        ],
-        &[
-            ("CALLS", calls.to_str().unwrap()),
-            ("CHANGE", changed.to_str().unwrap()),
-        ],
+        &["--llvm-dir", llvm.to_str().unwrap(), "import", t.source.to_str().unwrap()],
+        &[("CALLS", calls.to_str().unwrap()), ("CHANGE", changed.to_str().unwrap())],
         &[
             &format!("{} changed since it was checked", changed.display()),
             "import again once nothing writes to it",

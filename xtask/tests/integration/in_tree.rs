@@ -66,10 +66,7 @@ fn installed_xtask_runs_all_from_the_tree_root_without_src() {
     assert_success(&out, "cargo xtask opt-dist all (from the tree's root)");
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The alias builds the installed crate into the tree's build dir and runs that binary.
-    assert!(
-        stderr.contains("build/opt-dist-xtask/debug/xtask opt-dist all"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("build/opt-dist-xtask/debug/xtask opt-dist all"), "{stderr}");
     assert!(tree.root.join("build/opt-dist-xtask/debug/xtask").is_file());
 
     let version = tree.version();
@@ -79,11 +76,7 @@ fn installed_xtask_runs_all_from_the_tree_root_without_src() {
         format!("rust-std-{version}-{host}.tar.xz"),
         format!("reproducible-artifacts-{version}-{host}.tar.xz"),
     ] {
-        assert!(
-            dist.join(&tarball).is_file(),
-            "{tarball} is missing from {}",
-            dist.display()
-        );
+        assert!(dist.join(&tarball).is_file(), "{tarball} is missing from {}", dist.display());
     }
     let dist_calls: Vec<Vec<String>> = tree
         .records_of("x.py")
@@ -94,9 +87,7 @@ fn installed_xtask_runs_all_from_the_tree_root_without_src() {
         .filter(|a| !a.iter().any(|w| w == "--dry-run"))
         .collect();
     assert_eq!(dist_calls.len(), 1, "{dist_calls:?}");
-    let profile = tree
-        .stage_dir("rustc-pgo")
-        .join(format!("rustc-pgo-{version}-{host}.profdata"));
+    let profile = tree.stage_dir("rustc-pgo").join(format!("rustc-pgo-{version}-{host}.profdata"));
     assert!(
         dist_calls[0]
             .windows(2)
@@ -118,17 +109,10 @@ fn installing_twice_changes_nothing() {
     let after_first = snapshot(&tree.root);
     let written = std::fs::read_to_string(tree.root.join(".cargo/config.toml")).unwrap();
     let parsed: toml::Table = written.parse().unwrap();
-    assert_eq!(
-        parsed["build"]["rustflags"][0].as_str(),
-        Some("-Cdebuginfo=0"),
-        "{written}"
-    );
+    assert_eq!(parsed["build"]["rustflags"][0].as_str(), Some("-Cdebuginfo=0"), "{written}");
     assert_eq!(parsed["alias"]["b"].as_str(), Some("build"), "{written}");
     assert!(
-        parsed["alias"]["xtask"]
-            .as_str()
-            .unwrap()
-            .contains("src/tools/opt-dist-xtask/Cargo.toml"),
+        parsed["alias"]["xtask"].as_str().unwrap().contains("src/tools/opt-dist-xtask/Cargo.toml"),
         "{written}"
     );
 

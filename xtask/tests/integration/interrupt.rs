@@ -15,20 +15,12 @@ fn driver_library(tree: &MiniTree) -> PathBuf {
     std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("librustc_driver")
-        })
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("librustc_driver"))
         .expect("librustc_driver in the sysroot")
 }
 
 fn is_bolt_instrumented(lib: &Path) -> bool {
-    let out = Command::new("/usr/lib/llvm-22/bin/llvm-readobj")
-        .arg("--sections")
-        .arg(lib)
-        .output();
+    let out = Command::new("/usr/lib/llvm-22/bin/llvm-readobj").arg("--sections").arg(lib).output();
     out.is_ok_and(|o| {
         o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Name: .bolt.instr")
     })
@@ -56,20 +48,14 @@ fn wait_until_instrumented(lib: &Path, child: &mut Child, log: &Path) {
                 std::fs::read_to_string(log).unwrap_or_default()
             );
         }
-        assert!(
-            Instant::now() < deadline,
-            "the library was never instrumented"
-        );
+        assert!(Instant::now() < deadline, "the library was never instrumented");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn signal_group(child: &Child, signal: &str) {
     let group = format!("-{}", child.id());
-    let ok = Command::new("kill")
-        .args([signal, "--", &group])
-        .status()
-        .unwrap();
+    let ok = Command::new("kill").args([signal, "--", &group]).status().unwrap();
     assert!(ok.success());
 }
 
@@ -96,10 +82,7 @@ fn ctrl_c_while_instrumented_puts_the_original_back_at_once() {
     assert!(!err.contains("the collector failed"), "{err}");
     assert!(err.contains("restored the original"), "{err}");
     assert!(err.contains("stage rustc-bolt failed at step"), "{err}");
-    assert!(
-        std::fs::read(&lib).unwrap() == original,
-        "the original library must be back"
-    );
+    assert!(std::fs::read(&lib).unwrap() == original, "the original library must be back");
     assert!(!tree.stage_dir("rustc-bolt").join("manifest.json").exists());
 }
 
@@ -112,10 +95,7 @@ fn after_a_sigkill_while_instrumented_the_next_start_restores_the_original() {
 
     signal_group(&child, "-KILL");
     child.wait().unwrap();
-    assert!(
-        is_bolt_instrumented(&lib),
-        "SIGKILL leaves no chance to clean up"
-    );
+    assert!(is_bolt_instrumented(&lib), "SIGKILL leaves no chance to clean up");
 
     // The next run of any stage puts the original back before it does anything else.
     let out = tree.opt_dist(&["rustc-bolt"]);
@@ -123,12 +103,6 @@ fn after_a_sigkill_while_instrumented_the_next_start_restores_the_original() {
     let err = stderr(&out);
     let restored = err.find("restored the original").expect("restore reported");
     let first_step = err.find("==> [rustc-bolt 1/").expect("steps ran");
-    assert!(
-        restored < first_step,
-        "restored before the first step:\n{err}"
-    );
-    assert!(
-        std::fs::read(&lib).unwrap() == original,
-        "the original library must be back"
-    );
+    assert!(restored < first_step, "restored before the first step:\n{err}");
+    assert!(std::fs::read(&lib).unwrap() == original, "the original library must be back");
 }

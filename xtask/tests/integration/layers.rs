@@ -23,10 +23,7 @@ fn module_of(src: &Path, file: &Path) -> String {
 /// The layer of a module: its first path segment's place in [`LAYERS`] (`main` is above all).
 fn layer(module: &str) -> usize {
     let top = module.split("::").next().unwrap_or_default();
-    LAYERS
-        .iter()
-        .position(|l| *l == top)
-        .unwrap_or(LAYERS.len())
+    LAYERS.iter().position(|l| *l == top).unwrap_or(LAYERS.len())
 }
 
 /// Source without comments, string literals (which may hold `crate::` as text) and
@@ -118,17 +115,13 @@ fn references(code: &str) -> Vec<String> {
     let mut found = Vec::new();
     for statement in code.split(';') {
         let statement = statement.trim();
-        let tree = statement
-            .strip_prefix("pub use ")
-            .or_else(|| statement.strip_prefix("use "));
+        let tree = statement.strip_prefix("pub use ").or_else(|| statement.strip_prefix("use "));
         match tree {
             Some(tree) => found.extend(expand(tree)),
             None => {
                 let mut rest = statement;
-                while let Some(at) = ["crate::", "super::"]
-                    .iter()
-                    .filter_map(|p| rest.find(p))
-                    .min()
+                while let Some(at) =
+                    ["crate::", "super::"].iter().filter_map(|p| rest.find(p)).min()
                 {
                     let path: String = rest[at..]
                         .chars()
@@ -147,10 +140,7 @@ fn references(code: &str) -> Vec<String> {
             }
         }
     }
-    found
-        .into_iter()
-        .filter(|p| p.starts_with("crate::") || p.starts_with("super::"))
-        .collect()
+    found.into_iter().filter(|p| p.starts_with("crate::") || p.starts_with("super::")).collect()
 }
 
 /// The module a path from `module` names: the longest of `modules` it starts with.
@@ -232,9 +222,7 @@ fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
         None
     }
     let mut done = BTreeSet::new();
-    graph
-        .keys()
-        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+    graph.keys().find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
 }
 
 fn src() -> PathBuf {
@@ -251,10 +239,7 @@ fn every_reference_points_down_the_layers_and_none_closes_a_cycle() {
         .filter(|(from, to)| layer(to) > layer(from))
         .map(|(from, to)| format!("{from} -> {to}"))
         .collect();
-    assert!(
-        upward.is_empty(),
-        "references up a layer ({LAYERS:?}, low to high): {upward:#?}"
-    );
+    assert!(upward.is_empty(), "references up a layer ({LAYERS:?}, low to high): {upward:#?}");
     if let Some(cycle) = cycle(&graph) {
         panic!("modules that import each other: {}", cycle.join(" -> "));
     }
@@ -292,14 +277,11 @@ fn the_reader_finds_every_kind_of_reference() {
         Some("stages")
     );
     // An upward reference and a cycle are found.
-    let graph: BTreeMap<String, BTreeSet<String>> = [
-        ("engine::a", "engine::b"),
-        ("engine::b", "engine::a"),
-        ("tools::x", "engine::a"),
-    ]
-    .iter()
-    .map(|(from, to)| (from.to_string(), BTreeSet::from([to.to_string()])))
-    .collect();
+    let graph: BTreeMap<String, BTreeSet<String>> =
+        [("engine::a", "engine::b"), ("engine::b", "engine::a"), ("tools::x", "engine::a")]
+            .iter()
+            .map(|(from, to)| (from.to_string(), BTreeSet::from([to.to_string()])))
+            .collect();
     assert!(cycle(&graph).is_some());
     assert!(layer("engine::a") > layer("tools::x"));
 }

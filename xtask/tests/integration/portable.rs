@@ -40,26 +40,16 @@ fn work_done(tree: &MiniTree) -> Vec<(String, Vec<String>)> {
 /// optimized compiler built from its own copy of the profiles, a clean BOLT-optimized dist.
 fn assert_optimized_dist_without_training(tree: &MiniTree, build_dir: &Path, out: &Output) {
     let work = work_done(tree);
-    assert!(
-        work.iter().all(|(tool, _)| tool != "collector"),
-        "no training: {work:?}"
-    );
+    assert!(work.iter().all(|(tool, _)| tool != "collector"), "no training: {work:?}");
     for flag in ["--rust-profile-generate", "--llvm-profile-generate"] {
         assert!(
             work.iter().all(|(_, a)| !a.iter().any(|x| x == flag)),
             "nothing instrumented: {work:?}"
         );
     }
-    let builds: Vec<&Vec<String>> = work
-        .iter()
-        .filter(|(tool, a)| tool == "x.py" && a[0] == "build")
-        .map(|(_, a)| a)
-        .collect();
-    assert_eq!(
-        builds.len(),
-        1,
-        "one build makes compiler and LLVM: {builds:?}"
-    );
+    let builds: Vec<&Vec<String>> =
+        work.iter().filter(|(tool, a)| tool == "x.py" && a[0] == "build").map(|(_, a)| a).collect();
+    assert_eq!(builds.len(), 1, "one build makes compiler and LLVM: {builds:?}");
     let err = stderr(out);
     for stage in PROFILE_STAGES {
         assert!(
@@ -74,22 +64,16 @@ fn assert_optimized_dist_without_training(tree: &MiniTree, build_dir: &Path, out
         &std::fs::read_to_string(build_dir.join(format!("{host}/stage2/mini-build.json"))).unwrap(),
     )
     .unwrap();
-    let used = record["components"]["rustc_driver"]["profile_use"]
-        .as_str()
-        .unwrap();
-    let own_copy = build_dir.join(format!(
-        "opt-dist/rustc-pgo/rustc-pgo-{}-{host}.profdata",
-        tree.version()
-    ));
+    let used = record["components"]["rustc_driver"]["profile_use"].as_str().unwrap();
+    let own_copy =
+        build_dir.join(format!("opt-dist/rustc-pgo/rustc-pgo-{}-{host}.profdata", tree.version()));
     assert_eq!(Path::new(used), own_copy, "{record:#}");
     assert_eq!(
-        record["components"]["llvm"]["profile_use"]
-            .as_str()
-            .map(PathBuf::from),
-        Some(build_dir.join(format!(
-            "opt-dist/llvm-pgo/llvm-pgo-{}-{host}.profdata",
-            tree.version()
-        ))),
+        record["components"]["llvm"]["profile_use"].as_str().map(PathBuf::from),
+        Some(
+            build_dir
+                .join(format!("opt-dist/llvm-pgo/llvm-pgo-{}-{host}.profdata", tree.version()))
+        ),
         "{record:#}"
     );
 
@@ -105,15 +89,9 @@ fn a_fresh_root_at_another_path_makes_an_optimized_dist_from_imported_profiles()
     let a = MiniTree::from_snapshot("portable-a", Snapshot::Finished);
     let a_build = a.root.join("build");
     let exported = a.root.join("exported profiles");
-    assert_success(
-        &run(&a, &a_build, &["export", exported.to_str().unwrap()]),
-        "export",
-    );
+    assert_success(&run(&a, &a_build, &["export", exported.to_str().unwrap()]), "export");
     for stage in PROFILE_STAGES {
-        assert!(
-            exported.join(stage).join("manifest.json").is_file(),
-            "{stage}"
-        );
+        assert!(exported.join(stage).join("manifest.json").is_file(), "{stage}");
     }
 
     // B and C are independent of each other: they run side by side.
@@ -133,10 +111,7 @@ fn a_fresh_root_at_another_path_makes_an_optimized_dist_from_imported_profiles()
             assert_success(&out, "all in B");
             assert_optimized_dist_without_training(&b, &b_build, &out);
             let imported = &b.manifest_in(&b_build, "rustc-pgo")["imported"];
-            assert_eq!(
-                imported["from"],
-                exported.join("rustc-pgo").to_str().unwrap()
-            );
+            assert_eq!(imported["from"], exported.join("rustc-pgo").to_str().unwrap());
             assert_eq!(imported["differences"], serde_json::json!([]));
         });
 
@@ -162,10 +137,9 @@ fn a_fresh_root_at_another_path_makes_an_optimized_dist_from_imported_profiles()
         // D: A's tree with its build dir moved elsewhere (a restored CI cache): dist knows
         // the libraries it BOLT-optimized there.
         scope.spawn(|| {
-            let d = a.root.with_file_name(format!(
-                "{}-moved",
-                a.root.file_name().unwrap().to_string_lossy()
-            ));
+            let d = a
+                .root
+                .with_file_name(format!("{}-moved", a.root.file_name().unwrap().to_string_lossy()));
             let _ = std::fs::remove_dir_all(&d);
             common::copy_tree(&a.root, &d);
             let moved = MiniTree { root: d.clone() };
@@ -175,9 +149,7 @@ fn a_fresh_root_at_another_path_makes_an_optimized_dist_from_imported_profiles()
             let out = run(&moved, &d.join("build"), &args);
             assert_success(&out, "dist in the moved build dir");
             assert_eq!(
-                stderr(&out)
-                    .matches("is already optimized with this profile")
-                    .count(),
+                stderr(&out).matches("is already optimized with this profile").count(),
                 2,
                 "both libraries known as optimized:\n{}",
                 stderr(&out)
@@ -193,11 +165,7 @@ fn foreign_and_corrupt_profiles_are_refused_at_import() {
     let a_build = a.root.join("build");
     let exported = a.root.join("exported");
     assert_success(
-        &run(
-            &a,
-            &a_build,
-            &["export", exported.to_str().unwrap(), "--stage", "rustc-pgo"],
-        ),
+        &run(&a, &a_build, &["export", exported.to_str().unwrap(), "--stage", "rustc-pgo"]),
         "export --stage rustc-pgo",
     );
 
@@ -211,50 +179,24 @@ fn foreign_and_corrupt_profiles_are_refused_at_import() {
     let b_build = b.root.join("build");
     let out = run(&b, &b_build, &["import", exported.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("version: 1.96.0 there, 1.95.0 here"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("version: 1.96.0 there, 1.95.0 here"), "{}", stderr(&out));
     assert!(!b_build.join("opt-dist/rustc-pgo/manifest.json").exists());
-    let out = run(
-        &b,
-        &b_build,
-        &["import", exported.to_str().unwrap(), "--allow-stale"],
-    );
+    let out = run(&b, &b_build, &["import", exported.to_str().unwrap(), "--allow-stale"]);
     assert_success(&out, "import --allow-stale");
     let imported = &b.manifest_in(&b_build, "rustc-pgo")["imported"];
-    assert_eq!(
-        imported["differences"],
-        serde_json::json!(["version: 1.96.0 there, 1.95.0 here"])
-    );
+    assert_eq!(imported["differences"], serde_json::json!(["version: 1.96.0 there, 1.95.0 here"]));
 
     // A copy that is not what its manifest lists, a corrupt file, an empty one: refused.
     let profile = exported.join(format!("rustc-pgo/rustc-pgo-1.95.0-{}.profdata", a.host()));
     let good = std::fs::read(&profile).unwrap();
     std::fs::write(&profile, &good[..good.len() / 2]).unwrap();
-    let out = run(
-        &b,
-        &b_build,
-        &["import", exported.to_str().unwrap(), "--allow-stale"],
-    );
+    let out = run(&b, &b_build, &["import", exported.to_str().unwrap(), "--allow-stale"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("is not the file its manifest lists"),
-        "{}",
-        stderr(&out)
-    );
-    for (name, bytes) in [
-        ("garbage.profdata", vec![7u8; 100]),
-        ("empty.profdata", vec![]),
-    ] {
+    assert!(stderr(&out).contains("is not the file its manifest lists"), "{}", stderr(&out));
+    for (name, bytes) in [("garbage.profdata", vec![7u8; 100]), ("empty.profdata", vec![])] {
         let file = a.root.join(name);
         std::fs::write(&file, bytes).unwrap();
-        let out = run(
-            &b,
-            &b_build,
-            &["import", file.to_str().unwrap(), "--as", "llvm-pgo"],
-        );
+        let out = run(&b, &b_build, &["import", file.to_str().unwrap(), "--as", "llvm-pgo"]);
         assert_eq!(out.status.code(), Some(1), "{name}");
         assert!(
             stderr(&out).contains("is not a usable llvm-pgo profile"),
@@ -262,8 +204,5 @@ fn foreign_and_corrupt_profiles_are_refused_at_import() {
             stderr(&out)
         );
     }
-    assert!(!b_build
-        .join("opt-dist/llvm-pgo")
-        .join("manifest.json")
-        .exists());
+    assert!(!b_build.join("opt-dist/llvm-pgo").join("manifest.json").exists());
 }

@@ -36,15 +36,8 @@ use std::time::{Duration, Instant};
 const HOST: &str = "x86_64-unknown-linux-gnu";
 
 /// Upstream CI's arguments for the final `x.py dist`.
-const DIST_ARGS: &[&str] = &[
-    "--host",
-    HOST,
-    "--target",
-    HOST,
-    "--include-default-paths",
-    "build-manifest",
-    "bootstrap",
-];
+const DIST_ARGS: &[&str] =
+    &["--host", HOST, "--target", HOST, "--include-default-paths", "build-manifest", "bootstrap"];
 
 /// The option sets whose plans must be accepted by bootstrap.
 const OPTION_SETS: &[&[&str]] = &[
@@ -137,14 +130,9 @@ fn run_bounded(cmd: Command) -> Ran {
 /// Runs `cmd` in a process group of its own, killing the whole group (bootstrap, cargo, rustc
 /// and all) if it is still running after `limit`.
 fn run_within(mut cmd: Command, limit: Duration) -> Ran {
-    cmd.process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -162,9 +150,7 @@ fn run_within(mut cmd: Command, limit: Duration) -> Ran {
             // The child is not reaped yet, so its id still names the group it leads. procps'
             // kill, since dash's builtin takes no negative (group) ids.
             let group = format!("-{}", child.id());
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", "--", &group])
-                .status();
+            let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
             let _ = child.kill();
             let _ = child.wait();
             break None;
@@ -173,12 +159,7 @@ fn run_within(mut cmd: Command, limit: Duration) -> Ran {
     };
     // Output ends once every process of the group has closed it.
     let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    Ran {
-        status,
-        stdout,
-        stderr,
-        elapsed: started.elapsed(),
-    }
+    Ran { status, stdout, stderr, elapsed: started.elapsed() }
 }
 
 /// The safety net of every test here: a process that outlives its limit is killed with
@@ -196,9 +177,7 @@ fn the_hard_limit_kills_the_whole_process_group() {
     // running for a moment while it exits).
     let state = || {
         let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
-        stat.rsplit(") ")
-            .next()
-            .and_then(|rest| rest.chars().next())
+        stat.rsplit(") ").next().and_then(|rest| rest.chars().next())
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     while matches!(state(), Some(s) if s != 'Z' && s != 'X') && Instant::now() < deadline {
@@ -215,9 +194,7 @@ fn the_hard_limit_kills_the_whole_process_group() {
 /// killed after `limit`.
 fn opt_dist_within(tree: &Path, args: &[&str], env: &[(String, String)], limit: Duration) -> Ran {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args(["opt-dist", "--src", tree.to_str().unwrap()])
-        .args(args)
-        .env_remove("OPT_DIST_SRC");
+    cmd.args(["opt-dist", "--src", tree.to_str().unwrap()]).args(args).env_remove("OPT_DIST_SRC");
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     run_within(cmd, limit)
 }
@@ -229,13 +206,7 @@ fn opt_dist(tree: &Path, args: &[&str], env: &[(String, String)]) -> Ran {
 
 /// `opt-dist plan all --format <format> <options> -- <upstream's dist args>`.
 fn plan_all(tree: &Path, format: &str, options: &[&str], env: &[(String, String)]) -> String {
-    let args = [
-        &["plan", "all", "--format", format],
-        options,
-        &["--"],
-        DIST_ARGS,
-    ]
-    .concat();
+    let args = [&["plan", "all", "--format", format], options, &["--"], DIST_ARGS].concat();
     let ran = opt_dist(tree, &args, env);
     assert!(ran.ok(), "plan {args:?} failed: {}", ran.describe());
     ran.stdout
@@ -337,10 +308,7 @@ impl InTreeLlvm {
             std::env::var("PATH").unwrap_or_default()
         );
         vec![
-            (
-                "RUST_BOOTSTRAP_CONFIG".to_string(),
-                self.config.display().to_string(),
-            ),
+            ("RUST_BOOTSTRAP_CONFIG".to_string(), self.config.display().to_string()),
             ("PATH".to_string(), path),
         ]
     }
@@ -377,11 +345,7 @@ fn x_py_lines(script: &str) -> Vec<XPyLine> {
         } else if let Some(dir) = line.strip_prefix("cd ") {
             cwd = dir.to_string();
         } else if !line.starts_with('#') && line.contains("/x.py ") {
-            lines.push(XPyLine {
-                stage: stage.clone(),
-                cwd: cwd.clone(),
-                line: line.to_string(),
-            });
+            lines.push(XPyLine { stage: stage.clone(), cwd: cwd.clone(), line: line.to_string() });
         }
     }
     lines
@@ -406,10 +370,7 @@ fn dry_run(line: &XPyLine, extra: &str, env: &[(String, String)]) -> Ran {
         line.line
     );
     let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(format!(
-        "cd {} && {} {extra} --dry-run",
-        line.cwd, line.line
-    ));
+    cmd.arg("-c").arg(format!("cd {} && {} {extra} --dry-run", line.cwd, line.line));
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     run_bounded(cmd)
 }
@@ -434,29 +395,19 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
             });
         }
     });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every item was mapped"))
-        .collect()
+    results.into_inner().unwrap().into_iter().map(|r| r.expect("every item was mapped")).collect()
 }
 
 /// The tree's own configuration plus `build.compiletest-allow-stage0`, written once, standing in
 /// for the configuration the test stage writes when it runs.
 fn test_config(tree: &Path) -> String {
-    let path = std::env::temp_dir().join(format!(
-        "opt-dist-real-tree-test-config-{}.toml",
-        std::process::id()
-    ));
+    let path = std::env::temp_dir()
+        .join(format!("opt-dist-real-tree-test-config-{}.toml", std::process::id()));
     if !path.exists() {
         let own = std::fs::read_to_string(tree.join("bootstrap.toml")).unwrap();
         let with_stage0_tests =
             own.replacen("[build]\n", "[build]\ncompiletest-allow-stage0 = true\n", 1);
-        assert_ne!(
-            own, with_stage0_tests,
-            "the tree's bootstrap.toml has a [build] table"
-        );
+        assert_ne!(own, with_stage0_tests, "the tree's bootstrap.toml has a [build] table");
         let partial = path.with_extension("partial");
         std::fs::write(&partial, with_stage0_tests).unwrap();
         std::fs::rename(&partial, &path).unwrap();
@@ -475,16 +426,11 @@ fn with_test_config(line: &XPyLine, config: &str) -> XPyLine {
         })
         .collect();
     assert!(
-        words
-            .iter()
-            .any(|w| w.starts_with("RUST_BOOTSTRAP_CONFIG=")),
+        words.iter().any(|w| w.starts_with("RUST_BOOTSTRAP_CONFIG=")),
         "the test stage points bootstrap at its configuration: {}",
         line.line
     );
-    XPyLine {
-        line: words.join(" "),
-        ..line.clone()
-    }
+    XPyLine { line: words.join(" "), ..line.clone() }
 }
 
 /// The planned x.py lines of every option set, and what bootstrap printed for each line that
@@ -617,31 +563,19 @@ fn planned_llvm_stage_commands_are_accepted_with_an_in_tree_llvm() {
     let instrumented = of("llvm-pgo");
     assert_eq!(instrumented.len(), 1, "{default:#?}");
     let instrumented = instrumented[0];
-    for needed in [
-        "--llvm-profile-generate",
-        "--keep-stage 0 --keep-stage 1",
-        "LLVM_PROFILE_DIR=",
-    ] {
-        assert!(
-            instrumented.line.contains(needed),
-            "{needed}: {}",
-            instrumented.line
-        );
+    for needed in ["--llvm-profile-generate", "--keep-stage 0 --keep-stage 1", "LLVM_PROFILE_DIR="]
+    {
+        assert!(instrumented.line.contains(needed), "{needed}: {}", instrumented.line);
     }
     let bolt = of("llvm-bolt");
     assert_eq!(bolt.len(), 1, "{default:#?}");
-    for needed in [
-        "--set llvm.ldflags=-Wl,-q",
-        "--llvm-profile-use",
-        "--keep-stage 0 --keep-stage 1",
-    ] {
+    for needed in
+        ["--set llvm.ldflags=-Wl,-q", "--llvm-profile-use", "--keep-stage 0 --keep-stage 1"]
+    {
         assert!(bolt[0].line.contains(needed), "{needed}: {}", bolt[0].line);
     }
     let dist = of("dist");
-    assert!(
-        dist.len() == 1 && dist[0].line.contains("--llvm-profile-use"),
-        "{default:#?}"
-    );
+    assert!(dist.len() == 1 && dist[0].line.contains("--llvm-profile-use"), "{default:#?}");
 
     // Bootstrap did read the copy: it planned an LLVM build for the instrumented LLVM.
     let printed = &accepted.output[instrumented];
@@ -679,11 +613,7 @@ fn rustc_pgo_plan(tree: &Path, options: &[&str]) -> RustcPgoPlan {
         })
         .cloned()
         .collect();
-    assert_eq!(
-        builds.len(),
-        2,
-        "instrumented and optimized builds: {plan:#}"
-    );
+    assert_eq!(builds.len(), 2, "instrumented and optimized builds: {plan:#}");
     let raw_dir = steps
         .iter()
         .find(|s| s["action"]["kind"] == "expect-raw-profiles")
@@ -698,28 +628,17 @@ fn rustc_pgo_plan(tree: &Path, options: &[&str]) -> RustcPgoPlan {
         .and_then(|o| o["path"].as_str())
         .unwrap_or_else(|| panic!("no rustc profile among the outputs of {plan:#}"))
         .to_string();
-    RustcPgoPlan {
-        builds,
-        raw_dir,
-        profile,
-    }
+    RustcPgoPlan { builds, raw_dir, profile }
 }
 
 /// `cmd` (a plan's `{argv, env, cwd}`) with ` -vv --dry-run`: the `running:` line of the cargo
 /// build of the stage-2 compiler (target dir `…/<host>/stage2-rustc`, built by the stage-1
 /// compiler), which shows its environment and RUSTFLAGS.
 fn stage2_rustc_build(cmd: &serde_json::Value) -> String {
-    let argv: Vec<&str> = cmd["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let argv: Vec<&str> =
+        cmd["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     let mut command = Command::new(argv[0]);
-    command
-        .args(&argv[1..])
-        .args(["-vv", "--dry-run"])
-        .current_dir(cmd["cwd"].as_str().unwrap());
+    command.args(&argv[1..]).args(["-vv", "--dry-run"]).current_dir(cmd["cwd"].as_str().unwrap());
     for (k, v) in cmd["env"].as_object().unwrap() {
         command.env(k, v.as_str().unwrap());
     }
@@ -762,19 +681,14 @@ fn profile_flags_and_bolt_settings_reach_the_stage2_rustc_build() {
     let builds: Vec<&serde_json::Value> = plans.iter().flat_map(|p| &p.builds).collect();
     let printed = parallel_map(&builds, |cmd| stage2_rustc_build(cmd));
     for (((options, bolt), plan), printed) in cases.iter().zip(&plans).zip(printed.chunks(2)) {
-        let [instrumented, optimized] = printed else {
-            unreachable!("two builds per plan")
-        };
+        let [instrumented, optimized] = printed else { unreachable!("two builds per plan") };
 
         let generate = format!("-Cprofile-generate={}", plan.raw_dir);
         assert!(
             has_word(instrumented, &generate),
             "{options:?}: the instrumented stage-2 rustc build lacks {generate}:\n{instrumented}"
         );
-        assert!(
-            !instrumented.contains("-Cprofile-use"),
-            "{options:?}: {instrumented}"
-        );
+        assert!(!instrumented.contains("-Cprofile-use"), "{options:?}: {instrumented}");
         assert!(
             !instrumented.contains(BOLT_LINK),
             "{options:?}: only the optimized compiler is linked for BOLT:\n{instrumented}"
@@ -785,10 +699,7 @@ fn profile_flags_and_bolt_settings_reach_the_stage2_rustc_build() {
             has_word(optimized, &use_),
             "{options:?}: the optimized stage-2 rustc build lacks {use_}:\n{optimized}"
         );
-        assert!(
-            !optimized.contains("-Cprofile-generate"),
-            "{options:?}: {optimized}"
-        );
+        assert!(!optimized.contains("-Cprofile-generate"), "{options:?}: {optimized}");
         assert_eq!(
             optimized.contains(BOLT_LINK),
             *bolt,
@@ -814,39 +725,21 @@ fn bad_dist_arguments_are_rejected_by_preflight_before_any_stage() {
     let manifest_before = std::fs::metadata(&manifest).and_then(|m| m.modified()).ok();
     for (bad, bootstrap_says) in [
         (&["--frobnicate"][..], "unexpected argument '--frobnicate'"),
-        (
-            &["--set", "rust.no-such-key=1"],
-            "unknown field `no-such-key`",
-        ),
+        (&["--set", "rust.no-such-key=1"], "unknown field `no-such-key`"),
     ] {
         // Free disk on a small machine may be below the full-size estimate, and that check
         // would stop the run before bootstrap is asked: this test is about bootstrap's answer.
         // The guard python turns any x.py call without --dry-run into exit 97.
         let args = [
-            &[
-                "--python",
-                python.to_str().unwrap(),
-                "all",
-                "--ignore-disk-space",
-                "--",
-            ][..],
+            &["--python", python.to_str().unwrap(), "all", "--ignore-disk-space", "--"][..],
             DIST_ARGS,
             bad,
         ]
         .concat();
         let ran = opt_dist_within(&tree, &args, &[], HARD_LIMIT);
         let what = format!("opt-dist all -- … {bad:?}");
-        assert!(
-            ran.status.is_some(),
-            "{what} was still running: {}",
-            ran.describe()
-        );
-        assert_eq!(
-            ran.status.unwrap().code(),
-            Some(1),
-            "{what}: {}",
-            ran.describe()
-        );
+        assert!(ran.status.is_some(), "{what} was still running: {}", ran.describe());
+        assert_eq!(ran.status.unwrap().code(), Some(1), "{what}: {}", ran.describe());
         assert!(
             ran.elapsed < Duration::from_secs(10),
             "{what}: rejected only after {:.1?}",
@@ -857,11 +750,7 @@ fn bad_dist_arguments_are_rejected_by_preflight_before_any_stage() {
             "{what}: preflight should reject it with bootstrap's message `{bootstrap_says}`: {}",
             ran.describe()
         );
-        assert!(
-            !ran.stderr.contains("==> ["),
-            "{what}: a stage step ran: {}",
-            ran.describe()
-        );
+        assert!(!ran.stderr.contains("==> ["), "{what}: a stage step ran: {}", ran.describe());
         assert!(
             !ran.stderr.contains("refusing a real x.py run"),
             "{what}: a real x.py run was attempted: {}",
@@ -874,11 +763,7 @@ fn bad_dist_arguments_are_rejected_by_preflight_before_any_stage() {
             manifest.display()
         );
         if !stage_dir_before {
-            assert!(
-                !stage_dir.exists(),
-                "{what}: {} was created",
-                stage_dir.display()
-            );
+            assert!(!stage_dir.exists(), "{what}: {} was created", stage_dir.display());
         }
     }
 }
@@ -898,12 +783,7 @@ fn real_1_95_tree_is_detected_as_legacy() {
         let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(plan["interface"], "legacy");
         for stage in plan["stages"].as_array().unwrap() {
-            for action in stage["steps"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .flat_map(common::step_actions)
-            {
+            for action in stage["steps"].as_array().unwrap().iter().flat_map(common::step_actions) {
                 let Some(argv) = action["cmd"]["argv"].as_array() else {
                     continue;
                 };
@@ -986,22 +866,11 @@ fn doctor_shows_llvm_22_profdata_and_the_legacy_interface() {
         ran.describe()
     );
     let (mark, _, detail) = row("interface");
-    assert!(
-        mark == "ok" && detail.starts_with("legacy"),
-        "{}",
-        ran.describe()
-    );
+    assert!(mark == "ok" && detail.starts_with("legacy"), "{}", ran.describe());
     // Without --ignore-disk-space, free disk is the only check allowed to fail here.
-    let failed: Vec<&String> = table
-        .iter()
-        .filter(|(m, _, _)| m == "FAIL")
-        .map(|(_, n, _)| n)
-        .collect();
-    assert!(
-        failed.iter().all(|n| *n == "free disk"),
-        "{failed:?}: {}",
-        ran.describe()
-    );
+    let failed: Vec<&String> =
+        table.iter().filter(|(m, _, _)| m == "FAIL").map(|(_, n, _)| n).collect();
+    assert!(failed.iter().all(|n| *n == "free disk"), "{failed:?}: {}", ran.describe());
     assert_eq!(
         ran.status.and_then(|s| s.code()),
         Some(if failed.is_empty() { 0 } else { 1 }),
@@ -1024,17 +893,11 @@ fn doctor_with_ignore_disk_space_passes_on_the_real_tree() {
     );
     let table = doctor_table(&ran.stdout);
     assert!(
-        table
-            .iter()
-            .any(|(m, n, d)| m == "ok" && n == "llvm-profdata" && d.contains("(LLVM 22.")),
+        table.iter().any(|(m, n, d)| m == "ok" && n == "llvm-profdata" && d.contains("(LLVM 22.")),
         "{}",
         ran.describe()
     );
-    assert!(
-        table.iter().all(|(m, _, _)| m != "FAIL"),
-        "{}",
-        ran.describe()
-    );
+    assert!(table.iter().all(|(m, _, _)| m != "FAIL"), "{}", ran.describe());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1052,10 +915,7 @@ fn test_stage_config_is_the_one_bootstrap_reads_under_rust_bootstrap_config() {
     let scratch = Scratch::new("test-config");
     let config = scratch.dir.join("bootstrap.toml");
     std::fs::copy(tree.join("bootstrap.toml"), &config).unwrap();
-    let env = vec![(
-        "RUST_BOOTSTRAP_CONFIG".to_string(),
-        config.display().to_string(),
-    )];
+    let env = vec![("RUST_BOOTSTRAP_CONFIG".to_string(), config.display().to_string())];
     let text = plan_all(&tree, "json", &["--run-tests"], &env);
     let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
     let step = plan["stages"]
@@ -1066,25 +926,16 @@ fn test_stage_config_is_the_one_bootstrap_reads_under_rust_bootstrap_config() {
         .find(|s| s["action"]["kind"] == "run-with-test-config")
         .unwrap_or_else(|| panic!("no test run in {plan:#}"));
     let actions = common::step_actions(step);
-    let written = actions
-        .iter()
-        .find_map(|a| a["config"].as_str())
-        .expect("the configuration it writes");
-    let action = actions
-        .iter()
-        .find(|a| a["kind"] == "bootstrap")
-        .expect("the x.py test it runs");
+    let written =
+        actions.iter().find_map(|a| a["config"].as_str()).expect("the configuration it writes");
+    let action = actions.iter().find(|a| a["kind"] == "bootstrap").expect("the x.py test it runs");
     // Bootstrap (x.py's python part and bootstrap itself) reads `--config <file>`, else
     // RUST_BOOTSTRAP_CONFIG (set by the command, else inherited from the xtask's environment),
     // else <src>/bootstrap.toml. A temporary configuration written anywhere else is ignored,
     // and `x.py test --stage 0` then fails with "cannot test anything on stage 0" after the
     // whole pipeline has run.
-    let argv: Vec<&str> = action["cmd"]["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let argv: Vec<&str> =
+        action["cmd"]["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     let read_by_bootstrap = argv
         .windows(2)
         .find(|w| w[0] == "--config")
@@ -1093,10 +944,7 @@ fn test_stage_config_is_the_one_bootstrap_reads_under_rust_bootstrap_config() {
             let set = action["cmd"]["env"]["RUST_BOOTSTRAP_CONFIG"].as_str()?;
             Some((set, "RUST_BOOTSTRAP_CONFIG set by the command"))
         })
-        .unwrap_or((
-            config.to_str().unwrap(),
-            "RUST_BOOTSTRAP_CONFIG inherited from the xtask",
-        ));
+        .unwrap_or((config.to_str().unwrap(), "RUST_BOOTSTRAP_CONFIG inherited from the xtask"));
     let (read, how) = (read_by_bootstrap.0.to_string(), read_by_bootstrap.1);
     // Nothing in the scratch dir helps to debug a failure here.
     drop(scratch);
@@ -1139,17 +987,9 @@ impl TreeCopy {
             }
             // vendor/ is big and only read, except that the installer adds crate directories:
             // hard links (new directories, shared files) keep the original as it was.
-            let how: &[&str] = if name == "vendor" {
-                &["-al"]
-            } else {
-                &["-a", "--reflink=auto"]
-            };
-            let status = Command::new("cp")
-                .args(how)
-                .arg(entry.path())
-                .arg(&root)
-                .status()
-                .unwrap();
+            let how: &[&str] = if name == "vendor" { &["-al"] } else { &["-a", "--reflink=auto"] };
+            let status =
+                Command::new("cp").args(how).arg(entry.path()).arg(&root).status().unwrap();
             assert!(status.success(), "cp {how:?} {}", entry.path().display());
         }
         let cargo = root.join(".cargo");
@@ -1196,22 +1036,14 @@ impl TreeCopy {
 /// The registry crates of `tree`'s src/bootstrap/Cargo.lock that its vendor/ lacks at their
 /// version: with the tarball's vendoring, bootstrap cannot be built offline without them.
 fn bootstrap_crates_not_vendored(tree: &Path) -> Vec<String> {
-    let lock: toml::Table = std::fs::read_to_string(tree.join("src/bootstrap/Cargo.lock"))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let lock: toml::Table =
+        std::fs::read_to_string(tree.join("src/bootstrap/Cargo.lock")).unwrap().parse().unwrap();
     lock["package"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|p| p.get("source").is_some())
-        .map(|p| {
-            format!(
-                "{}-{}",
-                p["name"].as_str().unwrap(),
-                p["version"].as_str().unwrap()
-            )
-        })
+        .map(|p| format!("{}-{}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap()))
         .filter(|dir| !tree.join("vendor").join(dir).is_dir())
         .collect()
 }
@@ -1262,10 +1094,7 @@ fn installed_xtask_builds_offline_and_plans_from_the_tree_root() {
             missing.len(),
             missing[0]
         );
-        assert!(
-            std::env::var_os("OPT_DIST_REQUIRE_REAL_TREE").is_none(),
-            "{why}"
-        );
+        assert!(std::env::var_os("OPT_DIST_REQUIRE_REAL_TREE").is_none(), "{why}");
         eprintln!("skipped installed_xtask_builds_offline_and_plans_from_the_tree_root: {why}");
         return;
     }
@@ -1284,9 +1113,7 @@ fn installed_xtask_builds_offline_and_plans_from_the_tree_root() {
         .map(|d| Path::new("vendor").join(d))
         .collect();
     assert!(
-        added
-            .iter()
-            .any(|d| d.to_string_lossy().starts_with("vendor/pico-args-")),
+        added.iter().any(|d| d.to_string_lossy().starts_with("vendor/pico-args-")),
         "pico-args is not in the tree's vendor/, so the installer adds it: {added:?}"
     );
     let written = |root: &Path| {
@@ -1299,11 +1126,7 @@ fn installed_xtask_builds_offline_and_plans_from_the_tree_root() {
     std::fs::create_dir_all(&cargo_home).unwrap();
     let guard = copy.scratch.guard_python();
     let ran = copy.cargo_xtask_offline(&cargo_home, &guard, &["plan", "all", "--format", "json"]);
-    assert!(
-        ran.ok(),
-        "cargo xtask opt-dist plan all: {}",
-        ran.describe()
-    );
+    assert!(ran.ok(), "cargo xtask opt-dist plan all: {}", ran.describe());
     for word in ["Downloading", "Downloaded", "Updating"] {
         assert!(!ran.stderr.contains(word), "{word}: {}", ran.describe());
     }
@@ -1322,43 +1145,23 @@ fn installed_xtask_builds_offline_and_plans_from_the_tree_root() {
     eprintln!("offline build and plan in {:.1?}", ran.elapsed);
 
     let doctor = copy.cargo_xtask_offline(&cargo_home, &guard, &["doctor", "--ignore-disk-space"]);
+    assert!(doctor.ok(), "cargo xtask opt-dist doctor: {}", doctor.describe());
     assert!(
-        doctor.ok(),
-        "cargo xtask opt-dist doctor: {}",
-        doctor.describe()
-    );
-    assert!(
-        doctor.stdout.contains(&format!(
-            "at {},",
-            copy.root.canonicalize().unwrap().display()
-        )),
+        doctor.stdout.contains(&format!("at {},", copy.root.canonicalize().unwrap().display())),
         "{}",
         doctor.describe()
     );
     assert!(
-        doctor_table(&doctor.stdout)
-            .iter()
-            .all(|(mark, _, _)| mark != "FAIL"),
+        doctor_table(&doctor.stdout).iter().all(|(mark, _, _)| mark != "FAIL"),
         "{}",
         doctor.describe()
     );
 
     let again = copy.install();
     assert!(again.ok(), "second install: {}", again.describe());
-    assert!(
-        again.stderr.contains("nothing changed"),
-        "{}",
-        again.describe()
-    );
-    assert_eq!(
-        written(&copy.root),
-        after_install,
-        "the second install changed files"
-    );
-    assert_eq!(
-        vendored(&copy.root).len(),
-        vendored_before.len() + added.len()
-    );
+    assert!(again.stderr.contains("nothing changed"), "{}", again.describe());
+    assert_eq!(written(&copy.root), after_install, "the second install changed files");
+    assert_eq!(vendored(&copy.root).len(), vendored_before.len() + added.len());
     assert!(
         std::fs::read(copy.root.join("Cargo.lock")).unwrap() == root_lock,
         "the tree's root Cargo.lock changed"
@@ -1382,10 +1185,7 @@ fn profiles_imported_from_the_miniature_tree_plan_a_dist_real_bootstrap_accepts(
     let mini = common::MiniTree::from_snapshot("real-tree-import", common::Snapshot::Finished);
     let scratch = Scratch::new("import");
     let exported = scratch.dir.join("exported");
-    common::assert_success(
-        &mini.opt_dist(&["export", exported.to_str().unwrap()]),
-        "export",
-    );
+    common::assert_success(&mini.opt_dist(&["export", exported.to_str().unwrap()]), "export");
 
     // A fresh build dir; bootstrap's own build is copied in, or x.py would compile bootstrap
     // again for it.
@@ -1395,64 +1195,37 @@ fn profiles_imported_from_the_miniature_tree_plan_a_dist_real_bootstrap_accepts(
     let build_arg = build.to_str().unwrap();
     let ran = opt_dist_within(
         &tree,
-        &[
-            "--build-dir",
-            build_arg,
-            "import",
-            exported.to_str().unwrap(),
-        ],
+        &["--build-dir", build_arg, "import", exported.to_str().unwrap()],
         &[],
         DRY_RUN_LIMIT,
     );
     assert!(ran.ok(), "import: {}", ran.describe());
 
-    let args = [
-        &[
-            "--build-dir",
-            build_arg,
-            "plan",
-            "dist",
-            "--format",
-            "sh",
-            "--",
-        ][..],
-        DIST_ARGS,
-    ]
-    .concat();
+    let args = [&["--build-dir", build_arg, "plan", "dist", "--format", "sh", "--"][..], DIST_ARGS]
+        .concat();
     let ran = opt_dist(&tree, &args, &[]);
     assert!(ran.ok(), "plan dist: {}", ran.describe());
     let lines = x_py_lines(&ran.stdout);
-    let profile = build.join(format!(
-        "opt-dist/rustc-pgo/rustc-pgo-1.95.0-{HOST}.profdata"
-    ));
+    let profile = build.join(format!("opt-dist/rustc-pgo/rustc-pgo-1.95.0-{HOST}.profdata"));
     // Upstream's name for it, the name dist ships it under.
     let bolt_profile = build.join("opt-dist/dist/reproducible-artifacts/rustc-bolt.profdata");
     let subcommands: Vec<&str> = lines.iter().map(XPyLine::subcommand).collect();
     assert_eq!(subcommands, ["build", "dist"], "{}", ran.stdout);
     let rebuild = &lines[0].line;
-    for expected in [
-        format!("--rust-profile-use {}", profile.display()),
-        "--enable-bolt-settings".to_string(),
-    ] {
+    for expected in
+        [format!("--rust-profile-use {}", profile.display()), "--enable-bolt-settings".to_string()]
+    {
         assert!(rebuild.contains(&expected), "`{expected}` in {rebuild}");
     }
     assert!(!rebuild.contains("--keep-stage"), "{rebuild}");
     assert!(
-        lines[1].line.contains(&format!(
-            "--reproducible-artifact {}",
-            bolt_profile.display()
-        )),
+        lines[1].line.contains(&format!("--reproducible-artifact {}", bolt_profile.display())),
         "{}",
         lines[1].line
     );
     assert!(!ran.stdout.contains("profile-generate"), "{}", ran.stdout);
     for line in &lines {
         let ran = dry_run(line, "", &[]);
-        assert!(
-            ran.ok(),
-            "real bootstrap rejects `{}`: {}",
-            line.line,
-            ran.describe()
-        );
+        assert!(ran.ok(), "real bootstrap rejects `{}`: {}", line.line, ran.describe());
     }
 }

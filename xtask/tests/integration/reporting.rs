@@ -14,10 +14,7 @@ fn a_stage_on_github_actions_groups_its_log_reports_progress_and_accounts_for_di
     let summary = tree.root.join("step-summary.md");
     let out = tree.opt_dist_with_env(
         &["rustc-pgo", "--raw-profiles", "pooled"],
-        &[
-            ("GITHUB_ACTIONS", "true"),
-            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
-        ],
+        &[("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
     );
     assert_success(&out, "rustc-pgo with pooled raw profiles");
     let manifest = tree.manifest("rustc-pgo");
@@ -41,28 +38,16 @@ fn a_stage_on_github_actions_groups_its_log_reports_progress_and_accounts_for_di
 
     // The step summary: every step with its time and share.
     let markdown = std::fs::read_to_string(&summary).expect("the step summary was written");
-    assert!(
-        markdown.contains("| stage | step | seconds | share |"),
-        "{markdown}"
-    );
+    assert!(markdown.contains("| stage | step | seconds | share |"), "{markdown}");
     for step in steps {
         let title = step["title"].as_str().unwrap();
-        assert!(
-            markdown.contains(&format!("| {title} |")),
-            "{title} in\n{markdown}"
-        );
+        assert!(markdown.contains(&format!("| {title} |")), "{title} in\n{markdown}");
     }
-    assert!(
-        markdown.contains("rustc-pgo-"),
-        "artifacts listed:\n{markdown}"
-    );
+    assert!(markdown.contains("rustc-pgo-"), "artifacts listed:\n{markdown}");
 
     // Progress through the benchmarks as plain lines: stderr is not a terminal here.
     let err = stderr(&out);
-    let crates = manifest["options"]["training"]["rustc"]
-        .as_array()
-        .unwrap()
-        .len();
+    let crates = manifest["options"]["training"]["rustc"].as_array().unwrap().len();
     for i in 1..=crates {
         assert!(
             err.contains(&format!("training: benchmark {i} of {crates} done")),
@@ -78,21 +63,14 @@ fn a_stage_on_github_actions_groups_its_log_reports_progress_and_accounts_for_di
     let raw = &manifest["raw_profiles"][0];
     let files = raw["count"].as_u64().unwrap();
     let runs: u64 = crates as u64;
-    assert!(
-        files < runs,
-        "{files} raw files for {runs} benchmarks: not pooled"
-    );
+    assert!(files < runs, "{files} raw files for {runs} benchmarks: not pooled");
 
     // Disk figures, consistent with the rest of the manifest.
     let disk = &manifest["disk"];
     assert_eq!(disk["peak_raw_bytes"], raw["bytes"]);
     assert_eq!(disk["raw_files"], raw["count"]);
-    let merged: u64 = manifest["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["size"].as_u64().unwrap())
-        .sum();
+    let merged: u64 =
+        manifest["outputs"].as_array().unwrap().iter().map(|o| o["size"].as_u64().unwrap()).sum();
     assert_eq!(disk["merged_bytes"].as_u64().unwrap(), merged);
     assert!(
         disk["build_dir_after"].as_u64().unwrap() > disk["build_dir_before"].as_u64().unwrap(),
@@ -103,10 +81,8 @@ fn a_stage_on_github_actions_groups_its_log_reports_progress_and_accounts_for_di
     // The next estimate uses what was measured.
     let doctor = tree.opt_dist(&["doctor"]);
     let doctor_out = String::from_utf8_lossy(&doctor.stdout).to_string() + &stderr(&doctor);
-    let disk_line = doctor_out
-        .lines()
-        .find(|l| l.contains("free disk"))
-        .expect("doctor checks free disk");
+    let disk_line =
+        doctor_out.lines().find(|l| l.contains("free disk")).expect("doctor checks free disk");
     assert!(
         disk_line.contains("rustc-pgo") && disk_line.contains("measured by their last run"),
         "{disk_line}"
@@ -114,11 +90,7 @@ fn a_stage_on_github_actions_groups_its_log_reports_progress_and_accounts_for_di
 
     // On a terminal (script(1) gives it one), outside GitHub Actions: no workflow commands,
     // and the progress line is redrawn in place.
-    let line = format!(
-        "{} opt-dist --src {} llvm-pgo",
-        env!("CARGO_BIN_EXE_xtask"),
-        tree.src()
-    );
+    let line = format!("{} opt-dist --src {} llvm-pgo", env!("CARGO_BIN_EXE_xtask"), tree.src());
     let out = std::process::Command::new("script")
         .args(["-qefc", &line, "/dev/null"])
         .env_remove("GITHUB_ACTIONS")
@@ -140,22 +112,11 @@ fn a_stage_on_github_actions_groups_its_log_reports_progress_and_accounts_for_di
     }
     let status = tree.opt_dist(&["status", "--json"]);
     assert_success(&status, "status --json");
-    schema.check(
-        &serde_json::from_slice(&status.stdout).unwrap(),
-        "status",
-        "status",
-    );
-    for args in [
-        &["plan", "all", "--format", "json"][..],
-        &["plan", "dist", "--format", "json"],
-    ] {
+    schema.check(&serde_json::from_slice(&status.stdout).unwrap(), "status", "status");
+    for args in [&["plan", "all", "--format", "json"][..], &["plan", "dist", "--format", "json"]] {
         let plan = tree.opt_dist(args);
         assert_success(&plan, "plan --format json");
-        schema.check(
-            &serde_json::from_slice(&plan.stdout).unwrap(),
-            "plan",
-            &args.join(" "),
-        );
+        schema.check(&serde_json::from_slice(&plan.stdout).unwrap(), "plan", &args.join(" "));
     }
 }
 
@@ -186,33 +147,18 @@ impl Schema {
             let optional = ty.ends_with(", optional");
             let ty = ty.trim_end_matches(", optional").to_string();
             if object == "action" && field == "kind" {
-                action_kinds = cells[2]
-                    .split('`')
-                    .skip(1)
-                    .step_by(2)
-                    .map(String::from)
-                    .collect();
+                action_kinds = cells[2].split('`').skip(1).step_by(2).map(String::from).collect();
             }
-            objects
-                .entry(object.clone())
-                .or_default()
-                .insert(field, (ty, optional));
+            objects.entry(object.clone()).or_default().insert(field, (ty, optional));
         }
-        Schema {
-            objects,
-            action_kinds,
-        }
+        Schema { objects, action_kinds }
     }
 
     /// Checks `value` against the object `name`, and its fields that are documented objects.
     fn check(&self, value: &serde_json::Value, name: &str, at: &str) {
-        let fields = self
-            .objects
-            .get(name)
-            .unwrap_or_else(|| panic!("docs/json.md documents no `{name}`"));
-        let object = value
-            .as_object()
-            .unwrap_or_else(|| panic!("{at}: not an object: {value}"));
+        let fields =
+            self.objects.get(name).unwrap_or_else(|| panic!("docs/json.md documents no `{name}`"));
+        let object = value.as_object().unwrap_or_else(|| panic!("{at}: not an object: {value}"));
         if name == "action" {
             let kind = object["kind"].as_str().unwrap();
             assert!(
@@ -264,9 +210,8 @@ impl Schema {
             return;
         }
         if let Some(inner) = ty.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-            let items = value
-                .as_array()
-                .unwrap_or_else(|| panic!("{at}: expected an array, got {value}"));
+            let items =
+                value.as_array().unwrap_or_else(|| panic!("{at}: expected an array, got {value}"));
             for (i, item) in items.iter().enumerate() {
                 self.check_type(item, inner, &format!("{at}[{i}]"));
             }

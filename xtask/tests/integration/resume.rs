@@ -59,12 +59,7 @@ fn state_of(status: &serde_json::Value, stage: &str) -> String {
 }
 
 fn stage_entry<'a>(status: &'a serde_json::Value, stage: &str) -> &'a serde_json::Value {
-    status["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == stage)
-        .unwrap()
+    status["stages"].as_array().unwrap().iter().find(|s| s["stage"] == stage).unwrap()
 }
 
 fn sha256sum(path: &Path) -> String {
@@ -83,11 +78,8 @@ fn rustc_profile(tree: &MiniTree) -> PathBuf {
 /// The rustc dist tarball unpacked: every ELF file in it must carry no instrumentation, and
 /// with BOLT its libraries must be BOLT-optimized.
 fn assert_dist_is_clean(tree: &MiniTree, bolt: bool) {
-    let tarball = tree.root.join(format!(
-        "build/dist/rustc-{}-{}.tar.xz",
-        tree.version(),
-        tree.host()
-    ));
+    let tarball =
+        tree.root.join(format!("build/dist/rustc-{}-{}.tar.xz", tree.version(), tree.host()));
     let unpacked = tree.root.join(format!("check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&unpacked);
     untar(&tarball, &unpacked);
@@ -97,11 +89,7 @@ fn assert_dist_is_clean(tree: &MiniTree, bolt: bool) {
         assert!(!is_instrumented(file), "{} is instrumented", file.display());
         let name = file.file_name().unwrap().to_string_lossy();
         if bolt && (name.starts_with("libLLVM.so") || name.starts_with("librustc_driver")) {
-            assert!(
-                is_bolt_optimized(file),
-                "{} is not BOLT-optimized",
-                file.display()
-            );
+            assert!(is_bolt_optimized(file), "{} is not BOLT-optimized", file.display());
         }
     }
     std::fs::remove_dir_all(&unpacked).unwrap();
@@ -141,10 +129,8 @@ fn wait_for(log: &Path, text: &str, child: &mut Child) {
 }
 
 fn signal_group(child: &Child, signal: &str) {
-    let ok = Command::new("kill")
-        .args([signal, "--", &format!("-{}", child.id())])
-        .status()
-        .unwrap();
+    let ok =
+        Command::new("kill").args([signal, "--", &format!("-{}", child.id())]).status().unwrap();
     assert!(ok.success());
 }
 
@@ -161,17 +147,10 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
     let out = opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]);
     let took = started.elapsed();
     assert_success(&out, "all again");
-    assert_eq!(
-        x_py_calls(&tree),
-        calls,
-        "a finished pipeline calls no x.py"
-    );
+    assert_eq!(x_py_calls(&tree), calls, "a finished pipeline calls no x.py");
     let err = stderr(&out);
     for stage in STAGES_BEFORE_TEST {
-        assert!(
-            err.contains(&format!("opt-dist: {stage}: done and current")),
-            "{stage}: {err}"
-        );
+        assert!(err.contains(&format!("opt-dist: {stage}: done and current")), "{stage}: {err}");
     }
     assert!(err.contains("every stage is done and current"), "{err}");
     assert!(took < Duration::from_secs(5), "a no-op all took {took:?}");
@@ -218,11 +197,7 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
     let out = tree.opt_dist(&["llvm-pgo"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    for expected in [
-        found.as_str(),
-        made.as_str(),
-        "run `cargo xtask opt-dist rustc-pgo` again",
-    ] {
+    for expected in [found.as_str(), made.as_str(), "run `cargo xtask opt-dist rustc-pgo` again"] {
         assert!(err.contains(expected), "`{expected}` in:\n{err}");
     }
     assert!(!err.contains("==> ["), "no step ran: {err}");
@@ -237,12 +212,8 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
     // xtask) and the file names it; `all` is refused at once, status still works.
     let lock = tree.root.join("build/opt-dist/lock");
     // --close: the lock is flock's own, and goes when flock is killed.
-    let mut holder = Command::new("flock")
-        .arg("--close")
-        .arg(&lock)
-        .args(["sleep", "60"])
-        .spawn()
-        .unwrap();
+    let mut holder =
+        Command::new("flock").arg("--close").arg(&lock).args(["sleep", "60"]).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Command::new("flock")
         .args(["--nonblock", "--shared"])
@@ -267,35 +238,20 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
     assert_eq!(state_of(&status, "dist"), "running", "{status:#}");
     let out = opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains(&format!("pid {}", holder.id())),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains(&format!("pid {}", holder.id())), "{}", stderr(&out));
     holder.kill().unwrap();
     holder.wait().unwrap();
 
     // failed: dist fails; status names the step; `all` then runs dist alone. The holder that
     // was killed left the lock free: nothing needs taking over.
-    let out = opt_dist(
-        &tree,
-        &with_dist_args(&tree, &["dist"]),
-        &[("MINI_TREE_FAULT", "dist")],
-    );
+    let out = opt_dist(&tree, &with_dist_args(&tree, &["dist"]), &[("MINI_TREE_FAULT", "dist")]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        !stderr(&out).contains("another opt-dist run"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(!stderr(&out).contains("another opt-dist run"), "{}", stderr(&out));
     let status = status_json(&tree, &[]);
     assert_eq!(state_of(&status, "dist"), "failed", "{status:#}");
     let failure = &stage_entry(&status, "dist")["failure"];
     assert_eq!(failure["title"], "Build the dist artifacts", "{status:#}");
-    assert!(failure["error"]
-        .as_str()
-        .unwrap()
-        .contains("command failed"));
+    assert!(failure["error"].as_str().unwrap().contains("command failed"));
     let before = tree.records().len();
     let out = opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]);
     assert_success(&out, "all after a failed dist");
@@ -305,10 +261,7 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
         .map(argv)
         .filter(|a| !a.contains(&"--dry-run".to_string()))
         .collect();
-    assert!(
-        again.iter().all(|a| a[0] == "dist"),
-        "only dist runs again: {again:?}"
-    );
+    assert!(again.iter().all(|a| a[0] == "dist"), "only dist runs again: {again:?}");
     assert_dist_is_clean(&tree, true);
     assert_eq!(state_of(&status_json(&tree, &[]), "dist"), "done");
 
@@ -323,10 +276,7 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
     let out = tree.opt_dist(&["clean", "rustc-bolt", "--and-later"]);
     assert_success(&out, "clean rustc-bolt --and-later");
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        said.contains("rustc-bolt") && said.contains("in all"),
-        "{said}"
-    );
+    assert!(said.contains("rustc-bolt") && said.contains("in all"), "{said}");
     let status = status_json(&tree, &[]);
     assert_eq!(state_of(&status, "llvm-bolt"), "done");
     for stage in ["rustc-bolt", "dist"] {
@@ -337,9 +287,8 @@ fn a_finished_pipeline_is_not_run_again_and_status_tells_every_state() {
 #[test]
 fn an_interrupted_rustc_pgo_never_ships_an_instrumented_compiler_and_runs_do_not_overlap() {
     let tree = MiniTree::from_snapshot("resume-instrumented", Snapshot::Finished);
-    let first_counts = tree.manifest("rustc-pgo")["validations"][0]["total_count"]
-        .as_u64()
-        .unwrap();
+    let first_counts =
+        tree.manifest("rustc-pgo")["validations"][0]["total_count"].as_u64().unwrap();
 
     // A second run while rustc-pgo runs is refused at once, naming the first; the first
     // finishes with a full profile.
@@ -350,15 +299,9 @@ fn an_interrupted_rustc_pgo_never_ships_an_instrumented_compiler_and_runs_do_not
     let second = opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]);
     assert_eq!(second.status.code(), Some(1));
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(
-        stderr(&second).contains(&format!("pid {}", first.id())),
-        "{}",
-        stderr(&second)
-    );
+    assert!(stderr(&second).contains(&format!("pid {}", first.id())), "{}", stderr(&second));
     assert!(first.wait().unwrap().success(), "the first run finishes");
-    let counts = tree.manifest("rustc-pgo")["validations"][0]["total_count"]
-        .as_u64()
-        .unwrap();
+    let counts = tree.manifest("rustc-pgo")["validations"][0]["total_count"].as_u64().unwrap();
     assert!(
         counts * 10 >= first_counts * 9,
         "a full profile: {counts} counts, {first_counts} before"
@@ -372,25 +315,14 @@ fn an_interrupted_rustc_pgo_never_ships_an_instrumented_compiler_and_runs_do_not
     std::thread::sleep(Duration::from_millis(300));
     signal_group(&run, "-INT");
     assert!(!run.wait().unwrap().success());
-    let out = opt_dist(
-        &tree,
-        &with_dist_args(&tree, &["dist", "--use-bolt", "false"]),
-        &[],
-    );
+    let out = opt_dist(&tree, &with_dist_args(&tree, &["dist", "--use-bolt", "false"]), &[]);
     assert_success(&out, "dist after an interrupted rustc-pgo");
-    assert!(
-        stderr(&out).contains("Repair: Build the PGO-optimized compiler"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("Repair: Build the PGO-optimized compiler"), "{}", stderr(&out));
     assert_dist_is_clean(&tree, false);
     // The reproducible artifacts of the earlier dist (with BOLT) are not this one's.
     let outputs = tree.manifest("dist")["outputs"].to_string();
     assert!(!outputs.contains("reproducible-artifacts"), "{outputs}");
-    assert!(
-        outputs.contains(&format!("rustc-{}", tree.version())),
-        "{outputs}"
-    );
+    assert!(outputs.contains(&format!("rustc-{}", tree.version())), "{outputs}");
 }
 
 /// Runs `all` in a process group, kills it with SIGKILL once the log shows `at`.
@@ -423,16 +355,10 @@ fn assert_earlier_stages_not_rerun(calls: &[(String, Vec<String>)], stage: &str,
     }
     let has = |flag: &str| calls.iter().any(|(_, a)| a.iter().any(|x| x == flag));
     if position > 0 {
-        assert!(
-            !has("--rust-profile-generate"),
-            "rustc-pgo ran again: {calls:?}"
-        );
+        assert!(!has("--rust-profile-generate"), "rustc-pgo ran again: {calls:?}");
     }
     if position > 1 {
-        assert!(
-            !has("--llvm-profile-generate"),
-            "llvm-pgo ran again: {calls:?}"
-        );
+        assert!(!has("--llvm-profile-generate"), "llvm-pgo ran again: {calls:?}");
     }
 }
 
@@ -440,10 +366,7 @@ fn assert_earlier_stages_not_rerun(calls: &[(String, Vec<String>)], stage: &str,
 #[ignore = "a SIGKILL in every stage: five interrupted and resumed pipelines (CI runs it)"]
 fn sigkill_in_every_stage_then_all_finishes_without_repeating_earlier_stages() {
     let tree = MiniTree::new("resume-sigkill", "legacy");
-    assert_success(
-        &opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]),
-        "all",
-    );
+    assert_success(&opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]), "all");
     // Where to kill: a step inside each stage, the longest-running ones where possible.
     let kill_points = [
         ("rustc-pgo", "] Train the instrumented rustc"),
@@ -471,26 +394,17 @@ fn sigkill_in_every_stage_then_all_finishes_without_repeating_earlier_stages() {
     let since = tree.records().len();
     let out = opt_dist(&tree, &with_dist_args(&tree, &["all"]), &[]);
     assert_success(&out, "all after a kill after training");
-    assert!(
-        stderr(&out).contains("opt-dist: rustc-pgo: resuming at step 11"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("opt-dist: rustc-pgo: resuming at step 11"), "{}", stderr(&out));
     // rustc-pgo's training is the collector run writing into its raw-profile directory.
     let trained_again: Vec<serde_json::Value> = tree.records()[since..]
         .iter()
         .filter(|r| {
             r["tool"] == "collector"
-                && r["env"]["LLVM_PROFILE_FILE"]
-                    .as_str()
-                    .is_some_and(|f| f.contains("rustc-pgo"))
+                && r["env"]["LLVM_PROFILE_FILE"].as_str().is_some_and(|f| f.contains("rustc-pgo"))
         })
         .cloned()
         .collect();
-    assert!(
-        trained_again.is_empty(),
-        "rustc-pgo trained again: {trained_again:?}"
-    );
+    assert!(trained_again.is_empty(), "rustc-pgo trained again: {trained_again:?}");
     assert_dist_is_clean(&tree, true);
 }
 
@@ -545,12 +459,7 @@ fn a_failure_in_any_tool_then_all_finishes_without_repeating_earlier_stages() {
         }
         let env: Vec<(&str, &str)> = switch.map(|s| ("MINI_TREE_FAULT", s)).into_iter().collect();
         let out = opt_dist(&tree, &args(&["--from", stage]), &env);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{stage} fails:\n{}",
-            stderr(&out)
-        );
+        assert_eq!(out.status.code(), Some(1), "{stage} fails:\n{}", stderr(&out));
         assert!(
             stderr(&out).contains(&format!("error: stage {stage} failed at step")),
             "{stage}: {}",

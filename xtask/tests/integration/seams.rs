@@ -43,10 +43,7 @@ fn wait_for_log(child: &mut Child, log: &Path, text: &str) {
 }
 
 fn kill(pid: u32, signal: &str) {
-    let ok = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
+    let ok = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
     assert!(ok.success());
 }
 
@@ -72,11 +69,7 @@ fn running_group(tree: &MiniTree) -> u32 {
         {
             return group as u32;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} never written",
-            record.display()
-        );
+        assert!(Instant::now() < deadline, "{} never written", record.display());
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -86,12 +79,7 @@ fn driver_library(tree: &MiniTree) -> PathBuf {
     std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("librustc_driver")
-        })
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("librustc_driver"))
         .expect("librustc_driver in the sysroot")
 }
 
@@ -116,13 +104,10 @@ fn x_py_calls_since(tree: &MiniTree, since: usize) -> Vec<Vec<String>> {
 fn of_simultaneous_starts_exactly_one_runs_and_a_sigkill_frees_the_lock_at_once() {
     let tree = MiniTree::from_snapshot("seams-lock", Snapshot::RustcPgo);
     for round in 0..3 {
-        let logs: Vec<PathBuf> = (0..4)
-            .map(|i| tree.root.join(format!("round-{round}-{i}.log")))
-            .collect();
-        let mut runs: Vec<Child> = logs
-            .iter()
-            .map(|log| start(&tree, &["all", "--no-preflight"], log))
-            .collect();
+        let logs: Vec<PathBuf> =
+            (0..4).map(|i| tree.root.join(format!("round-{round}-{i}.log"))).collect();
+        let mut runs: Vec<Child> =
+            logs.iter().map(|log| start(&tree, &["all", "--no-preflight"], log)).collect();
         // Three are refused at once, naming the run that holds the build dir.
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut refused = Vec::new();
@@ -141,11 +126,7 @@ fn of_simultaneous_starts_exactly_one_runs_and_a_sigkill_frees_the_lock_at_once(
                     refused.push(i);
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: {} refused",
-                refused.len()
-            );
+            assert!(Instant::now() < deadline, "round {round}: {} refused", refused.len());
             std::thread::sleep(Duration::from_millis(10));
         }
         let winner = (0..4).find(|i| !refused.contains(i)).unwrap();
@@ -192,35 +173,21 @@ fn sigterm_to_the_xtask_alone_ends_its_training_within_seconds() {
     let took = signalled.elapsed();
     let err = read(&log);
     assert_eq!(status.code(), Some(143), "{err}");
-    assert!(
-        took < Duration::from_secs(15),
-        "the xtask waited {took:?}: {err}"
-    );
+    assert!(took < Duration::from_secs(15), "the xtask waited {took:?}: {err}");
     assert!(!group_alive(group), "the collector's processes were ended");
     assert!(err.contains("interrupted by SIGTERM"), "{err}");
     assert!(
         !err.contains("Finished benchmark externs (9/9)"),
         "the training was stopped, not finished: {err}"
     );
-    assert_eq!(
-        std::fs::read(&lib).unwrap(),
-        original,
-        "the original is back"
-    );
+    assert_eq!(std::fs::read(&lib).unwrap(), original, "the original is back");
     let status = tree.opt_dist(&["status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    let stage = status["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == "rustc-bolt")
-        .unwrap();
+    let stage =
+        status["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "rustc-bolt").unwrap();
     assert_eq!(stage["state"], "failed", "{status:#}");
     assert!(
-        stage["failure"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("interrupted by SIGTERM"),
+        stage["failure"]["error"].as_str().unwrap().contains("interrupted by SIGTERM"),
         "{status:#}"
     );
 }
@@ -236,10 +203,7 @@ fn a_kill_9_of_the_xtask_alone_leaves_no_training_for_the_next_run() {
     let group = running_group(&tree);
     kill(xtask.id(), "-KILL");
     xtask.wait().unwrap();
-    assert!(
-        group_alive(group),
-        "the training outlives a kill -9 of the xtask alone"
-    );
+    assert!(group_alive(group), "the training outlives a kill -9 of the xtask alone");
 
     let out = tree.opt_dist(&["rustc-bolt"]);
     assert_success(&out, "rustc-bolt after the kill");
@@ -286,10 +250,7 @@ fn a_dist_killed_after_its_backup_resumes_with_dist_alone_and_clean_dist_rebuild
         assert!(Instant::now() < deadline, "{}", read(&log));
         std::thread::sleep(Duration::from_millis(2));
     }
-    Command::new("kill")
-        .args(["-KILL", &xtask.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-KILL", &xtask.id().to_string()]).status().unwrap();
     xtask.wait().unwrap();
 
     // Nothing but dist is left to do: no repair, and the next `all` issues x.py dist alone.
@@ -299,11 +260,7 @@ fn a_dist_killed_after_its_backup_resumes_with_dist_alone_and_clean_dist_rebuild
     let out = tree.opt_dist(&with_dist_args(&["all"], &dist));
     assert_success(&out, "all after the killed dist");
     let calls = x_py_calls_since(&tree, before);
-    assert!(
-        calls.iter().all(|a| a[0] == "dist"),
-        "only x.py dist: {calls:?}\n{}",
-        stderr(&out)
-    );
+    assert!(calls.iter().all(|a| a[0] == "dist"), "only x.py dist: {calls:?}\n{}", stderr(&out));
     let sysroot = tree.root.join(format!("build/{host}/stage2/lib"));
     for lib in std::fs::read_dir(&sysroot).unwrap() {
         let lib = lib.unwrap().path();
@@ -331,23 +288,16 @@ fn another_builds_bolt_profile_is_repaired_up_front_and_one_all_finishes() {
     let host = tree.host();
     let dist = dist_args(&host);
     // Another build's rustc-bolt profile: the same functions, other counts.
-    let ours = tree
-        .stage_dir("rustc-bolt")
-        .join(format!("rustc-bolt-{}-{host}.fdata", tree.version()));
+    let ours =
+        tree.stage_dir("rustc-bolt").join(format!("rustc-bolt-{}-{host}.fdata", tree.version()));
     let text = std::fs::read_to_string(&ours).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    let first = lines
-        .iter()
-        .position(|l| l.starts_with("1 "))
-        .expect("a branch record");
+    let first = lines.iter().position(|l| l.starts_with("1 ")).expect("a branch record");
     let mut fields: Vec<String> = lines[first].split(' ').map(String::from).collect();
     let count: u64 = fields.last().unwrap().parse().unwrap();
     *fields.last_mut().unwrap() = (count + 7).to_string();
     lines[first] = fields.join(" ");
-    let other = tree
-        .root
-        .join("other-build")
-        .join(ours.file_name().unwrap());
+    let other = tree.root.join("other-build").join(ours.file_name().unwrap());
     std::fs::create_dir_all(other.parent().unwrap()).unwrap();
     std::fs::write(&other, lines.join("\n") + "\n").unwrap();
     assert_success(
@@ -389,10 +339,7 @@ fn backups_gone_after_a_kill_in_rustc_bolt_mean_a_rebuild_not_a_dead_end() {
     let group = running_group(&tree);
     kill(xtask.id(), "-KILL");
     xtask.wait().unwrap();
-    Command::new("kill")
-        .args(["-KILL", "--", &format!("-{group}")])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status().unwrap();
     std::fs::remove_dir_all(tree.root.join("build/opt-dist/backups")).unwrap();
     let lib = driver_library(&tree);
     assert!(common::is_instrumented(&lib), "left BOLT-instrumented");
@@ -400,10 +347,7 @@ fn backups_gone_after_a_kill_in_rustc_bolt_mean_a_rebuild_not_a_dead_end() {
     let out = tree.opt_dist(&["rustc-bolt"]);
     assert_success(&out, "rustc-bolt with the backups gone");
     let err = stderr(&out);
-    assert!(
-        err.contains("Repair: Delete the BOLT-optimized compiler library"),
-        "{err}"
-    );
+    assert!(err.contains("Repair: Delete the BOLT-optimized compiler library"), "{err}");
     assert!(err.contains("not known"), "{err}");
     assert!(!err.contains("already BOLT-optimized"), "{err}");
     assert!(!common::is_instrumented(&driver_library(&tree)));
@@ -414,33 +358,21 @@ fn garbage_records_of_its_own_are_set_aside_never_a_dead_end() {
     let tree = MiniTree::from_snapshot("seams-garbage", Snapshot::RustcPgo);
     let root = tree.root.join("build/opt-dist");
     std::fs::create_dir_all(root.join("backups")).unwrap();
-    std::fs::write(
-        root.join("backups/librustc_driver-x.so.backup.json"),
-        "{garbage",
-    )
-    .unwrap();
+    std::fs::write(root.join("backups/librustc_driver-x.so.backup.json"), "{garbage").unwrap();
     std::fs::write(root.join("build-state.json"), [0xff, 0x00, 0x13]).unwrap();
 
     let out = tree.opt_dist(&["clean"]);
     assert_success(&out, "clean with a garbage backup record");
     let err = stderr(&out);
-    assert!(
-        err.contains("librustc_driver-x.so.backup.json is unreadable"),
-        "{err}"
-    );
-    assert!(root
-        .join("backups/librustc_driver-x.so.backup.json.corrupt")
-        .exists());
+    assert!(err.contains("librustc_driver-x.so.backup.json is unreadable"), "{err}");
+    assert!(root.join("backups/librustc_driver-x.so.backup.json.corrupt").exists());
 
     // The unreadable build state: the compiler is not known, so the next stage that keeps it
     // rebuilds it first, and says why.
     let out = tree.opt_dist(&["plan", "llvm-pgo"]);
     assert_success(&out, "plan with a garbage build state");
     let err = stderr(&out);
-    assert!(
-        err.contains("build-state.json is not a valid record"),
-        "{err}"
-    );
+    assert!(err.contains("build-state.json is not a valid record"), "{err}");
     assert!(root.join("build-state.json.corrupt").exists());
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("Repair: Delete the BOLT-optimized"),
@@ -458,10 +390,8 @@ fn a_failure_that_cannot_be_recorded_is_said_to_be_one() {
     // way of its temporary file).
     let obstacle = tree.stage_dir("dist").join("failed.json.partial");
     std::fs::create_dir_all(obstacle.join("x")).unwrap();
-    let out = tree.opt_dist_with_env(
-        &with_dist_args(&["dist"], &dist),
-        &[("MINI_TREE_FAULT", "dist")],
-    );
+    let out =
+        tree.opt_dist_with_env(&with_dist_args(&["dist"], &dist), &[("MINI_TREE_FAULT", "dist")]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("could not record the failure"));
     let status = tree.opt_dist(&with_dist_args(&["status"], &dist));
@@ -473,10 +403,7 @@ fn a_failure_that_cannot_be_recorded_is_said_to_be_one() {
     std::fs::remove_dir_all(&obstacle).unwrap();
 
     // The next success leaves no trace of it.
-    assert_success(
-        &tree.opt_dist(&with_dist_args(&["dist"], &dist)),
-        "dist again",
-    );
+    assert_success(&tree.opt_dist(&with_dist_args(&["dist"], &dist)), "dist again");
     let left: Vec<String> = std::fs::read_dir(tree.stage_dir("dist"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
