@@ -918,16 +918,22 @@ fn test_stage_config_is_the_one_bootstrap_reads_under_rust_bootstrap_config() {
     let env = vec![("RUST_BOOTSTRAP_CONFIG".to_string(), config.display().to_string())];
     let text = plan_all(&tree, "json", &["--run-tests"], &env);
     let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let step = plan["stages"]
+    let test = plan["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "test").unwrap();
+    let step = test["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|s| s["steps"].as_array().unwrap())
         .find(|s| s["action"]["kind"] == "run-with-test-config")
         .unwrap_or_else(|| panic!("no test run in {plan:#}"));
     let actions = common::step_actions(step);
-    let written =
-        actions.iter().find_map(|a| a["config"].as_str()).expect("the configuration it writes");
+    // The configuration the stage says it makes, and the script that writes it there.
+    let written = test["outputs"][0]["path"].as_str().expect("the configuration it writes");
+    let writes = actions.iter().filter_map(|a| a["script"].as_str());
+    assert!(
+        writes.clone().any(|script| script.contains(&format!("cat > {written} "))),
+        "no script writes {written}: {:?}",
+        writes.collect::<Vec<_>>()
+    );
     let action = actions.iter().find(|a| a["kind"] == "bootstrap").expect("the x.py test it runs");
     // Bootstrap (x.py's python part and bootstrap itself) reads `--config <file>`, else
     // RUST_BOOTSTRAP_CONFIG (set by the command, else inherited from the xtask's environment),

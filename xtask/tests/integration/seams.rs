@@ -193,6 +193,7 @@ fn sigterm_to_the_xtask_alone_ends_its_training_within_seconds() {
 }
 
 #[test]
+#[ignore = "heavy: a killed and a whole rustc-bolt (CI runs it)"]
 fn a_kill_9_of_the_xtask_alone_leaves_no_training_for_the_next_run() {
     let tree = MiniTree::from_snapshot("seams-sigkill", Snapshot::RustcPgo);
     let lib = driver_library(&tree);
@@ -224,6 +225,7 @@ fn a_kill_9_of_the_xtask_alone_leaves_no_training_for_the_next_run() {
 }
 
 #[test]
+#[ignore = "heavy: three stages, a killed dist and two resumed ones (CI runs it)"]
 fn a_dist_killed_after_its_backup_resumes_with_dist_alone_and_clean_dist_rebuilds_nothing() {
     let tree = MiniTree::from_snapshot("seams-dist-kill", Snapshot::RustcPgo);
     let host = tree.host();
@@ -331,6 +333,7 @@ fn another_builds_bolt_profile_is_repaired_up_front_and_one_all_finishes() {
 }
 
 #[test]
+#[ignore = "heavy: a killed rustc-bolt, then a rebuild of the compiler and its training (CI runs it)"]
 fn backups_gone_after_a_kill_in_rustc_bolt_mean_a_rebuild_not_a_dead_end() {
     let tree = MiniTree::from_snapshot("seams-backups-gone", Snapshot::RustcPgo);
     let log = tree.root.join("rustc-bolt.log");
