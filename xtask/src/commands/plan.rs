@@ -84,9 +84,10 @@ fn text(ctx: &Ctx, plans: &[StagePlan]) -> String {
     };
     let _ = writeln!(out, "Training jobs: {jobs}");
     if ctx.interface == Interface::PgoTable {
-        let clippy = match ctx.clippy_pgo {
-            true => "instrumented, trained and optimized (bootstrap has pgo.clippy)",
-            false => "not optimized (bootstrap's [pgo] table has no clippy key)",
+        let clippy = match (ctx.clippy_pgo, ctx.options.try_build) {
+            (true, false) => "instrumented, trained and optimized (bootstrap has pgo.clippy)",
+            (true, true) => "not optimized in a try build (as upstream)",
+            (false, _) => "not optimized (bootstrap's [pgo] table has no clippy key)",
         };
         let _ = writeln!(out, "Clippy: {clippy}");
     }

@@ -94,8 +94,7 @@ pub struct Ctx {
     pub dist_args: Vec<String>,
     /// The tree's training crate lists.
     pub training: TrainingLists,
-    /// The tree's bootstrap takes `pgo.clippy` (master since PR #159642): clippy is then
-    /// instrumented, trained and optimized like rustdoc.
+    /// The tree's bootstrap takes `pgo.clippy` (master since PR #159642).
     pub clippy_pgo: bool,
     pub wait_for_lock: bool,
 }
@@ -163,6 +162,12 @@ impl Ctx {
             clippy_pgo,
             wait_for_lock: global.wait,
         })
+    }
+
+    /// Whether clippy is instrumented, trained and optimized like rustdoc: where bootstrap takes
+    /// `pgo.clippy`, except in a try build, which upstream builds without clippy's profile.
+    pub fn optimizes_clippy(&self) -> bool {
+        self.clippy_pgo && !self.options.try_build
     }
 
     /// Takes the build dir's lock, for a command that writes.

@@ -123,10 +123,11 @@ pub fn estimate(ctx: &Ctx, stages: &[&StageDef], compiler_source_bytes: u64) -> 
         serde_json::from_str(MINIATURE_REFERENCE).expect("disk_reference.json parses");
     let full = full_tree_reference(stages);
     let (reference, scale) = scaled_reference(&miniature, &full, compiler_source_bytes);
-    let mut kept = 0u64;
-    let mut peak = 0u64;
-    let mut measured_here = Vec::new();
-    let mut scaled = Vec::new();
+    let (mut kept, mut peak) = (0u64, 0u64);
+    // A stage with no figures in the nearer reference (one added since `ci/bench` last ran)
+    // takes the full tree's, scaled the same way.
+    let full_scale = compiler_source_bytes as f64 / full.compiler_source_bytes as f64;
+    let (mut measured_here, mut scaled, mut from_full) = (Vec::new(), Vec::new(), Vec::new());
     for stage in stages {
         let name = stage.name;
         let figures = match Manifest::read(&ctx.tree.stage_dir(name)).and_then(|m| m.disk) {
@@ -135,31 +136,39 @@ pub fn estimate(ctx: &Ctx, stages: &[&StageDef], compiler_source_bytes: u64) -> 
                 Figures { kept: record.growth().max(0) as u64, peak: record.peak_use() }
             }
             None => {
-                scaled.push(name);
-                let f = reference.stages.get(name).copied().unwrap_or(Figures { kept: 0, peak: 0 });
+                let (f, factor) = match reference.stages.get(name) {
+                    Some(f) => (*f, scale),
+                    None => (full.stages[name], full_scale),
+                };
+                match reference.stages.contains_key(name) {
+                    true => scaled.push(name),
+                    false => from_full.push(name),
+                }
                 Figures {
-                    kept: (f.kept as f64 * scale) as u64,
-                    peak: (f.peak as f64 * scale) as u64,
+                    kept: (f.kept as f64 * factor) as u64,
+                    peak: (f.peak as f64 * factor) as u64,
                 }
             }
         };
         kept += figures.kept;
         peak = peak.max(figures.peak.saturating_sub(figures.kept));
     }
+    let sources = human_bytes(compiler_source_bytes);
     let mut basis = Vec::new();
-    if !measured_here.is_empty() {
-        basis.push(format!(
-            "{}: measured by their last run (manifest.json)",
-            measured_here.join(", ")
-        ));
-    }
-    if !scaled.is_empty() {
-        basis.push(format!(
-            "{}: {} scaled x{scale:.3} to this tree's compiler sources ({})",
-            scaled.join(", "),
-            reference.measured_on,
-            human_bytes(compiler_source_bytes)
-        ));
+    for (names, how) in [
+        (measured_here, "measured by their last run (manifest.json)".to_string()),
+        (
+            scaled,
+            format!(
+                "{} scaled x{scale:.3} to this tree's compiler sources ({sources})",
+                reference.measured_on
+            ),
+        ),
+        (from_full, format!("{} scaled x{full_scale:.3}", full.measured_on)),
+    ] {
+        if !names.is_empty() {
+            basis.push(format!("{}: {how}", names.join(", ")));
+        }
     }
     Estimate { bytes: kept + peak, basis }
 }

@@ -117,7 +117,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
             .use_rustdoc_profile(&ctx.profile_file::<kind::RustdocPgo>())?;
         inputs.push(ctx.profile(Profile::RustdocPgo));
         // dist builds clippy again (its component), so it must hear of clippy's profile too.
-        if ctx.clippy_pgo {
+        if ctx.optimizes_clippy() {
             dist = dist.use_clippy_profile(&ctx.profile_file::<kind::ClippyPgo>())?;
             inputs.push(ctx.profile(Profile::ClippyPgo));
         }

@@ -44,7 +44,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         true => {
             instrumented = instrumented.with_paths(&table_tools(ctx));
             let mut all = vec![Component::Rustc, Component::Cargo, Component::Rustdoc];
-            all.extend(ctx.clippy_pgo.then_some(Component::Clippy));
+            all.extend(ctx.optimizes_clippy().then_some(Component::Clippy));
             all
         }
         false => vec![Component::Rustc],
@@ -84,7 +84,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     if with_table {
         trainings.push(("rustdoc", Benchmarks::rustdoc(crates), Profile::RustdocPgo));
     }
-    if with_table && ctx.clippy_pgo {
+    if with_table && ctx.optimizes_clippy() {
         trainings.push(("clippy", Benchmarks::clippy(crates), Profile::ClippyPgo));
     }
     let mut outputs = Vec::new();
@@ -129,7 +129,7 @@ pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
             .use_rustc_profile(&rustc)?
             .use_cargo_profile(&rustc)?
             .use_rustdoc_profile(&rustdoc)?;
-        if ctx.clippy_pgo {
+        if ctx.optimizes_clippy() {
             optimized = optimized.use_clippy_profile(&ctx.profile_file::<kind::ClippyPgo>())?;
         }
     } else {
@@ -178,7 +178,7 @@ pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
 /// The tools built with the compiler where the `[pgo]` table gives them profiles of their own.
 fn table_tools(ctx: &Ctx) -> Vec<&'static str> {
     let mut tools = vec!["rustdoc", "cargo"];
-    if ctx.clippy_pgo {
+    if ctx.optimizes_clippy() {
         tools.push("clippy");
     }
     tools

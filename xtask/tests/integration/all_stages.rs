@@ -81,12 +81,17 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<XPyCall> {
     };
 
     let mut calls = Vec::new();
-    // Stage 1: instrumented rustc (with the table also rustdoc, cargo and, since PR #159642,
-    // clippy), then optimized.
+    // Since PR #159642 the table instruments and optimizes clippy too, except in a fast try
+    // build, which leaves clippy out.
+    let clippy = o.pgo_table && !o.try_build;
+    let tools = if clippy { s(&["rustdoc", "cargo", "clippy"]) } else { s(&["rustdoc", "cargo"]) };
+    // Stage 1: instrumented rustc (with the table also rustdoc, cargo and clippy), then optimized.
     let mut instrumented = build();
     if o.pgo_table {
-        instrumented.extend(s(&["rustdoc", "cargo", "clippy"]));
-        for c in ["rustc", "cargo", "rustdoc", "clippy"] {
+        instrumented.extend(tools.clone());
+        for c in
+            ["rustc", "cargo", "rustdoc", "clippy"].iter().filter(|c| clippy || **c != "clippy")
+        {
             instrumented.extend(set(&format!("pgo.{c}.generate"), &rustc_raw));
         }
     } else {
@@ -98,11 +103,13 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<XPyCall> {
     calls.push((instrumented, None));
     let mut optimized = build();
     if o.pgo_table {
-        optimized.extend(s(&["rustdoc", "cargo", "clippy"]));
+        optimized.extend(tools.clone());
         optimized.extend(set("pgo.rustc.use", &rustc_profile));
         optimized.extend(set("pgo.cargo.use", &rustc_profile));
         optimized.extend(set("pgo.rustdoc.use", &rustdoc_profile));
-        optimized.extend(set("pgo.clippy.use", &clippy_profile));
+        if clippy {
+            optimized.extend(set("pgo.clippy.use", &clippy_profile));
+        }
     } else {
         optimized.extend(s(&["--rust-profile-use", &rustc_profile]));
     }
@@ -170,7 +177,9 @@ fn upstream_sequence(tree: &MiniTree, o: Options) -> Vec<XPyCall> {
         dist.extend(set("pgo.rustc.use", &rustc_profile));
         dist.extend(set("pgo.cargo.use", &rustc_profile));
         dist.extend(set("pgo.rustdoc.use", &rustdoc_profile));
-        dist.extend(set("pgo.clippy.use", &clippy_profile));
+        if clippy {
+            dist.extend(set("pgo.clippy.use", &clippy_profile));
+        }
     } else {
         dist.extend(s(&["--rust-profile-use", &rustc_profile]));
     }
