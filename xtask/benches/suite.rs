@@ -9,6 +9,9 @@
 //! * a fresh build root with imported profiles vs `all` from scratch;
 //! * raw profiles pooled vs per process (bytes, files, training time, overlap of the merged
 //!   profiles), and with parallel training where the xtask has `--training-jobs`;
+//! * how much of each profile the binaries built with it hold: the pipeline's own, a previous
+//!   release's, another binary's (`SUITE_ONLY_FITS=1` measures only these, after `all`, and
+//!   prints them instead of writing `BENCHMARKS.md`);
 //! * the miniature compiler plain vs PGO vs PGO+BOLT (`mini_compiler_speed`'s report, when
 //!   `ci/bench` ran it first: `target/mini_compiler_speed/results.md`);
 //! * preflight (`doctor`) on the real tree when `OPT_DIST_REAL_TREE` names one.
@@ -165,6 +168,12 @@ fn run() -> Result<()> {
         "`all` from scratch",
         format!("{all_secs:.1} s, {all_xpy} x.py calls, {all_collector} trainings"),
     ));
+    if std::env::var_os("SUITE_ONLY_FITS").is_some() {
+        for r in profile_fits(&scratch, &work)? {
+            eprintln!("| {} | {} | {} | {:?} |", r.what, r.figure, r.goal, r.met);
+        }
+        return Ok(());
+    }
     scratch.xtask_ok(&["test"])?;
     write_disk_reference(&scratch)?;
 
@@ -255,6 +264,7 @@ fn run() -> Result<()> {
     }
 
     rows.extend(raw_profile_modes(&scratch, &work)?);
+    rows.extend(profile_fits(&scratch, &work)?);
 
     if let Ok(real) = std::env::var("OPT_DIST_REAL_TREE") {
         eprintln!("suite: preflight on the real tree");
@@ -356,6 +366,85 @@ fn raw_profile_modes(finished: &Tree, work: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// How much of each profile the binaries built with it hold (the manifests' `fit`): the finished
+/// pipeline's own, and profiles that do not fit, each built with `--allow-stale` so that the
+/// build goes on and records it.
+fn profile_fits(finished: &Tree, work: &Path) -> Result<Vec<Row>> {
+    let fits = |tree: &Tree, stage: &str| -> Result<Vec<Value>> {
+        Ok(tree.manifest(stage)?["fit"].as_array().cloned().unwrap_or_default())
+    };
+    let n = |f: &Value, k: &str| f[k].as_u64().unwrap_or(0);
+    let shown = |f: &Value| {
+        let stem: Vec<&str> = f["profile"].as_str().unwrap_or("").splitn(3, '-').take(2).collect();
+        let (found, functions) = (n(f, "found"), n(f, "functions"));
+        let pct = (found * 100 + functions / 2) / functions.max(1);
+        format!("{} {found} of {functions} ({pct}%; {} needed)", stem.join("-"), n(f, "minimum"))
+    };
+    let own = fits(finished, "dist")?;
+    let mut rows = vec![goal(
+        "fit of the pipeline's own profiles (PGO: the profile's functions in the binary; BOLT: \
+         the library's functions llvm-bolt gave a profile)",
+        own.iter().map(shown).collect::<Vec<_>>().join(", "),
+        "each at least its minimum",
+        !own.is_empty() && own.iter().all(|f| n(f, "found") >= n(f, "minimum")),
+    )];
+    let host = finished.manifest("dist")?["tree"]["host"].as_str().unwrap_or_default().to_string();
+    let profile = |tree: &Tree, stage: &str, extension: &str| {
+        tree.root.join(format!("build/opt-dist/{stage}/{stage}-1.95.0-{host}.{extension}"))
+    };
+    eprintln!("suite: fit of a previous release's profile, and of another binary's");
+    let next = Tree::fresh(work, "fit-next-release")?;
+    std::fs::write(next.root.join("version"), "1.95.1\n")?;
+    let old = profile(finished, "rustc-pgo", "profdata");
+    next.xtask_ok(&["import", old.to_str().unwrap(), "--as", "rustc-pgo", "--allow-stale"])?;
+    next.xtask_ok(&["llvm-pgo", "--allow-stale"])?;
+    let wrong = finished.copy(work, "fit-wrong-kind")?;
+    replace_profile(&wrong, "llvm-pgo", &profile(&wrong, "rustc-pgo", "profdata"))?;
+    wrong.xtask_ok(&["llvm-bolt", "--allow-stale"])?;
+    let other = finished.copy(work, "fit-other-library")?;
+    replace_profile(&other, "rustc-bolt", &profile(&other, "llvm-bolt", "fdata"))?;
+    other.xtask_ok(&["dist", "--allow-stale"])?;
+    for (what, tree, stage, stem) in [
+        (
+            "fit of a previous release's rustc profile (1.95.0's in a 1.95.1 compiler)",
+            &next,
+            "llvm-pgo",
+            "rustc-pgo",
+        ),
+        (
+            "fit of rustc's PGO profile given to LLVM (a stage directory copied by hand)",
+            &wrong,
+            "llvm-bolt",
+            "llvm-pgo",
+        ),
+        ("fit of libLLVM's BOLT profile given to librustc_driver", &other, "dist", "rustc-bolt"),
+    ] {
+        let found = fits(tree, stage)?
+            .into_iter()
+            .find(|f| f["profile"].as_str().is_some_and(|p| p.starts_with(stem)));
+        let fit = found.with_context(|| format!("no {stem} fit in the {stage} manifest"))?;
+        let caught = n(&fit, "found") < n(&fit, "minimum");
+        rows.push(goal(what, shown(&fit), "below its minimum: the build stops", caught));
+    }
+    Ok(rows)
+}
+
+/// Puts `with` in place of a stage's profile and makes its manifest list it, as a stage
+/// directory copied by hand would be (`import` refuses a profile of another binary).
+fn replace_profile(tree: &Tree, stage: &str, with: &Path) -> Result<()> {
+    let mut manifest = tree.manifest(stage)?;
+    let dir = tree.root.join("build/opt-dist").join(stage);
+    let output = &mut manifest["outputs"][0];
+    let path = dir.join(output["name"].as_str().unwrap_or_default());
+    std::fs::copy(with, &path)?;
+    let sum = Command::new("sha256sum").arg(&path).output()?;
+    let sum = String::from_utf8_lossy(&sum.stdout);
+    output["sha256"] = sum.split_whitespace().next().unwrap_or_default().into();
+    output["size"] = std::fs::metadata(&path)?.len().into();
+    std::fs::write(dir.join("manifest.json"), manifest.to_string())?;
+    Ok(())
+}
+
 /// `llvm-profdata overlap`: the edge and indirect-call overlap lines.
 fn overlap(base: &Path, test: &Path) -> Result<(String, String)> {
     let out = Command::new(LLVM_PROFDATA)
@@ -453,6 +542,11 @@ fn write_report(rows: &[Row], compiler: Option<&str>, secs: f64) -> Result<()> {
          with `--keep-raw`; overlap is `llvm-profdata overlap` of the merged profile with the \
          per-process, one-job one (two per-process runs differ by a few thousandths in edges, \
          as training is not perfectly deterministic).\n\
+         * *fit*: the manifests' `fit`. A previous release's profile: the finished pipeline's \
+         rustc profile imported (`--allow-stale`) into a fresh copy whose `version` says \
+         1.95.1, where `llvm-pgo --allow-stale` builds the compiler with it; another binary's: a \
+         copy of the finished pipeline with the profile swapped by hand (`import` refuses it), \
+         then the stage that builds with it, with `--allow-stale` so that it records the fit.\n\
          * the miniature tree's x.py builds take seconds where the real tree's take hours: \
          ratios carry over, absolute times do not.\n",
     );

@@ -38,7 +38,6 @@ struct Args {
     and_later: bool,
     stages: Vec<StageId>,
     single: Option<Profile>,
-    allow_stale: bool,
 }
 
 /// An option: who takes it (`global`: every command, before or after it; `pipeline`: those that
@@ -95,9 +94,6 @@ pub const OPTIONS: &[Opt] = &[
     opt("import", "--as <PROFILE>", "import one profile file as rustc-pgo, rustdoc-pgo, \
         clippy-pgo, llvm-pgo, llvm-bolt or rustc-bolt",
         |a, v| { a.single = Some(Profile::from_stem(v).ok_or("a profile named below")?); Ok(()) }),
-    opt("import", "--allow-stale", "import profiles made for another tree (another version, \
-        commit, host, interface or LLVM major): rustc and clang use what still matches; the \
-        manifest records what differed", |a, _| { a.allow_stale = true; Ok(()) }),
     opt("pipeline", "--use-bolt <true|false>", "build for BOLT and run the BOLT stages (default: \
         true on x86_64 Linux with a shared LLVM, as upstream)",
         |a, v| { a.options.use_bolt = Some(v.parse()?); Ok(()) }),
@@ -137,6 +133,11 @@ pub const OPTIONS: &[Opt] = &[
         |a, _| { a.options.run_tests = true; Ok(()) }),
     opt("pipeline", "--skipped-tests <PATH>", "a test the test stage skips (repeatable)",
         |a, v| { a.options.skipped_tests.push(v.into()); Ok(()) }),
+    opt("pipeline", "--allow-stale", "take what does not fit this tree, with a warning instead \
+        of an error: at import, profiles made for another tree (version, commit, host, interface, \
+        LLVM major); when building, profiles the built binaries hold too little of (another \
+        release's, another binary's); the manifests record it",
+        |a, _| { a.options.allow_stale = true; Ok(()) }),
 ];
 
 impl Opt {
@@ -208,7 +209,7 @@ pub fn commands() -> Vec<CommandDef> {
             copy by hand works too. `import` brings them into another build.".into() },
         CommandDef { name: "import", operands: "<DIR|FILE>", pipeline: true, dist_args: false,
             make: |_, a, from| Ok(Command::Import { from: path(from.unwrap_or_default())?,
-                single: a.single, allow_stale: a.allow_stale }),
+                single: a.single }),
             summary: "take exported stages (or one profile with --as) into this build",
             about: "Imports the stages exported to <DIR> (or another build's \
             <build-dir>/opt-dist), or one profile file with --as. All is checked before anything \
@@ -225,7 +226,7 @@ pub fn commands() -> Vec<CommandDef> {
             make: |_, _, _| Ok(Command::Doctor),
             summary: "check tools and tree for a full run, with fixes",
             about: "Checks tree and machine for a full run, as a table with a fix per problem: \
-            python, rustc-perf, the stage0 toolchain, llvm-profdata, llvm-bolt, merge-fdata and \
+            python, rustc-perf, the stage0 toolchain, llvm-profdata, llvm-nm, llvm-bolt, merge-fdata and \
             their LLVM major, free disk, bootstrap's PGO interface. Exits with 1 when a check \
             fails. Every stage runs these checks first (preflight).".into() },
     ];

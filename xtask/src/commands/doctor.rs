@@ -16,7 +16,7 @@ use anyhow::{bail, Result};
 use super::Invocation;
 use crate::engine::context::Ctx;
 use crate::engine::disk;
-use crate::engine::plan::{Effect, ProfileCheck, StagePlan};
+use crate::engine::plan::{Effect, FitBy, ProfileCheck, StagePlan};
 use crate::stages::StageId;
 use crate::tools::bootstrap::{self, Interface};
 use crate::tools::llvm::{llvm_major, llvm_tool_version};
@@ -169,17 +169,24 @@ fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> 
 fn tool_checks(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> {
     let mut used: Vec<PathBuf> = Vec::new();
     for effect in plans.iter().flat_map(|p| &p.steps).flat_map(|s| &s.effects) {
-        let tool = match effect {
-            Effect::Run { cmd, .. } => PathBuf::from(cmd.program()),
+        let tools = match effect {
+            Effect::Run { cmd, .. } => vec![PathBuf::from(cmd.program())],
             Effect::CheckProfdata { profdata: tool, .. }
             | Effect::MergeFdata { merge_fdata: tool, .. }
-            | Effect::Validate { check: ProfileCheck::LlvmProfdata { tool }, .. } => tool.clone(),
+            | Effect::Validate { check: ProfileCheck::LlvmProfdata { tool }, .. } => {
+                vec![tool.clone()]
+            }
+            Effect::CheckFit { by: FitBy::Symbols { profdata, nm }, .. } => {
+                vec![profdata.clone(), nm.clone()]
+            }
             _ => continue,
         };
-        let host_llvm =
-            ["llvm-profdata", "llvm-bolt", "merge-fdata"].contains(&fs::file_name(&tool).as_str());
-        if host_llvm && !tool.starts_with(&ctx.tree.build_dir) && !used.contains(&tool) {
-            used.push(tool);
+        for tool in tools {
+            let host_llvm = ["llvm-profdata", "llvm-bolt", "merge-fdata", "llvm-nm"]
+                .contains(&fs::file_name(&tool).as_str());
+            if host_llvm && !tool.starts_with(&ctx.tree.build_dir) && !used.contains(&tool) {
+                used.push(tool);
+            }
         }
     }
     let in_tree = ctx.llvm_built_in_tree();
@@ -193,13 +200,12 @@ fn tool_checks(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check>
     let major = ctx.host_llvm.expected_major;
     for tool in used {
         let (name, fix) = match (fs::file_name(&tool).as_str(), major) {
-            ("llvm-profdata", Some(m)) => (
-                "llvm-profdata",
-                format!("install LLVM {m}'s tools (Debian: apt-get install llvm-{m}) or pass --llvm-dir"),
-            ),
-            ("llvm-profdata", None) => (
-                "llvm-profdata",
-                "install the LLVM tools of the compiler's LLVM version, or pass --llvm-dir".into(),
+            (name @ ("llvm-profdata" | "llvm-nm"), m) => (
+                if name == "llvm-nm" { "llvm-nm" } else { "llvm-profdata" },
+                match m {
+                    Some(m) => format!("install LLVM {m}'s tools (Debian: apt-get install llvm-{m}) or pass --llvm-dir"),
+                    None => "install the LLVM tools of the compiler's LLVM version, or pass --llvm-dir".into(),
+                },
             ),
             (name, m) => (
                 if name == "llvm-bolt" { "llvm-bolt" } else { "merge-fdata" },

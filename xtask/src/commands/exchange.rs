@@ -113,7 +113,8 @@ enum Origin {
 /// `import <DIR>` (stages in the layout of `<build-dir>/opt-dist`), or `import <FILE> --as
 /// <profile>` (one profile made elsewhere): everything is checked before the build dir is
 /// touched, then installed holding the lock.
-pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>, allow_stale: bool) -> Result<()> {
+pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>) -> Result<()> {
+    let allow_stale = ctx.options.allow_stale;
     let incoming = match single {
         Some(profile) => vec![check_single(ctx, from, profile, allow_stale)?],
         None => check_directory(ctx, from, allow_stale)?,

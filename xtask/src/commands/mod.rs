@@ -61,7 +61,6 @@ pub enum Command {
         from: PathBuf,
         /// A single profile file, and which one it is.
         single: Option<Profile>,
-        allow_stale: bool,
     },
 }
 
@@ -81,9 +80,7 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Status { json } => status::status(&ctx, json),
         Command::Clean { stage, and_later } => clean::clean(&ctx, stage, and_later),
         Command::Export { into, stages } => exchange::export(&ctx, &into, &stages),
-        Command::Import { from, single, allow_stale } => {
-            exchange::import(&ctx, &from, single, allow_stale)
-        }
+        Command::Import { from, single } => exchange::import(&ctx, &from, single),
         Command::Doctor => unreachable!("handled above"),
     }
 }

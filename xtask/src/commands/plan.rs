@@ -27,8 +27,8 @@ pub enum PlanFormat {
     Json,
 }
 
-/// `plan --format json`'s schema (docs/json.md).
-const SCHEMA_VERSION: u32 = 1;
+/// `plan --format json`'s schema (docs/json.md). 2: `allow_stale`, `run`'s `output`, fit checks.
+const SCHEMA_VERSION: u32 = 2;
 
 pub fn plan(ctx: &Ctx, target: Option<StageId>, format: PlanFormat) -> Result<()> {
     let mut plans = match target {

@@ -72,6 +72,9 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<()> {
                 |o| json!({"name": o.name, "kind": o.kind, "size": o.size, "sha256": o.sha256}),
             );
             entry["outputs"] = json!(outputs.collect::<Vec<_>>());
+            if !manifest.fit.is_empty() {
+                entry["fit"] = json!(manifest.fit);
+            }
             if let State::Done = state {
                 let profiles: Vec<String> = manifest
                     .outputs
@@ -87,6 +90,14 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<()> {
                 if dist_files > 0 {
                     detail.push_str(&format!("; {dist_files} dist files"));
                 }
+                let fits: Vec<String> = manifest.fit.iter().map(|f| f.short()).collect();
+                if !fits.is_empty() {
+                    detail.push_str(&format!("; fit: {}", fits.join(", ")));
+                }
+                for low in manifest.fit.iter().filter(|f| !f.fits()) {
+                    let warning = format!("WARNING (--allow-stale): {}", low.describe());
+                    detail.push_str(&format!("\n{:22}{warning}", ""));
+                }
             }
         }
         table.push_str(&format!("{:<12}{:<9} {detail}\n", stage.name(), state.word()));
@@ -97,7 +108,7 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<()> {
     }
     match json {
         true => {
-            println!("{}", serde_json::to_string_pretty(&json!({ "schema": 1, "stages": stages }))?)
+            println!("{}", serde_json::to_string_pretty(&json!({ "schema": 2, "stages": stages }))?)
         }
         false => print!("opt-dist status: {}\n\n{table}", ctx.tree.describe()),
     }

@@ -46,11 +46,14 @@ pub struct Options {
     /// `all` ends with the test stage (never in a try build, as upstream).
     pub run_tests: bool,
     pub skipped_tests: Vec<String>,
+    /// Take profiles made for another tree (import), and build with profiles that do not fit.
+    pub allow_stale: bool,
 }
 
 impl Options {
     /// The options that change no command a stage runs, so never make one stale.
-    pub const NOT_IN_PLANS: [&'static str; 2] = ["no_preflight", "ignore_disk_space"];
+    pub const NOT_IN_PLANS: [&'static str; 3] =
+        ["no_preflight", "ignore_disk_space", "allow_stale"];
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             try_build: false,
             run_tests: false,
             skipped_tests: Vec::new(),
+            allow_stale: false,
         }
     }
 }

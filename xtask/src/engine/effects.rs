@@ -9,8 +9,9 @@ use anyhow::{bail, Context, Result};
 use super::backup;
 use super::build_state::{BuildState, Recorded};
 use super::manifest::{CommandRecord, FileRecord, RawProfilesRecord, Record};
-use super::plan::{Done, Effect, ProfileCheck};
+use super::plan::{Done, Effect, FitBy, ProfileCheck};
 use super::report;
+use crate::tools::fit;
 use crate::tools::llvm::{self, llvm_tool_version};
 use crate::tools::metrics;
 use crate::util::cmd::Cmd;
@@ -52,6 +53,15 @@ impl Exec<'_> {
 
     pub fn run(&mut self, effect: &Effect) -> Result<()> {
         match effect {
+            Effect::Run { cmd, training: false, output: Some(output), .. } => {
+                let mut kept = String::new();
+                let mut keep = |line: &str| {
+                    eprintln!("{line}");
+                    kept.extend([line, "\n"]);
+                };
+                self.recorded(cmd, false, |cmd, sh| cmd.run(sh, Some(&mut keep)))?;
+                fs::write_atomically(output, kept.as_bytes())?;
+            }
             Effect::Run { cmd, training: false, .. } => self.command(cmd, false)?,
             Effect::Run { cmd, .. } => self.training(cmd)?,
             Effect::Bootstrap { cmd, .. } => self.command(cmd, true)?,
@@ -166,6 +176,33 @@ impl Exec<'_> {
             Effect::RecordDistFiles { dist_dir } => self.record_dist_files(dist_dir)?,
             Effect::CheckPackagedToolchain { dist_dir, host, bolt_libraries, scratch } => {
                 self.check_packaged(dist_dir, host, bolt_libraries, scratch)?
+            }
+            Effect::CheckFit { profile, binaries, by, allow_stale } => {
+                let found: Vec<_> = binaries.iter().filter_map(|b| b.find().ok()).collect();
+                if found.is_empty() {
+                    binaries.first().context("no binary to check the profile against")?.find()?;
+                }
+                let fit = match by {
+                    FitBy::Symbols { profdata, nm } => {
+                        fit::pgo(profdata, profile, nm, &found, self.sh)?
+                    }
+                    FitBy::BoltLog { log } => {
+                        let log_text = std::fs::read_to_string(log)
+                            .with_context(|| format!("cannot read {}", log.display()))?;
+                        fit::bolt(&log_text, profile, &found[0])?
+                    }
+                };
+                eprintln!("    {}", fit.describe());
+                if !fit.fits() {
+                    let stage = profile.parent().map(file_name).unwrap_or_default();
+                    match allow_stale {
+                        false => bail!("{}", fit.refusal(&stage)),
+                        true => {
+                            eprintln!("opt-dist: WARNING (--allow-stale): {}", fit.refusal(&stage))
+                        }
+                    }
+                }
+                self.record.fit.push(fit);
             }
             Effect::Script { script } => {
                 self.command(&Cmd::new("sh", Path::new("/")).args(["-c", script]), false)?

@@ -13,6 +13,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::tools::bootstrap::Interface;
+use crate::tools::fit::Fit;
 use crate::tools::llvm::{llvm_major, Validation};
 use crate::tools::metrics::BootstrapStep;
 use crate::tools::tree::Tree;
@@ -25,7 +26,8 @@ pub const JOURNAL_FILE: &str = "journal.json";
 pub const UNRECORDED_FILE: &str = "failed.unrecorded";
 /// 2: `fingerprint` added (the stage's plan by content, for staleness).
 /// 3: `steps` (every step's duration) and `disk` (what the stage did to the disk) added.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: `fit` (how much of each profile the binaries built with it hold) added.
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Manifest {
@@ -60,6 +62,9 @@ pub struct Manifest {
     /// Measured while the stage ran (schema 3).
     #[serde(default)]
     pub disk: Option<DiskRecord>,
+    /// How much of each profile it applied the binaries hold (schema 4).
+    #[serde(default)]
+    pub fit: Vec<Fit>,
 }
 
 impl Manifest {
@@ -89,6 +94,7 @@ impl Manifest {
             outputs: Vec::new(),
             steps: Vec::new(),
             disk: None,
+            fit: Vec::new(),
         }
     }
 
@@ -270,6 +276,8 @@ pub struct Record {
     /// Every finished step and how long it took (also those of an interrupted earlier run).
     #[serde(default)]
     pub steps: Vec<StepRecord>,
+    #[serde(default)]
+    pub fit: Vec<Fit>,
 }
 
 impl Record {

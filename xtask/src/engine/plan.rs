@@ -13,7 +13,7 @@ use serde::{Serialize, Serializer};
 
 use super::context::{Artifact, Ctx};
 use crate::util::cmd::{shell_quote_path as q, Cmd};
-use crate::util::fs::OneFile;
+use crate::util::fs::{file_name, OneFile};
 
 /// One stage of the pipeline: everything the tool knows about it, in one place (its module).
 pub struct StageDef {
@@ -329,18 +329,31 @@ pub enum ProfileCheck {
     Fdata,
 }
 
+/// How a profile's fit is measured.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FitBy {
+    /// A PGO profile's functions (`profdata show --all-functions`) in the binary's symbol table.
+    Symbols { profdata: PathBuf, nm: PathBuf },
+    /// llvm-bolt's own figures in its output, kept in `log`, against the BOLT profile's functions.
+    BoltLog { log: PathBuf },
+}
+
 /// What the runner does, one thing at a time. Each effect carries everything it needs, so the
 /// same value runs ([`super::effects`]), prints ([`Effect::shell`]) and is fingerprinted.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Effect {
-    /// An external command; `training`: the collector over `benchmarks`, its progress reported.
+    /// An external command; `training`: the collector over `benchmarks`, its progress reported;
+    /// `output`: where its output (stdout and stderr, as shown) is kept for an effect after it.
     Run {
         cmd: Cmd,
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         training: bool,
         #[serde(skip)]
         benchmarks: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<PathBuf>,
     },
     /// A call of the tree's `x.py`, which preflight tries with `--dry-run` unless it runs under
     /// a configuration written just before it.
@@ -388,6 +401,17 @@ pub enum Effect {
         bolt_libraries: Vec<OneFile>,
         scratch: PathBuf,
     },
+    /// How much of `profile` the binaries built or optimized with it hold (those of `binaries`
+    /// that exist: the ones the profiled processes ran, [`FitBy`]): below the minimum
+    /// ([`crate::tools::fit`]) the step fails, unless `allow_stale` (`--allow-stale`, which
+    /// changes no command) makes it a warning. Recorded as the stage's `fit`.
+    CheckFit {
+        profile: PathBuf,
+        binaries: Vec<OneFile>,
+        by: FitBy,
+        #[serde(skip)]
+        allow_stale: bool,
+    },
     /// A POSIX shell script, run with `sh -c` as it is printed: for file work whose shell form
     /// is the clearest description of it (unpacking the dist toolchain for the tests).
     Script { script: String },
@@ -395,7 +419,7 @@ pub enum Effect {
 
 impl Effect {
     pub fn run(cmd: Cmd) -> Effect {
-        Effect::Run { cmd, training: false, benchmarks: Vec::new() }
+        Effect::Run { cmd, training: false, benchmarks: Vec::new(), output: None }
     }
 
     /// An x.py call, checked by preflight.
@@ -405,12 +429,17 @@ impl Effect {
 
     /// The collector's run over `benchmarks`.
     pub fn train(cmd: Cmd, benchmarks: &[String]) -> Effect {
-        Effect::Run { cmd, training: true, benchmarks: benchmarks.to_vec() }
+        Effect::Run { cmd, training: true, benchmarks: benchmarks.to_vec(), output: None }
     }
 
     /// The POSIX shell commands that do what the effect does.
     pub fn shell(&self) -> String {
         match self {
+            Effect::Run { cmd, output: Some(output), .. } => format!(
+                "{} > {1} 2>&1 || {{ cat {1}; false; }}\ncat {1}",
+                cmd.shell_line(),
+                q(output)
+            ),
             Effect::Run { cmd, .. } | Effect::Bootstrap { cmd, .. } => cmd.shell_line(),
             Effect::ResetDir { dir } => format!("rm -rf {0} && mkdir -p {0}", q(dir)),
             Effect::RemoveDir { dir } => format!("rm -rf {}", q(dir)),
@@ -503,6 +532,44 @@ impl Effect {
                 }
                 lines.push(format!("rm -rf {scratch}"));
                 lines.join("\n")
+            }
+            Effect::CheckFit { profile, binaries, by, allow_stale } => {
+                // The awk programs compute what `tools::fit` does.
+                let check = match by {
+                    FitBy::Symbols { profdata, nm } => format!(
+                        "{{ {} --defined-only -j {} 2>/dev/null || true; echo ==; {} show \
+                         --all-functions {}; }} | \
+                         awk -v min={} '!p {{ if ($0 == \"==\") p = 1; else s[$0] = 1; next }} \
+                         /^  [^ ].*:$/ {{ f = substr($0, 3, length($0) - 3); sub(/.*;/, \"\", f); \
+                         if (!(f in n)) {{ n[f] = 1; all++; found += (f in s) }} }} \
+                         END {{ print found + 0, \"of\", all + 0, \"profile functions found\"; \
+                         exit !(all && found * 100 >= min * all) }}'",
+                        q(nm),
+                        binaries.iter().map(found).collect::<Vec<_>>().join(" "),
+                        q(profdata),
+                        q(profile),
+                        crate::tools::fit::MIN_PGO_PERCENT
+                    ),
+                    FitBy::BoltLog { log } => format!(
+                        "{{ awk '$1 == 1 {{ print $2 }} $4 == 1 {{ print $5 }}' {} | \
+                         sed 's#/[0-9]*$##' | grep -v '@PLT$' | sort -u | wc -l; cat {}; }} | \
+                         awk 'NR == 1 {{ reached = $1; next }} \
+                         /functions in the binary .* execution profile/ {{ n = $2 }} \
+                         /possibly stale\\) profile/ {{ s = $2 }} \
+                         END {{ exit !(2 * (n - s) >= reached) }}'",
+                        q(profile),
+                        q(log)
+                    ),
+                };
+                match allow_stale {
+                    true => format!(
+                        "{check} || echo 'opt-dist: WARNING: {} does not fit {} (--allow-stale)' \
+                         >&2",
+                        file_name(profile),
+                        binaries.iter().map(OneFile::shown).collect::<Vec<_>>().join(" + ")
+                    ),
+                    false => check,
+                }
             }
             Effect::Script { script } => script.clone(),
         }

@@ -251,6 +251,13 @@ impl RunSummary<'_> {
                 let _ = writeln!(out, "  disk, {}: {}", m.stage, disk_line(disk));
             }
         }
+        for m in self.manifests.iter().filter(|m| !m.fit.is_empty()) {
+            let fits: Vec<String> = m.fit.iter().map(|f| f.short()).collect();
+            let _ = writeln!(out, "  fit, {}: {}", m.stage, fits.join(", "));
+        }
+        for low in self.manifests.iter().flat_map(|m| &m.fit).filter(|f| !f.fits()) {
+            let _ = writeln!(out, "  WARNING (--allow-stale): {}", low.describe());
+        }
         if let Some(failure) = &self.failure {
             let _ = writeln!(out, "  {failure}");
         }
@@ -301,6 +308,24 @@ impl RunSummary<'_> {
                         human_bytes(d.free_after)
                     );
                 }
+            }
+        }
+        let fits: Vec<_> =
+            self.manifests.iter().flat_map(|m| m.fit.iter().map(move |f| (m, f))).collect();
+        if !fits.is_empty() {
+            out.push_str(
+                "\n| stage | profile | binary | found | of | fits |\n|---|---|---|---:|---:|---|\n",
+            );
+            for (m, f) in fits {
+                let verdict = match f.fits() {
+                    true => format!("{}%", f.percent()),
+                    false => format!("**{}%: too little, taken with --allow-stale**", f.percent()),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | `{}` | `{}` | {} | {} | {verdict} |",
+                    m.stage, f.profile, f.binary, f.found, f.functions
+                );
             }
         }
         let artifacts: Vec<_> = self.manifests.iter().flat_map(|m| &m.outputs).collect();

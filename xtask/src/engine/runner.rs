@@ -191,6 +191,7 @@ pub fn run_stage(ctx: &Ctx, plan: &StagePlan, sh: &xshell::Shell) -> Result<Mani
         outputs,
         steps: record.steps,
         disk: Some(disk.finish(&raw, merged_bytes)),
+        fit: record.fit,
         ..Manifest::new(stage, title, &ctx.tree, ctx.interface)
     };
     manifest.write(&plan.dir)?;

@@ -11,10 +11,10 @@ use anyhow::Result;
 use super::gather::backup_of;
 use crate::engine::build_state;
 use crate::engine::context::Ctx;
-use crate::engine::plan::{Built, Done, Effect, Need, Part, StageDef, StagePlan, Step};
+use crate::engine::plan::{Built, Done, Effect, FitBy, Need, Part, StageDef, StagePlan, Step};
 use crate::tools::bolt;
 use crate::tools::bootstrap::{Bootstrap, Interface};
-use crate::tools::profiles::{kind, Profile};
+use crate::tools::profiles::{kind, Format, Profile};
 
 pub const STAGE: StageDef = StageDef {
     name: "dist",
@@ -29,7 +29,7 @@ pub const STAGE: StageDef = StageDef {
     only_with_tests: false,
     kept_gib: 8,
     transient_gib: 2,
-    scratch: &["*.bolt", "unpacked-*", "reproducible-artifacts"],
+    scratch: &["*.bolt", "*.bolt.log", "unpacked-*", "reproducible-artifacts"],
     plan,
 };
 
@@ -54,6 +54,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         let profile = &tree.profile(*profile);
         let backup = backup_of(ctx, library);
         let scratch = dir.join(format!("{}.bolt", library.prefix));
+        let log = dir.join(format!("{}.bolt.log", library.prefix));
         let optimize = bolt::optimize_cmd(
             &ctx.host_llvm.tool("llvm-bolt"),
             &backup,
@@ -81,7 +82,18 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
                     backup,
                     part: *part,
                 },
-                Effect::run(optimize),
+                Effect::Run {
+                    cmd: optimize,
+                    training: false,
+                    benchmarks: Vec::new(),
+                    output: Some(log.clone()),
+                },
+                Effect::CheckFit {
+                    profile: profile.clone(),
+                    binaries: vec![library.clone()],
+                    by: FitBy::BoltLog { log: log.clone() },
+                    allow_stale: ctx.options.allow_stale,
+                },
                 Effect::Replace {
                     library: library.clone(),
                     with: scratch.clone(),
@@ -89,10 +101,12 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
                 },
             ],
             "the message above says what failed and that the library is as it was before the \
-             step; fix the cause (llvm-bolt's message, free disk) and run dist again",
+             step; fix the cause (llvm-bolt's message, a profile that does not fit, free disk) \
+             and run dist again",
         )
         .changing_in_place(*part, optimized)
-        .with_scratch(scratch);
+        .with_scratch(scratch)
+        .with_scratch(log);
         steps.push(Step {
             done_if: Some(Done::BoltOptimized {
                 library: library.clone(),
@@ -149,11 +163,21 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         ));
     }
     let dist_dir = tree.build_dir.join("dist");
-    let mut dist_step = Step::new(
+    // Every PGO profile it reads, it builds with.
+    let applied: Vec<Profile> = inputs
+        .iter()
+        .filter_map(|input| Profile::from_kind(input.kind))
+        .filter(|profile| profile.row().format == Format::Profdata)
+        .collect();
+    let mut effects = vec![Effect::bootstrap(dist)];
+    effects.extend(super::fit_checks(ctx, &applied));
+    let mut dist_step = Step::of(
         "Build the dist artifacts",
-        Effect::bootstrap(dist),
-        "bootstrap's dist failed: its error is above; the profiles and the optimized libraries \
-         are kept, so fixing the arguments and running dist again is enough",
+        Some("build-with-profiles"),
+        effects,
+        "bootstrap's dist failed, or a binary holds too little of its profile: the message \
+         above says which, and what to do; the profiles and the optimized libraries are kept, \
+         so fixing the cause and running dist again is enough",
     );
     if let Some(llvm_pgo) = &llvm_pgo {
         // Without BOLT, no stage before dist builds the optimized LLVM: dist does.

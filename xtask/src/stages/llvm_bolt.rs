@@ -83,10 +83,14 @@ pub fn optimized_llvm_build(ctx: &Ctx) -> Result<Step> {
         .with_llvm_bolt_ldflags()
         .use_llvm_profile(&llvm_profile)?
         .keep_stages(&[0, 1]);
-    Ok(Step::new(
+    let mut effects = vec![Effect::bootstrap(optimized)];
+    effects.extend(super::fit_checks(ctx, &[Profile::LlvmPgo]));
+    Ok(Step::of(
         "Build the PGO-optimized LLVM, linked for BOLT",
-        Effect::bootstrap(optimized),
-        "bootstrap failed building the optimized LLVM: its error is above",
+        Some("build-with-profiles"),
+        effects,
+        "bootstrap failed building the optimized LLVM, or libLLVM holds too little of its \
+         profile: the message above says which, and what to do",
     )
     .changing(Part::Llvm, optimized_llvm(ctx)))
 }

@@ -8,7 +8,9 @@ use anyhow::Result;
 
 use crate::engine::build_state::Rebuild;
 use crate::engine::context::Ctx;
-use crate::engine::plan::{StageDef, StagePlan, Step};
+use crate::engine::plan::{Effect, FitBy, StageDef, StagePlan, Step};
+use crate::tools::fit;
+use crate::tools::profiles::Profile;
 
 mod gather;
 
@@ -72,10 +74,22 @@ pub fn rebuild(ctx: &Ctx, which: Rebuild) -> Result<Step> {
     }
 }
 
+/// For a step that builds with `profiles`: the checks that the binaries built hold them.
+pub fn fit_checks(ctx: &Ctx, profiles: &[Profile]) -> Vec<Effect> {
+    let tool = |name| ctx.host_llvm.tool(name);
+    let by = FitBy::Symbols { profdata: tool("llvm-profdata"), nm: tool("llvm-nm") };
+    let check = |&profile: &Profile| Effect::CheckFit {
+        profile: ctx.tree.profile(profile),
+        binaries: fit::binaries(&ctx.tree, profile, ctx.options.llvm_shared),
+        by: by.clone(),
+        allow_stale: ctx.options.allow_stale,
+    };
+    profiles.iter().map(check).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::profiles::Profile;
 
     #[test]
     fn every_profile_is_made_by_a_stage_and_the_disk_figures_are_of_stages() {

@@ -121,6 +121,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
 pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
     let rustc = ctx.profile_file::<kind::RustcPgo>();
     let mut optimized = ctx.x_build();
+    let mut applied = vec![Profile::RustcPgo];
     if ctx.interface == Interface::PgoTable {
         // cargo ran during rustc's training, so its counts are in rustc's profile.
         let rustdoc = ctx.profile_file::<kind::RustdocPgo>();
@@ -129,8 +130,10 @@ pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
             .use_rustc_profile(&rustc)?
             .use_cargo_profile(&rustc)?
             .use_rustdoc_profile(&rustdoc)?;
+        applied.push(Profile::RustdocPgo);
         if ctx.optimizes_clippy() {
             optimized = optimized.use_clippy_profile(&ctx.profile_file::<kind::ClippyPgo>())?;
+            applied.push(Profile::ClippyPgo);
         }
     } else {
         optimized = optimized.use_rustc_profile(&rustc)?;
@@ -140,6 +143,7 @@ pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
     }
     let llvm_profile = ctx.profile_file::<kind::LlvmPgo>();
     if with_llvm {
+        applied.push(Profile::LlvmPgo);
         optimized = optimized.use_llvm_profile(&llvm_profile)?;
         if ctx.use_bolt {
             optimized = optimized.with_llvm_bolt_ldflags();
@@ -156,11 +160,15 @@ pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
         // An LLVM bootstrap builds on the way is built without a profile.
         false => ("Build the PGO-optimized compiler", Built::Plain),
     };
-    let step = Step::new(
+    let mut effects = vec![Effect::bootstrap(optimized)];
+    effects.extend(super::fit_checks(ctx, &applied));
+    let step = Step::of(
         title,
-        Effect::bootstrap(optimized),
-        "bootstrap failed building the optimized compiler: its error is above; the validated \
-         profile stays in the stage directory",
+        Some("build-with-profiles"),
+        effects,
+        "bootstrap failed building the optimized compiler, or a binary holds too little of its \
+         profile: the message above says which, and what to do; the validated profiles stay in \
+         their stage directories",
     )
     .changing(
         Part::Compiler,

@@ -291,8 +291,8 @@ fn summary_number(listing: &str, label: &str) -> u64 {
 /// Longer than any symbol name; a line beyond it is no branch record, and is not read whole.
 const MAX_FDATA_LINE: u64 = 1 << 20;
 
-/// Reads a BOLT profile from `source`: its functions (at either end of a branch record) and
-/// counts. `shown` names it in errors.
+/// Reads a BOLT profile from `source`: its functions (at either end of a branch record, not the
+/// PLT stubs calls go through) and counts. `shown` names it in errors.
 pub fn read_fdata(mut source: impl BufRead, shown: &Path) -> Result<ProfileSummary> {
     let mut functions = BTreeSet::new();
     let (mut max_count, mut total_count) = (0, 0);
@@ -327,7 +327,7 @@ pub fn read_fdata(mut source: impl BufRead, shown: &Path) -> Result<ProfileSumma
             continue;
         };
         for (is, name) in [(from_is, from), (to_is, to)] {
-            if is == "1" && name != "[unknown]" {
+            if is == "1" && name != "[unknown]" && !name.ends_with("@PLT") {
                 functions.insert(strip_local_suffix(name).to_string());
             }
         }
@@ -484,6 +484,7 @@ mod tests {
     fn fdata_functions_are_both_ends_of_branch_records() {
         let fdata = "1 _ZN3foo3bar17h0123456789abcdefE 97c 0 [unknown] 0 0 108\n\
                      1 put_byte/1 b2 1 mini_emit 2b5 0 4083\n\
+                     1 mini_emit 20 1 malloc@PLT 0 0 9\n\
                      0 [unknown] 0 1 main 12 0 5\n\
                      garbage line\n";
         let summary = read_fdata(fdata.as_bytes(), Path::new("x.fdata")).unwrap();

@@ -91,9 +91,9 @@ impl Cmd {
     }
 
     /// Runs with the terminal attached, so bootstrap's and the collector's progress is visible;
-    /// with `on_line`, stderr is read line by line into it (which passes it on), for commands
-    /// whose progress the xtask reports. The command runs in a process group of its own that a
-    /// signal to the xtask reaches too ([`super::process::wait_for`]).
+    /// with `on_line`, its stdout and stderr are read line by line, merged, into it (which passes
+    /// them on), for commands whose output the xtask reads. The command runs in a process group
+    /// of its own that a signal to the xtask reaches too ([`super::process::wait_for`]).
     pub fn run(&self, sh: &xshell::Shell, on_line: Option<&mut dyn FnMut(&str)>) -> Result<()> {
         let failed =
             || format!("command failed: {} (in {})", self.shell_line(), self.cwd.display());
@@ -104,19 +104,23 @@ impl Cmd {
         use std::os::unix::process::CommandExt;
         // A process group that is not the terminal's foreground must not read the terminal.
         command.process_group(0).stdin(Stdio::null());
+        let mut output = None;
         if on_line.is_some() {
-            command.stderr(Stdio::piped());
+            let (reader, writer) = std::io::pipe().context("cannot make a pipe")?;
+            command.stdout(writer.try_clone().context("cannot make a pipe")?).stderr(writer);
+            output = Some(reader);
         }
-        let mut child = command
+        let child = command
             .spawn()
             .with_context(|| format!("could not start `{}`", self.program()))
             .with_context(failed)?;
-        let stderr = child.stderr.take();
+        // Its copies of the pipe's writing end go, so that reading ends when the command does.
+        drop(command);
         let program = self.program().to_string();
         // The wait goes beside the reading: it must notice a signal while nothing is printed.
         let waiter = std::thread::spawn(move || super::process::wait_for(child, &program));
-        if let (Some(stderr), Some(on_line)) = (stderr, on_line) {
-            for line in std::io::BufReader::new(stderr).split(b'\n').map_while(|l| l.ok()) {
+        if let (Some(output), Some(on_line)) = (output, on_line) {
+            for line in std::io::BufReader::new(output).split(b'\n').map_while(|l| l.ok()) {
                 on_line(String::from_utf8_lossy(&line).trim_end_matches('\r'));
             }
         }

@@ -394,6 +394,11 @@ fn stages_run_one_by_one_build_a_bolt_optimized_toolchain_from_our_profiles_with
     assert!(!backups.exists() || std::fs::read_dir(&backups).unwrap().next().is_none());
 
     assert_bolt_profiles_ship_under_upstreams_names(&tree);
+    let (rustc, llvm) = (("rustc-pgo-", "librustc_driver-"), ("llvm-pgo-", "libLLVM.so"));
+    assert_fits(&tree, "rustc-pgo", &[rustc]);
+    assert_fits(&tree, "llvm-bolt", &[llvm]);
+    let bolt = [("llvm-bolt-", "libLLVM.so"), ("rustc-bolt-", "librustc_driver-")];
+    assert_fits(&tree, "dist", &[bolt[0], bolt[1], rustc, llvm]);
 
     // Running dist again leaves the optimized libraries alone.
     let lib_dir = tree.root.join(format!("build/{host}/stage2/lib"));
@@ -408,6 +413,25 @@ fn stages_run_one_by_one_build_a_bolt_optimized_toolchain_from_our_profiles_with
     let after: Vec<Vec<u8>> =
         shared_libraries(&lib_dir).iter().map(|l| std::fs::read(l).unwrap()).collect();
     assert!(before == after, "a second dist must not BOLT the libraries again");
+}
+
+/// Each build with profiles recorded, for each, how much of it the binary built holds (profile
+/// and binary by the start of their names), and each fits: a PGO profile's functions mostly
+/// (about 80% for rustc's, inlining removes the rest), a BOLT profile's at least half.
+fn assert_fits(tree: &MiniTree, stage: &str, expected: &[(&str, &str)]) {
+    let manifest = tree.manifest(stage);
+    let fit = manifest["fit"].as_array().unwrap();
+    let named = |f: &serde_json::Value| (f["profile"].to_string(), f["binary"].to_string());
+    let got: Vec<_> = fit.iter().map(named).collect();
+    assert_eq!(fit.len(), expected.len(), "{stage}: {got:?}");
+    for (f, (profile, binary)) in fit.iter().zip(expected) {
+        let field = |name: &str| f[name].as_u64().unwrap();
+        assert!(f["profile"].as_str().unwrap().starts_with(profile), "{stage}: {got:?}");
+        assert!(f["binary"].as_str().unwrap().starts_with(binary), "{stage}: {got:?}");
+        let pgo = f.get("bolt").is_none();
+        assert!(!pgo || field("found") * 100 >= field("functions") * 75, "{stage}: {f}");
+        assert!(field("found") >= field("minimum") && field("minimum") > 0, "{stage}: {f}");
+    }
 }
 
 /// The BOLT profiles ship in the reproducible-artifacts tarball under upstream's names
@@ -453,6 +477,13 @@ fn all_on_a_pgo_table_tree_runs_its_plan() {
         &tree.root.join("check-rustc"),
     );
     assert_bolt_profiles_ship_under_upstreams_names(&tree);
+    // Each tool with a profile of its own holds it.
+    let tools = [
+        ("rustc-pgo-", "librustc_driver-"),
+        ("rustdoc-pgo-", "rustdoc"),
+        ("clippy-pgo-", "clippy-driver"),
+    ];
+    assert_fits(&tree, "rustc-pgo", &tools);
 }
 
 #[test]

@@ -74,7 +74,7 @@ jobs:
       - name: option of another command
         run: |
           cd "$TREE" && cargo xtask opt-dist export "$OUT" \
-            --allow-stale -- --anything-after-the-dashes
+            --json -- --anything-after-the-dashes
 "#,
     )
     .unwrap();
@@ -87,7 +87,7 @@ jobs:
     );
     assert!(
         err.contains("step 3 (option of another command)")
-            && err.contains("opt-dist export has no option --allow-stale"),
+            && err.contains("opt-dist export has no option --json"),
         "{err}"
     );
     assert!(!err.contains("step 1"), "{err}");

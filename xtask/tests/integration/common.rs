@@ -283,7 +283,7 @@ impl Snapshot {
 
     /// The snapshot's tree, made now unless this test run has made it already. A maker that
     /// fails leaves it unmade: the next test that needs it tries again (and fails the same way).
-    fn path(self) -> PathBuf {
+    pub fn path(self) -> PathBuf {
         static MADE: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
         MADE[self as usize]
             .get_or_init(|| {

@@ -11,6 +11,7 @@ mod ci_workflows;
 mod cli;
 mod docs;
 mod faults;
+mod fit;
 mod follow_master;
 mod guides;
 mod import;

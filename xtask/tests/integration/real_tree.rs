@@ -606,7 +606,8 @@ fn rustc_pgo_plan(tree: &Path, options: &[&str]) -> RustcPgoPlan {
     let steps = stage["steps"].as_array().unwrap();
     let builds: Vec<serde_json::Value> = steps
         .iter()
-        .filter_map(|s| s["action"].get("cmd"))
+        .flat_map(common::step_actions)
+        .filter_map(|action| action.get("cmd"))
         .filter(|cmd| {
             let argv = cmd["argv"].as_array().unwrap();
             argv.len() > 2 && argv[1].as_str().unwrap().ends_with("x.py") && argv[2] == "build"

@@ -413,7 +413,7 @@ fn sigkill_in_every_stage_then_all_finishes_without_repeating_earlier_stages() {
 fn failing_llvm_tools(tree: &MiniTree) -> PathBuf {
     let dir = tree.root.join("failing-llvm");
     std::fs::create_dir_all(dir.join("bin")).unwrap();
-    for tool in ["llvm-profdata", "llvm-bolt", "merge-fdata"] {
+    for tool in ["llvm-profdata", "llvm-bolt", "merge-fdata", "llvm-nm"] {
         let wrapper = dir.join("bin").join(tool);
         common::write_script(
             &wrapper,

@@ -319,6 +319,8 @@ fn a_merged_profile_that_does_not_validate_is_not_published() {
              exec {PROFDATA_22} \"$@\"\n"
         ),
     );
+    std::os::unix::fs::symlink(format!("{}/llvm-nm", common::LLVM_BIN), llvm.join("bin/llvm-nm"))
+        .unwrap();
     let out = tree.opt_dist(
         &[
             &["rustc-pgo", "--build-llvm", "false", "--llvm-dir", llvm.to_str().unwrap()][..],
