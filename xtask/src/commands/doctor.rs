@@ -5,10 +5,13 @@
 //! tree's own bootstrap with `--dry-run`, the final dist command first since it carries the
 //! user's arguments); and the machine and the tree (python, rustc-perf, the stage0 toolchain,
 //! the build dir, free disk). `doctor` prints them as a table; a run's preflight stops at the
-//! first failing one.
+//! first failing one. Python and the dry runs take the longest: once bootstrap has run in the
+//! build dir, a run does them beside its first steps ([`bootstrap_dry_runs`]).
 
 use std::fmt::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -23,6 +26,7 @@ use crate::tools::llvm::{llvm_major, llvm_tool_version};
 use crate::tools::tree::Tree;
 use crate::util::cmd::Cmd;
 use crate::util::fs::{self, human_bytes, human_duration};
+use crate::util::process;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -93,7 +97,7 @@ pub fn doctor(invocation: Invocation, sh: &xshell::Shell) -> Result<()> {
     )?;
     let plans: Vec<StagePlan> = StageId::ALL.iter().map(|s| s.plan(&ctx)).collect::<Result<_>>()?;
     let mut checks = vec![interface_check];
-    checks.extend(checks_for(&ctx, &plans, sh));
+    checks.extend(checks_for(&ctx, &plans, sh, true));
     println!("opt-dist doctor: {}\n", ctx.tree.describe());
     print!("{}", render_table(&checks));
     if checks.iter().any(|c| c.outcome == Outcome::Fail) {
@@ -102,12 +106,10 @@ pub fn doctor(invocation: Invocation, sh: &xshell::Shell) -> Result<()> {
     Ok(())
 }
 
-/// The checks for running `plans`.
-fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> {
-    let tree = &ctx.tree;
-    let mut checks = Vec::new();
+/// Python answers `--version`.
+fn python_check(tree: &Tree, sh: &xshell::Shell) -> Check {
     let python = Cmd::new(tree.python.clone(), &tree.src).arg("--version");
-    checks.push(match python.probe(sh) {
+    match python.probe(sh) {
         Ok((true, out, err)) => {
             Check::ok("python", format!("{} ({})", tree.python, (out + &err).trim()))
         }
@@ -116,7 +118,17 @@ fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> 
             format!("`{} --version` failed", tree.python),
             "install python3, or pass --python <PATH>",
         ),
-    });
+    }
+}
+
+/// The checks for running `plans` (python's too with `python`: a run checks it with
+/// bootstrap's dry runs).
+fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell, python: bool) -> Vec<Check> {
+    let tree = &ctx.tree;
+    let mut checks = Vec::new();
+    if python {
+        checks.push(python_check(tree, sh));
+    }
     checks.push(Check::ok("x.py", tree.x_py().display().to_string()));
     let perf = tree.rustc_perf_dir();
     checks.push(match perf.join("collector").is_dir() && perf.join("Cargo.toml").is_file() {
@@ -373,11 +385,16 @@ pub fn render_table(checks: &[Check]) -> String {
     out
 }
 
-/// Runs the checks and the bootstrap dry runs; any failure stops the run before it starts.
-pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<()> {
+/// Runs the checks; any failure stops the run before it starts. Then bootstrap's dry runs of
+/// every x.py call of the run: here, before anything starts, when bootstrap has not run in this
+/// build dir yet (concurrent first calls would each download its stage0 toolchain); else they
+/// are left to [`bootstrap_dry_runs`] beside the first steps, and the answer is true.
+pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<bool> {
     let started = Instant::now();
-    let failed: Vec<Check> =
-        checks_for(ctx, plans, sh).into_iter().filter(|c| c.outcome == Outcome::Fail).collect();
+    let failed: Vec<Check> = checks_for(ctx, plans, sh, false)
+        .into_iter()
+        .filter(|c| c.outcome == Outcome::Fail)
+        .collect();
     if !failed.is_empty() {
         bail!(
             "preflight: this run cannot succeed, nothing was started:\n{}(--no-preflight skips \
@@ -385,8 +402,30 @@ pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<(
             render_table(&failed)
         );
     }
-    // Every bootstrap call of the run that can be tried in advance; the final dist carries the
-    // user's arguments, the likeliest typo: it goes first.
+    if bootstrap::has_run_here(&ctx.tree) {
+        eprintln!(
+            "opt-dist: preflight: tools and tree checked in {}; python and bootstrap's dry runs go \
+             on beside the first steps, which touch no profile and no library",
+            human_duration(started.elapsed().as_secs_f64())
+        );
+        return Ok(true);
+    }
+    bootstrap_dry_runs(ctx, plans, true)?;
+    Ok(false)
+}
+
+/// Python, then every bootstrap call of the run that can be tried in advance through the
+/// tree's bootstrap with `--dry-run`, as many at once as there are cores; the final dist
+/// carries the user's arguments, the likeliest typo: it goes first. `before_anything`: nothing
+/// started yet, and bootstrap may first download its stage0 toolchain, so the first dry run
+/// goes alone.
+pub fn bootstrap_dry_runs(ctx: &Ctx, plans: &[StagePlan], before_anything: bool) -> Result<()> {
+    let started = Instant::now();
+    let sh = xshell::Shell::new()?;
+    let python = python_check(&ctx.tree, &sh);
+    if python.outcome == Outcome::Fail {
+        bail!("preflight: this run cannot succeed:\n{}", render_table(&[python]));
+    }
     let mut planned: Vec<(String, &Cmd, bool)> = Vec::new();
     for plan in plans {
         for (i, step) in plan.steps.iter().enumerate() {
@@ -399,23 +438,68 @@ pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<(
         }
     }
     planned.sort_by_key(|(_, _, dist)| !dist);
-    for (what, cmd, _) in &planned {
-        let (ok, _stdout, stderr) = (*cmd).clone().arg("--dry-run").probe(sh)?;
-        if !ok {
-            let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-            bail!(
-                "preflight: bootstrap rejects the command for {what}; nothing was started\n\
-                 command: {}\nbootstrap said:\n{}",
-                cmd.shell_line(),
+    let nothing_started = if before_anything { "; nothing was started" } else { "" };
+    // The rejection of the i-th, if it is rejected.
+    let dry_run = |i: usize, sh: &Result<xshell::Shell, xshell::Error>| {
+        let (what, cmd, _) = &planned[i];
+        let answer = sh
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .and_then(|sh| (*cmd).clone().arg("--dry-run").probe(sh));
+        let said = match answer {
+            Ok((true, ..)) => return None,
+            Ok((false, _, stderr)) => {
+                let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
                 tail[tail.len().saturating_sub(15)..].join("\n")
-            );
+            }
+            Err(err) => format!("{err:#}"),
+        };
+        Some(format!(
+            "preflight: bootstrap rejects the command for {what}{nothing_started}\ncommand: {}\n\
+             bootstrap said:\n{said}",
+            cmd.shell_line()
+        ))
+    };
+    let alone = usize::from(before_anything).min(planned.len());
+    // Each answer with its place in the order (a rejection's words, `None` when accepted), so
+    // the first rejection in the order is reported.
+    let answers: Mutex<Vec<(usize, Option<String>)>> =
+        Mutex::new((0..alone).map(|i| (i, dry_run(i, &Ok(sh.clone())))).collect());
+    let next = AtomicUsize::new(alone);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(planned.len()) {
+            scope.spawn(|| {
+                let sh = xshell::Shell::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    // Not after a rejection, nor after a signal. A step that fails meanwhile
+                    // waits for them: a rejection is the likelier cause.
+                    let rejected =
+                        answers.lock().map_or(true, |a| a.iter().any(|(_, r)| r.is_some()));
+                    if i >= planned.len() || rejected || process::signal().is_some() {
+                        return;
+                    }
+                    let answer = dry_run(i, &sh);
+                    if let Ok(mut answers) = answers.lock() {
+                        answers.push((i, answer));
+                    }
+                }
+            });
         }
+    });
+    let answers = answers.into_inner().unwrap_or_default();
+    let rejection = answers.iter().filter(|(_, r)| r.is_some()).min_by_key(|(i, _)| *i);
+    if let Some((_, Some(rejection))) = rejection {
+        bail!("{rejection}");
     }
-    eprintln!(
-        "opt-dist: preflight passed in {}: tools and tree checked, {} x.py command(s) accepted by \
-         bootstrap's --dry-run",
-        human_duration(started.elapsed().as_secs_f64()),
-        planned.len()
-    );
+    if answers.len() == planned.len() {
+        eprintln!(
+            "opt-dist: preflight passed: {} x.py command(s) accepted by bootstrap's --dry-run, in \
+             {}",
+            planned.len(),
+            human_duration(started.elapsed().as_secs_f64())
+        );
+    }
     Ok(())
 }
