@@ -405,7 +405,8 @@ pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<b
     if bootstrap::has_run_here(&ctx.tree) {
         eprintln!(
             "opt-dist: preflight: tools and tree checked in {}; python and bootstrap's dry runs go \
-             on beside the first steps, which touch no profile and no library",
+             on in the background: only steps that touch no profile and no library start before \
+             they end",
             human_duration(started.elapsed().as_secs_f64())
         );
         return Ok(true);

@@ -389,9 +389,8 @@ impl Exec<'_> {
 static DELETING: Mutex<Vec<JoinHandle<Result<()>>>> = Mutex::new(Vec::new());
 
 /// Deletes merged raw profiles (thousands of files, gigabytes on a real tree) while the next
-/// steps run: gone at once under another name (`<dir>-deleted`, which `clean` deletes too,
-/// should a kill leave it), deleted by a thread the stage waits for before it ends
-/// ([`finish_deletions`]).
+/// steps run: gone at once under another name (`<dir>-deleted`), deleted by a thread the stage
+/// waits for before it ends ([`finish_deletions`], which also deletes what a killed run left).
 fn delete_behind(dir: &Path) -> Result<()> {
     let doomed = dir.with_file_name(format!("{}-deleted", file_name(dir)));
     fs::remove(&doomed)?;
@@ -401,11 +400,16 @@ fn delete_behind(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Waits for the deletions [`delete_behind`] started.
-pub fn finish_deletions() -> Result<()> {
+/// Waits for the deletions [`delete_behind`] started, then deletes what the deletion of a run
+/// that was killed left in `stage_dir`.
+pub fn finish_deletions(stage_dir: &Path) -> Result<()> {
     let deleting = std::mem::take(&mut *DELETING.lock().unwrap_or_else(|e| e.into_inner()));
     for deletion in deleting {
         deletion.join().map_err(|_| anyhow::anyhow!("a deletion panicked"))??;
+    }
+    let left = std::fs::read_dir(stage_dir).into_iter().flatten().filter_map(|e| e.ok());
+    for leftover in left.filter(|e| e.file_name().to_string_lossy().ends_with("-deleted")) {
+        fs::remove(&leftover.path())?;
     }
     Ok(())
 }

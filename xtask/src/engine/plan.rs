@@ -195,8 +195,9 @@ impl Step {
     }
 
     /// Runs the step at the same time as the one before it. For a build of programs (`Run`
-    /// effects) that takes nothing from the step before; should either fail, the runner stops
-    /// the other, and a later run does again only the one that did not finish.
+    /// effects) that takes nothing from the step before and changes no part of the build dir
+    /// (no `changing`, no backup); should either fail, the runner stops the other, and a later
+    /// run does again only the one that did not finish.
     pub fn alongside(self) -> Step {
         Step { alongside: true, ..self }
     }
@@ -211,9 +212,10 @@ impl Step {
     }
 
     /// Whether the step may run while preflight's last checks (bootstrap's dry runs) are still
-    /// under way: it only empties a raw-profile scratch directory or builds with bootstrap, so a
-    /// failing check that stops it leaves every profile and every library BOLT rewrites as it
-    /// was. A step alongside such a step builds programs beside it, and may too.
+    /// under way, by what it does: it only empties a raw-profile scratch directory or builds
+    /// with bootstrap, so a failing check that stops it leaves every profile and every library
+    /// BOLT rewrites as it was (the runner also keeps it from replacing a part built with a
+    /// profile). A step alongside such a step builds programs beside it, and may too.
     pub fn may_run_before_checks_end(&self) -> bool {
         self.effects.iter().all(|e| match e {
             Effect::ResetDir { .. } => true,

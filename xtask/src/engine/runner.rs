@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Result};
 
 use super::backup::{self, Settled};
-use super::build_state::BuildState;
+use super::build_state::{BuildState, Recorded};
 use super::context::Ctx;
 use super::disk::DiskMeter;
 use super::effects::{self, Exec};
@@ -22,7 +22,7 @@ use super::manifest::{
     Failure, FileRecord, Journal, Manifest, Record, StepRecord, FAILED_FILE, JOURNAL_FILE,
     UNRECORDED_FILE,
 };
-use super::plan::{StagePlan, Step};
+use super::plan::{Effect, StagePlan, Step};
 use super::{report, state};
 use crate::util::fs::{self, human_bytes, human_duration, sha256_file};
 use crate::util::process;
@@ -48,7 +48,7 @@ impl fmt::Display for StepFailed {
 }
 
 /// Preflight's checks that go on while the first steps run (bootstrap's dry runs): a step that
-/// may not run before they end ([`Step::may_run_before_checks_end`]) waits for their verdict,
+/// may not run before they end ([`may_start_before_checks_end`]) waits for their verdict,
 /// and their failure stops the commands running meanwhile.
 #[derive(Default)]
 pub struct PendingChecks<'scope> {
@@ -118,11 +118,14 @@ pub fn run_stage(
     let done_before = |journal: &Journal, i: usize| {
         own(i).is_some_and(|own| own < journal.completed || journal.done_ahead.contains(&own))
     };
-    // Nothing starts that the checks must come before.
-    let first = (0..count).find(|&i| !done_before(&journal, i));
-    if first.is_none_or(|i| !plan.steps[i].may_run_before_checks_end()) {
+    // Nothing starts, not even the emptying of a raw-profile directory, unless the first build
+    // may start before preflight's checks end: a rejection then leaves the stage as it was.
+    let root = ctx.tree.artifacts_root();
+    let resets = |step: &Step| step.effects.iter().all(|e| matches!(e, Effect::ResetDir { .. }));
+    let first = (0..count).find(|&i| !done_before(&journal, i) && !resets(&plan.steps[i]));
+    if first.is_none_or(|i| !may_start_before_checks_end(&plan.steps[i], &root)) {
         if let Some(failure) = checks.failure(true) {
-            bail!("{failure}");
+            return Err(anyhow::anyhow!("{failure}").context("nothing was started"));
         }
     }
     let (started_at, started) = (SystemTime::now(), Instant::now());
@@ -146,7 +149,6 @@ pub fn run_stage(
     }
 
     process::install();
-    let root = ctx.tree.artifacts_root();
     let backups = backup::backups_dir(&root);
     settle_backups(&backups, "an earlier run was killed before it could put it back")?;
     // This run's failure, if it fails, replaces the last one; should it not be recordable (a
@@ -193,7 +195,7 @@ pub fn run_stage(
         }
         let group = report::LogGroup::open(&heading);
         let batch_started = Instant::now();
-        let stopped_by_checks = checks.failure(!step.may_run_before_checks_end());
+        let stopped_by_checks = checks.failure(!may_start_before_checks_end(step, &root));
         let ran = match (&stopped_by_checks, process::signal()) {
             (None, None) if batch.len() == 1 => {
                 let result =
@@ -324,7 +326,7 @@ pub fn run_stage(
                 hint,
             };
             record_failure(plan, &failed, &err);
-            if let Err(deleting) = effects::finish_deletions() {
+            if let Err(deleting) = effects::finish_deletions(&plan.dir) {
                 eprintln!("opt-dist: {deleting:#}");
             }
             return Err(err.context(failed));
@@ -343,7 +345,7 @@ pub fn run_stage(
         }
         i = batch[batch.len() - 1] + 1;
     }
-    effects::finish_deletions()?;
+    effects::finish_deletions(&plan.dir)?;
     if let Some(failure) = checks.failure(true) {
         bail!("{failure}");
     }
@@ -432,6 +434,17 @@ fn run_step(
     }
     BuildState::after(&root, &step.changes)?;
     settle_backups(&backup::backups_dir(&root), "the step did not finish")
+}
+
+/// Whether `step` may start while preflight's dry runs go on: it may by what it does
+/// ([`Step::may_run_before_checks_end`]), and it replaces nothing built with a profile (such a
+/// build is not undone for a run that may not go on).
+fn may_start_before_checks_end(step: &Step, artifacts_root: &Path) -> bool {
+    let state = BuildState::load(artifacts_root);
+    let precious = |part| {
+        matches!(state.get(part), Recorded::Optimized { .. } | Recorded::BoltOptimized { .. })
+    };
+    step.may_run_before_checks_end() && !step.changes.iter().any(|c| precious(c.part))
 }
 
 /// Runs a step and the step alongside it at the same time, each on a thread of its own: the

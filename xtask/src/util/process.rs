@@ -193,7 +193,10 @@ pub fn wait_for(mut child: Child, command: &str) -> Result<ExitStatus> {
                         "opt-dist: {} came: passing it on to `{command}` and its processes",
                         describe(signum)
                     ),
-                    None => eprintln!("opt-dist: stopping `{command}` and its processes"),
+                    None => eprintln!(
+                        "opt-dist: stopping `{command}` and its processes: {}",
+                        stop_reason().unwrap_or_default()
+                    ),
                 }
                 signal_group(group, signum);
                 passed_on = Some((signum, Instant::now()));

@@ -73,6 +73,11 @@ fn a_stage_on_github_actions_groups_its_log_reports_progress_and_accounts_for_di
     let runs: u64 = crates as u64;
     assert!(files < runs, "{files} raw files for {runs} benchmarks: not pooled");
 
+    // The merged raw profiles were deleted while the optimized build ran: gone by the end.
+    for raw in ["raw", "raw-deleted"] {
+        assert!(!tree.stage_dir("rustc-pgo").join(raw).exists(), "{raw} is left");
+    }
+
     // Disk figures, consistent with the rest of the manifest.
     let disk = &manifest["disk"];
     assert_eq!(disk["peak_raw_bytes"], raw["bytes"]);
