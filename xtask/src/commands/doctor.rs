@@ -10,8 +10,6 @@
 
 use std::fmt::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -440,13 +438,11 @@ pub fn bootstrap_dry_runs(ctx: &Ctx, plans: &[StagePlan], before_anything: bool)
     }
     planned.sort_by_key(|(_, _, dist)| !dist);
     let nothing_started = if before_anything { "; nothing was started" } else { "" };
-    // The rejection of the i-th, if it is rejected.
-    let dry_run = |i: usize, sh: &Result<xshell::Shell, xshell::Error>| {
-        let (what, cmd, _) = &planned[i];
-        let answer = sh
-            .as_ref()
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .and_then(|sh| (*cmd).clone().arg("--dry-run").probe(sh));
+    // The rejection of a planned call, if bootstrap rejects it.
+    let dry_run = |(what, cmd, _): &(String, &Cmd, bool)| {
+        let answer = xshell::Shell::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|sh| (*cmd).clone().arg("--dry-run").probe(&sh));
         let said = match answer {
             Ok((true, ..)) => return None,
             Ok((false, _, stderr)) => {
@@ -461,37 +457,22 @@ pub fn bootstrap_dry_runs(ctx: &Ctx, plans: &[StagePlan], before_anything: bool)
             cmd.shell_line()
         ))
     };
+    // As many at once as there are cores; not after a rejection, nor after a signal (a step
+    // that fails meanwhile waits for them: a rejection is the likelier cause).
     let alone = usize::from(before_anything).min(planned.len());
-    // Each answer with its place in the order (a rejection's words, `None` when accepted), so
-    // the first rejection in the order is reported.
-    let answers: Mutex<Vec<(usize, Option<String>)>> =
-        Mutex::new((0..alone).map(|i| (i, dry_run(i, &Ok(sh.clone())))).collect());
-    let next = AtomicUsize::new(alone);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|scope| {
-        for _ in 0..workers.min(planned.len()) {
-            scope.spawn(|| {
-                let sh = xshell::Shell::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    // Not after a rejection, nor after a signal. A step that fails meanwhile
-                    // waits for them: a rejection is the likelier cause.
-                    let rejected =
-                        answers.lock().map_or(true, |a| a.iter().any(|(_, r)| r.is_some()));
-                    if i >= planned.len() || rejected || process::signal().is_some() {
-                        return;
-                    }
-                    let answer = dry_run(i, &sh);
-                    if let Ok(mut answers) = answers.lock() {
-                        answers.push((i, answer));
-                    }
-                }
-            });
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut answers: Vec<Option<String>> = Vec::new();
+    for batch in planned[..alone].chunks(1).chain(planned[alone..].chunks(cores)) {
+        if answers.iter().any(Option::is_some) || process::signal().is_some() {
+            break;
         }
-    });
-    let answers = answers.into_inner().unwrap_or_default();
-    let rejection = answers.iter().filter(|(_, r)| r.is_some()).min_by_key(|(i, _)| *i);
-    if let Some((_, Some(rejection))) = rejection {
+        answers.extend(std::thread::scope(|scope| {
+            let running: Vec<_> = batch.iter().map(|call| scope.spawn(|| dry_run(call))).collect();
+            let joined = running.into_iter().map(|r| r.join().unwrap_or(Some("panicked".into())));
+            joined.collect::<Vec<_>>()
+        }));
+    }
+    if let Some(rejection) = answers.iter().flatten().next() {
         bail!("{rejection}");
     }
     if answers.len() == planned.len() {
