@@ -14,7 +14,10 @@
 //!   prints them instead of writing `BENCHMARKS.md`);
 //! * the miniature compiler plain vs PGO vs PGO+BOLT (`mini_compiler_speed`'s report, when
 //!   `ci/bench` ran it first: `target/mini_compiler_speed/results.md`);
-//! * preflight (`doctor`) on the real tree when `OPT_DIST_REAL_TREE` names one.
+//! * preflight (`doctor`) on the real tree when `OPT_DIST_REAL_TREE` names one;
+//! * the xtask's own time in `all` from scratch: its wall minus its tools' (see [`OwnTime`]).
+//!   `SUITE_ONLY=own-time cargo bench --bench suite` measures it alone, three times, and prints
+//!   the row instead of writing the table.
 //!
 //! It also rewrites `xtask/src/engine/disk_reference.json`, the miniature tree's measured
 //! disk figures that the disk estimate scales from.
@@ -159,15 +162,28 @@ fn run() -> Result<()> {
     let mut rows = Vec::new();
     let started = Instant::now();
 
+    if std::env::var("SUITE_ONLY").as_deref() == Ok("own-time") {
+        // This measurement alone, printed: the table is written by whole runs only.
+        let own = own_time_of_runs(&work, 3)?;
+        eprintln!("| {} | {} | {} | {} |", own.what, own.figure, own.goal, own.met == Some(true));
+        let _ = std::fs::remove_dir_all(&work);
+        return Ok(());
+    }
+
     eprintln!("suite: `all` from scratch");
     let scratch = Tree::fresh(&work, "scratch")?;
-    let all_secs = scratch.xtask_ok(&["all"])?;
+    let (all_secs, all_out) = scratch.xtask(&["all"], &[])?;
+    if !all_out.status.success() {
+        bail!("`all` from scratch failed:\n{}", tail(&all_out.stderr));
+    }
     let all_xpy = scratch.calls("x.py");
     let all_collector = scratch.calls("collector");
     rows.push(row(
         "`all` from scratch",
         format!("{all_secs:.1} s, {all_xpy} x.py calls, {all_collector} trainings"),
     ));
+    let own = OwnTime::of(&scratch, all_secs, &all_out)?;
+    rows.push(own.row(1));
     if std::env::var_os("SUITE_ONLY_FITS").is_some() {
         for r in profile_fits(&scratch, &work)? {
             eprintln!("| {} | {} | {} | {:?} |", r.what, r.figure, r.goal, r.met);
@@ -303,6 +319,124 @@ fn run() -> Result<()> {
         let _ = std::fs::remove_dir_all(&work);
     }
     Ok(())
+}
+
+/// The xtask's own time in a run: its wall minus the wall of the tools it ran that upstream
+/// runs too (x.py, the collector, llvm-profdata, llvm-bolt, merge-fdata; from the manifests'
+/// command records, commands run at the same time counted once), with the overlapped pairs.
+struct OwnTime {
+    wall: f64,
+    tools: f64,
+    /// The same tools one after another, as upstream runs them.
+    tools_in_sequence: f64,
+    /// The instrumented compiler's build and the collector's beside it: (x.py, collector, both).
+    pair: (f64, f64, f64),
+    /// Preflight's dry runs, beside the first steps (from the run's log).
+    dry_runs: Option<f64>,
+}
+
+impl OwnTime {
+    fn of(tree: &Tree, wall: f64, out: &Output) -> Result<OwnTime> {
+        let mut own = OwnTime {
+            wall,
+            tools: 0.0,
+            tools_in_sequence: 0.0,
+            pair: (0.0, 0.0, 0.0),
+            dry_runs: None,
+        };
+        // When the pair started and ended, in rustc-pgo's time.
+        let (mut pair_start, mut pair_end) = (f64::MAX, 0.0_f64);
+        for stage in STAGES {
+            let manifest = tree.manifest(stage)?;
+            let mut spans: Vec<(f64, f64)> = Vec::new();
+            for command in manifest["commands"].as_array().into_iter().flatten() {
+                let argv: Vec<&str> = command["argv"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str())
+                    .collect();
+                let program = argv.first().and_then(|p| p.rsplit('/').next()).unwrap_or_default();
+                let upstreams = argv.get(1).is_some_and(|a| a.ends_with("x.py"))
+                    || argv.windows(2).any(|w| w == ["-p", "collector"])
+                    || ["llvm-profdata", "llvm-bolt", "merge-fdata"].contains(&program);
+                if !upstreams {
+                    continue;
+                }
+                let start = command["started_secs"].as_f64().unwrap_or(0.0);
+                let secs = command["duration_secs"].as_f64().unwrap_or(0.0);
+                own.tools_in_sequence += secs;
+                spans.push((start, start + secs));
+                match command["step"].as_str().unwrap_or_default() {
+                    "Build the PGO-instrumented compiler" => own.pair.0 = secs,
+                    "Build the rustc-perf collector" => own.pair.1 = secs,
+                    _ => continue,
+                }
+                (pair_start, pair_end) = (pair_start.min(start), pair_end.max(start + secs));
+            }
+            spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut covered_to = f64::MIN;
+            for (start, end) in spans {
+                own.tools += (end - start.max(covered_to)).max(0.0);
+                covered_to = covered_to.max(end);
+            }
+        }
+        own.pair.2 = (pair_end - pair_start).max(0.0);
+        let log = String::from_utf8_lossy(&out.stderr);
+        own.dry_runs = log
+            .lines()
+            .find_map(|l| l.split("accepted by bootstrap's --dry-run, in ").nth(1))
+            .and_then(|t| t.trim_end_matches('s').parse().ok());
+        Ok(own)
+    }
+
+    fn secs(&self) -> f64 {
+        self.wall - self.tools
+    }
+
+    fn row(&self, runs: usize) -> Row {
+        let (x_py, collector, both) = self.pair;
+        let dry_runs = match self.dry_runs {
+            Some(secs) => format!("; preflight's dry runs {secs:.1} s beside the first steps"),
+            None => String::new(),
+        };
+        let median = match runs {
+            1 => String::new(),
+            n => format!(" (median of {n})"),
+        };
+        goal(
+            format!("the xtask's own time in `all` from scratch{median}"),
+            format!(
+                "{:.2} s: wall {:.1} s, its tools {:.1} s (one after another, as upstream: {:.1} \
+                 s); instrumented build {x_py:.1} s and collector build {collector:.1} s at the \
+                 same time: {both:.1} s{dry_runs}",
+                self.secs(),
+                self.wall,
+                self.tools,
+                self.tools_in_sequence
+            ),
+            "≤ 0.5 s",
+            self.secs() <= 0.5,
+        )
+    }
+}
+
+/// [`OwnTime`] of `runs` runs of `all` from scratch: the run with the median own time.
+fn own_time_of_runs(work: &Path, runs: usize) -> Result<Row> {
+    let mut measured = Vec::new();
+    for run in 0..runs {
+        eprintln!("suite: `all` from scratch for the xtask's own time ({}/{runs})", run + 1);
+        let tree = Tree::fresh(work, &format!("own-time-{run}"))?;
+        let (wall, out) = tree.xtask(&["all"], &[])?;
+        if !out.status.success() {
+            bail!("`all` from scratch failed:\n{}", tail(&out.stderr));
+        }
+        measured.push(OwnTime::of(&tree, wall, &out)?);
+        eprintln!("suite: own time {:.2} s", measured[run].secs());
+        let _ = std::fs::remove_dir_all(&tree.root);
+    }
+    measured.sort_by(|a, b| a.secs().total_cmp(&b.secs()));
+    Ok(measured.swap_remove(runs / 2).row(runs))
 }
 
 /// Training in each raw-profile mode (and with parallel jobs when the xtask has them), from a
@@ -542,6 +676,12 @@ fn write_report(rows: &[Row], compiler: Option<&str>, secs: f64) -> Result<()> {
          with `--keep-raw`; overlap is `llvm-profdata overlap` of the merged profile with the \
          per-process, one-job one (two per-process runs differ by a few thousandths in edges, \
          as training is not perfectly deterministic).\n\
+         * *own time*: the wall of `all` from scratch minus the wall of the calls upstream makes \
+         too (x.py builds and dist, the collector's build and trainings, llvm-profdata, \
+         llvm-bolt, merge-fdata), from the manifests' command records, calls that ran at the \
+         same time counted once; what is left is the xtask's: the interface probe, preflight, \
+         validations, dist's package check, its records. \"One after another\" is the same calls' \
+         walls summed, upstream's sequence.\n\
          * *fit*: the manifests' `fit`. A previous release's profile: the finished pipeline's \
          rustc profile imported (`--allow-stale`) into a fresh copy whose `version` says \
          1.95.1, where `llvm-pgo --allow-stale` builds the compiler with it; another binary's: a \

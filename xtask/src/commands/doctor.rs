@@ -5,7 +5,8 @@
 //! tree's own bootstrap with `--dry-run`, the final dist command first since it carries the
 //! user's arguments); and the machine and the tree (python, rustc-perf, the stage0 toolchain,
 //! the build dir, free disk). `doctor` prints them as a table; a run's preflight stops at the
-//! first failing one.
+//! first failing one. Python and the dry runs take the longest: once bootstrap has run in the
+//! build dir, a run does them beside its first steps ([`bootstrap_dry_runs`]).
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use crate::tools::llvm::{llvm_major, llvm_tool_version};
 use crate::tools::tree::Tree;
 use crate::util::cmd::Cmd;
 use crate::util::fs::{self, human_bytes, human_duration};
+use crate::util::process;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -93,7 +95,7 @@ pub fn doctor(invocation: Invocation, sh: &xshell::Shell) -> Result<()> {
     )?;
     let plans: Vec<StagePlan> = StageId::ALL.iter().map(|s| s.plan(&ctx)).collect::<Result<_>>()?;
     let mut checks = vec![interface_check];
-    checks.extend(checks_for(&ctx, &plans, sh));
+    checks.extend(checks_for(&ctx, &plans, sh, true));
     println!("opt-dist doctor: {}\n", ctx.tree.describe());
     print!("{}", render_table(&checks));
     if checks.iter().any(|c| c.outcome == Outcome::Fail) {
@@ -102,12 +104,10 @@ pub fn doctor(invocation: Invocation, sh: &xshell::Shell) -> Result<()> {
     Ok(())
 }
 
-/// The checks for running `plans`.
-fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> {
-    let tree = &ctx.tree;
-    let mut checks = Vec::new();
+/// Python answers `--version`.
+fn python_check(tree: &Tree, sh: &xshell::Shell) -> Check {
     let python = Cmd::new(tree.python.clone(), &tree.src).arg("--version");
-    checks.push(match python.probe(sh) {
+    match python.probe(sh) {
         Ok((true, out, err)) => {
             Check::ok("python", format!("{} ({})", tree.python, (out + &err).trim()))
         }
@@ -116,7 +116,17 @@ fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check> 
             format!("`{} --version` failed", tree.python),
             "install python3, or pass --python <PATH>",
         ),
-    });
+    }
+}
+
+/// The checks for running `plans` (python's too with `python`: a run checks it with
+/// bootstrap's dry runs).
+fn checks_for(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell, python: bool) -> Vec<Check> {
+    let tree = &ctx.tree;
+    let mut checks = Vec::new();
+    if python {
+        checks.push(python_check(tree, sh));
+    }
     checks.push(Check::ok("x.py", tree.x_py().display().to_string()));
     let perf = tree.rustc_perf_dir();
     checks.push(match perf.join("collector").is_dir() && perf.join("Cargo.toml").is_file() {
@@ -379,11 +389,16 @@ pub fn render_table(checks: &[Check]) -> String {
     out
 }
 
-/// Runs the checks and the bootstrap dry runs; any failure stops the run before it starts.
-pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<()> {
+/// Runs the checks; any failure stops the run before it starts. Then bootstrap's dry runs of
+/// every x.py call of the run: here, before anything starts, when bootstrap has not run in this
+/// build dir yet (concurrent first calls would each download its stage0 toolchain); else they
+/// are left to [`bootstrap_dry_runs`] beside the first steps, and the answer is true.
+pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<bool> {
     let started = Instant::now();
-    let failed: Vec<Check> =
-        checks_for(ctx, plans, sh).into_iter().filter(|c| c.outcome == Outcome::Fail).collect();
+    let failed: Vec<Check> = checks_for(ctx, plans, sh, false)
+        .into_iter()
+        .filter(|c| c.outcome == Outcome::Fail)
+        .collect();
     if !failed.is_empty() {
         bail!(
             "preflight: this run cannot succeed, nothing was started:\n{}(--no-preflight skips \
@@ -391,8 +406,31 @@ pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<(
             render_table(&failed)
         );
     }
-    // Every bootstrap call of the run that can be tried in advance; the final dist carries the
-    // user's arguments, the likeliest typo: it goes first.
+    if bootstrap::has_run_here(&ctx.tree) {
+        eprintln!(
+            "opt-dist: preflight: tools and tree checked in {}; python and bootstrap's dry runs go \
+             on in the background: only steps that touch no profile and no library start before \
+             they end",
+            human_duration(started.elapsed().as_secs_f64())
+        );
+        return Ok(true);
+    }
+    bootstrap_dry_runs(ctx, plans, true)?;
+    Ok(false)
+}
+
+/// Python, then every bootstrap call of the run that can be tried in advance through the
+/// tree's bootstrap with `--dry-run`, as many at once as there are cores; the final dist
+/// carries the user's arguments, the likeliest typo: it goes first. `before_anything`: nothing
+/// started yet, and bootstrap may first download its stage0 toolchain, so the first dry run
+/// goes alone.
+pub fn bootstrap_dry_runs(ctx: &Ctx, plans: &[StagePlan], before_anything: bool) -> Result<()> {
+    let started = Instant::now();
+    let sh = xshell::Shell::new()?;
+    let python = python_check(&ctx.tree, &sh);
+    if python.outcome == Outcome::Fail {
+        bail!("preflight: this run cannot succeed:\n{}", render_table(&[python]));
+    }
     let mut planned: Vec<(String, &Cmd, bool)> = Vec::new();
     for plan in plans {
         for (i, step) in plan.steps.iter().enumerate() {
@@ -405,23 +443,51 @@ pub fn preflight(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Result<(
         }
     }
     planned.sort_by_key(|(_, _, dist)| !dist);
-    for (what, cmd, _) in &planned {
-        let (ok, _stdout, stderr) = (*cmd).clone().arg("--dry-run").probe(sh)?;
-        if !ok {
-            let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-            bail!(
-                "preflight: bootstrap rejects the command for {what}; nothing was started\n\
-                 command: {}\nbootstrap said:\n{}",
-                cmd.shell_line(),
+    let nothing_started = if before_anything { "; nothing was started" } else { "" };
+    // The rejection of a planned call, if bootstrap rejects it.
+    let dry_run = |(what, cmd, _): &(String, &Cmd, bool)| {
+        let answer = xshell::Shell::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|sh| (*cmd).clone().arg("--dry-run").probe(&sh));
+        let said = match answer {
+            Ok((true, ..)) => return None,
+            Ok((false, _, stderr)) => {
+                let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
                 tail[tail.len().saturating_sub(15)..].join("\n")
-            );
+            }
+            Err(err) => format!("{err:#}"),
+        };
+        Some(format!(
+            "preflight: bootstrap rejects the command for {what}{nothing_started}\ncommand: {}\n\
+             bootstrap said:\n{said}",
+            cmd.shell_line()
+        ))
+    };
+    // As many at once as there are cores; not after a rejection, nor after a signal (a step
+    // that fails meanwhile waits for them: a rejection is the likelier cause).
+    let alone = usize::from(before_anything).min(planned.len());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut answers: Vec<Option<String>> = Vec::new();
+    for batch in planned[..alone].chunks(1).chain(planned[alone..].chunks(cores)) {
+        if answers.iter().any(Option::is_some) || process::signal().is_some() {
+            break;
         }
+        answers.extend(std::thread::scope(|scope| {
+            let running: Vec<_> = batch.iter().map(|call| scope.spawn(|| dry_run(call))).collect();
+            let joined = running.into_iter().map(|r| r.join().unwrap_or(Some("panicked".into())));
+            joined.collect::<Vec<_>>()
+        }));
     }
-    eprintln!(
-        "opt-dist: preflight passed in {}: tools and tree checked, {} x.py command(s) accepted by \
-         bootstrap's --dry-run",
-        human_duration(started.elapsed().as_secs_f64()),
-        planned.len()
-    );
+    if let Some(rejection) = answers.iter().flatten().next() {
+        bail!("{rejection}");
+    }
+    if answers.len() == planned.len() {
+        eprintln!(
+            "opt-dist: preflight passed: {} x.py command(s) accepted by bootstrap's --dry-run, in \
+             {}",
+            planned.len(),
+            human_duration(started.elapsed().as_secs_f64())
+        );
+    }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `plan`: the exact steps a run would take, printed instead of run. The plan is the same
 //! [`StagePlan`] the runner executes, so what it prints is what runs. `--format sh` renders a
 //! POSIX script that replays the run: environment assignments in front of each command, `cd`
-//! wherever the working directory changes, and the xtask's own checks as their shell
-//! equivalents.
+//! wherever the working directory changes, steps that run at the same time as background
+//! jobs the script waits for, and the xtask's own checks as their shell equivalents.
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -104,7 +104,11 @@ fn text(ctx: &Ctx, plans: &[StagePlan]) -> String {
             let _ = writeln!(out, "  output: {} ({})", output.path.display(), output.kind);
         }
         for (i, step) in plan.steps.iter().enumerate() {
-            let _ = writeln!(out, "  {:>2}. {}", i + 1, step.title);
+            let alongside = match step.alongside {
+                true => format!(" (at the same time as step {i})"),
+                false => String::new(),
+            };
+            let _ = writeln!(out, "  {:>2}. {}{alongside}", i + 1, step.title);
             for effect in &step.effects {
                 let line = match effect {
                     Effect::Run { cmd, .. } | Effect::Bootstrap { cmd, .. } => {
@@ -138,9 +142,42 @@ fn sh(ctx: &Ctx, plans: &[StagePlan]) -> String {
         }
         let _ = writeln!(out, "mkdir -p {}", shell_quote_path(&plan.dir));
         for (i, step) in plan.steps.iter().enumerate() {
-            let _ = writeln!(out, "# {}. {}", i + 1, step.title);
-            for line in step.shell(&mut cwd) {
-                let _ = writeln!(out, "{line}");
+            let together = plan.steps.get(i + 1).is_some_and(|next| next.alongside);
+            match (together, step.alongside) {
+                (false, false) => {
+                    let _ = writeln!(out, "# {}. {}", i + 1, step.title);
+                    for line in step.shell(&mut cwd) {
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+                // The pair: each in a background subshell; should one fail, the other is
+                // awaited before the script stops.
+                (true, _) | (_, true) => {
+                    let note = match step.alongside {
+                        true => format!(", at the same time as step {i}"),
+                        false => String::new(),
+                    };
+                    let _ = writeln!(out, "# {}. {}{note}\n(", i + 1, step.title);
+                    for program in step.programs().filter(|_| step.alongside) {
+                        let _ = writeln!(
+                            out,
+                            "while [ ! -x {} ] && kill -0 \"$step{i}\" 2>/dev/null; do sleep 1; done",
+                            shell_quote_path(program)
+                        );
+                    }
+                    for line in step.shell(&mut cwd.clone()) {
+                        let _ = writeln!(out, "{line}");
+                    }
+                    let _ = writeln!(out, ") &\nstep{}=$!", i + 1);
+                    if step.alongside {
+                        let _ = writeln!(
+                            out,
+                            "wait \"$step{i}\" || {{ wait \"$step{0}\" || :; exit 1; }}\n\
+                             wait \"$step{0}\"",
+                            i + 1
+                        );
+                    }
+                }
             }
         }
     }

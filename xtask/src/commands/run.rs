@@ -115,22 +115,25 @@ fn run_plans(
     let on_disk = build_state::BuildState::load(&ctx.tree.artifacts_root());
     build_state::prepare(ctx, &mut plans, on_disk, &stages::rebuild)?;
     state::check_inputs(&plans, &mut Hashes::default())?;
-    if !ctx.options.no_preflight {
-        doctor::preflight(ctx, &plans, sh)?;
-    }
+    let dry_runs_later = match ctx.options.no_preflight {
+        true => false,
+        false => doctor::preflight(ctx, &plans, sh)?,
+    };
     let started = std::time::Instant::now();
     let mut manifests = Vec::new();
-    let mut result = Ok(());
-    for plan in &plans {
-        lock.set_stage(Some(plan.stage.name));
-        match runner::run_stage(ctx, plan, sh) {
-            Ok(manifest) => manifests.push(manifest),
-            Err(err) => {
-                result = Err(err);
-                break;
-            }
+    let result = std::thread::scope(|scope| {
+        let mut checks = match dry_runs_later {
+            true => runner::PendingChecks::start(scope, || {
+                doctor::bootstrap_dry_runs(ctx, &plans, false)
+            }),
+            false => runner::PendingChecks::default(),
+        };
+        for plan in &plans {
+            lock.set_stage(Some(plan.stage.name));
+            manifests.push(runner::run_stage(ctx, plan, sh, &mut checks)?);
         }
-    }
+        Ok(())
+    });
     RunSummary {
         manifests: &manifests,
         total_secs: started.elapsed().as_secs_f64(),

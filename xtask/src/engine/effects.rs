@@ -2,6 +2,8 @@
 //! [`Effect::shell`]).
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
@@ -86,9 +88,12 @@ impl Exec<'_> {
                     ),
                     false => eprintln!("    {} is not there", dir.display()),
                 }
-                fs::remove(dir)?;
-                if let Some(raw) = self.raw_profiles_in(dir) {
-                    raw.kept = false;
+                match self.raw_profiles_in(dir) {
+                    Some(raw) if dir.exists() => {
+                        raw.kept = false;
+                        delete_behind(dir)?;
+                    }
+                    _ => fs::remove(dir)?,
                 }
             }
             Effect::Move { from, to } => {
@@ -246,12 +251,14 @@ impl Exec<'_> {
                 .collect();
             eprintln!("    bootstrap's slowest steps: {}", shown.join(", "));
         }
+        let since_stage = started_at.duration_since(self.stage_started).unwrap_or_default();
         self.record.commands.push(CommandRecord {
             step: self.step.to_string(),
             argv: cmd.argv.clone(),
             cwd: cmd.cwd.clone(),
             env: cmd.env.clone(),
             exit_code: 0,
+            started_secs: since_stage.as_secs_f64(),
             duration_secs: started.elapsed().as_secs_f64(),
             bootstrap_steps,
         });
@@ -400,7 +407,7 @@ impl Exec<'_> {
                     tarball.display()
                 );
             }
-            if sha256_file(&packaged)? != sha256_file(&sysroot)? {
+            if !fs::same_contents(&packaged, &sysroot)? {
                 bail!(
                     "{} in {} differs from the optimized {}: dist packaged another build of \
                      it; run dist again",
@@ -413,6 +420,35 @@ impl Exec<'_> {
         }
         fs::remove(scratch)
     }
+}
+
+/// Deletions going on while the next steps run: see [`delete_behind`].
+static DELETING: Mutex<Vec<JoinHandle<Result<()>>>> = Mutex::new(Vec::new());
+
+/// Deletes merged raw profiles (thousands of files, gigabytes on a real tree) while the next
+/// steps run: gone at once under another name (`<dir>-deleted`), deleted by a thread the stage
+/// waits for before it ends ([`finish_deletions`], which also deletes what a killed run left).
+fn delete_behind(dir: &Path) -> Result<()> {
+    let doomed = dir.with_file_name(format!("{}-deleted", file_name(dir)));
+    fs::remove(&doomed)?;
+    fs::rename(dir, &doomed)?;
+    let deleting = std::thread::spawn(move || fs::remove(&doomed));
+    DELETING.lock().unwrap_or_else(|e| e.into_inner()).push(deleting);
+    Ok(())
+}
+
+/// Waits for the deletions [`delete_behind`] started, then deletes what the deletion of a run
+/// that was killed left in `stage_dir`.
+pub fn finish_deletions(stage_dir: &Path) -> Result<()> {
+    let deleting = std::mem::take(&mut *DELETING.lock().unwrap_or_else(|e| e.into_inner()));
+    for deletion in deleting {
+        deletion.join().map_err(|_| anyhow::anyhow!("a deletion panicked"))??;
+    }
+    let left = std::fs::read_dir(stage_dir).into_iter().flatten().filter_map(|e| e.ok());
+    for leftover in left.filter(|e| e.file_name().to_string_lossy().ends_with("-deleted")) {
+        fs::remove(&leftover.path())?;
+    }
+    Ok(())
 }
 
 /// Refuses a library BOLT already rewrote: BOLT cannot process its own output again. The plan

@@ -150,11 +150,13 @@ pub fn acquire(artifacts_root: &Path, wait: bool) -> Result<Lock> {
 }
 
 /// The holder named by the lock file. A holder that has just taken the lock may not have
-/// written its record yet: it is read again for a moment before it is called unknown.
+/// written its record yet (the file may still name a run that was killed): it is read again
+/// for a moment before it is called unknown.
 fn describe_other(path: &Path) -> String {
     let deadline = Instant::now() + Duration::from_millis(500);
     loop {
-        if let Some(holder) = read_holder(path) {
+        let holder = read_holder(path).filter(|h| process::process_start(h.pid).is_some());
+        if let Some(holder) = holder {
             return holder.describe();
         }
         if Instant::now() > deadline {

@@ -190,6 +190,9 @@ pub struct ImportRecord {
 pub struct StepRecord {
     pub title: String,
     pub secs: f64,
+    /// It ran at the same time as the step before it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alongside: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -221,6 +224,9 @@ pub struct CommandRecord {
     /// Only what the xtask set; the rest of the environment was inherited.
     pub env: BTreeMap<String, String>,
     pub exit_code: i32,
+    /// When it started, in seconds after the stage started.
+    #[serde(default)]
+    pub started_secs: f64,
     pub duration_secs: f64,
     /// Bootstrap's slowest steps in this call, from its metrics.json (`build.metrics = true`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -313,6 +319,9 @@ pub struct Journal {
     pub inputs: BTreeMap<String, String>,
     /// Own steps (not repairs) done, from the first.
     pub completed: usize,
+    /// Own steps after those done too: one that ran alongside a step that failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done_ahead: Vec<usize>,
     pub record: Record,
     pub started_at: String,
 }

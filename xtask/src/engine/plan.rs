@@ -165,6 +165,9 @@ pub struct Step {
     pub done_if: Option<Done>,
     /// Files the step writes for itself, deleted when it ends, however it ends.
     pub scratch: Vec<PathBuf>,
+    /// Runs at the same time as the step before it, which it neither reads from nor writes
+    /// to (the collector's build beside bootstrap's): see [`Step::alongside`].
+    pub alongside: bool,
 }
 
 impl Step {
@@ -187,7 +190,38 @@ impl Step {
             changes: Vec::new(),
             done_if: None,
             scratch: Vec::new(),
+            alongside: false,
         }
+    }
+
+    /// Runs the step at the same time as the one before it. For a build of programs (`Run`
+    /// effects) that takes nothing from the step before and changes no part of the build dir
+    /// (no `changing`, no backup); should either fail, the runner stops the other, and a later
+    /// run does again only the one that did not finish.
+    pub fn alongside(self) -> Step {
+        Step { alongside: true, ..self }
+    }
+
+    /// The programs the step runs by path (a step alongside another waits for them: bootstrap's
+    /// first build may be what provides them).
+    pub fn programs(&self) -> impl Iterator<Item = &Path> {
+        self.effects.iter().filter_map(|effect| match effect {
+            Effect::Run { cmd, .. } => Some(Path::new(cmd.program())).filter(|p| p.is_absolute()),
+            _ => None,
+        })
+    }
+
+    /// Whether the step may run while preflight's last checks (bootstrap's dry runs) are still
+    /// under way, by what it does: it only empties a raw-profile scratch directory or builds
+    /// with bootstrap, so a failing check that stops it leaves every profile and every library
+    /// BOLT rewrites as it was (the runner also keeps it from replacing a part built with a
+    /// profile). A step alongside such a step builds programs beside it, and may too.
+    pub fn may_run_before_checks_end(&self) -> bool {
+        self.effects.iter().all(|e| match e {
+            Effect::ResetDir { .. } => true,
+            Effect::Bootstrap { cmd, .. } => crate::tools::bootstrap::is_build(cmd),
+            _ => false,
+        })
     }
 
     /// See [`Step::scratch`].
@@ -290,6 +324,8 @@ impl Serialize for Step {
             resumable: bool,
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
             changes: &'a [BuildChange],
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            alongside: bool,
         }
         let shown = |action| Shown {
             title: &self.title,
@@ -297,6 +333,7 @@ impl Serialize for Step {
             hint: &self.hint,
             resumable: self.resumable,
             changes: &self.changes,
+            alongside: self.alongside,
         };
         match (self.kind, self.effects.as_slice()) {
             (None, [effect]) => {

@@ -186,7 +186,11 @@ impl RunSummary<'_> {
                 secs: m.duration_secs,
             });
             for step in &m.steps {
-                rows.push(Row { stage: String::new(), step: step.title.clone(), secs: step.secs });
+                let step_title = match step.alongside {
+                    true => format!("{} (at the same time as the step before)", step.title),
+                    false => step.title.clone(),
+                };
+                rows.push(Row { stage: String::new(), step: step_title, secs: step.secs });
             }
         }
         rows

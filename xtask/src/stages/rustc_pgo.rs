@@ -3,7 +3,8 @@
 //! 1. build an instrumented compiler (with the `[pgo]` table also rustdoc and cargo, and clippy
 //!    where the table has its key, all writing into one raw-profile directory); the LLVM built
 //!    alongside it is thrown away by stage 2, so it is built without ThinLTO;
-//! 2. build the tree's rustc-perf collector and train the compiler with it;
+//! 2. build the tree's rustc-perf collector (at the same time as the compiler) and train the
+//!    compiler with it;
 //! 3. merge, validate and publish `rustc-pgo-<version>-<host>.profdata` (and with the table,
 //!    a separate rustdoc profile trained on `Doc` builds, and clippy's on `Clippy` builds);
 //! 4. rebuild the compiler with the profile, with BOLT link settings when BOLT follows.
@@ -74,7 +75,9 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
                  reachable",
                 tree.rustc_perf_dir().display()
             ),
-        ),
+        )
+        // Upstream builds it before the compiler; it needs nothing of the compiler's build.
+        .alongside(),
     ];
     // Each tool's own profile, from its own training (upstream's choice for rustdoc: better
     // than one profile for all), after its own reset, so that an interrupted training resumes

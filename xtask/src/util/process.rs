@@ -7,10 +7,14 @@
 //!
 //! Every command runs in a process group of its own, so a signal sent to the xtask alone (a CI
 //! runner's cancel, `kill PID`) reaches its children too: the xtask passes the signal on to the
-//! group, and kills what is left of it after [`GRACE`]. The group running now is recorded in a
-//! file (the build dir's `children.json`); should the xtask be killed outright (SIGKILL), the
-//! next run that takes the build dir's lock stops that group before it uses any directory the
-//! group could still be writing into.
+//! group, and kills what is left of it after [`GRACE`]. The groups running now (two, while two
+//! steps run at once) are recorded in a file (the build dir's `children.json`); should the
+//! xtask be killed outright (SIGKILL), the next run that takes the build dir's lock stops those
+//! groups before it uses any directory they could still be writing into.
+//!
+//! The run itself can ask for its commands to end ([`stop_commands`]: a step running at the
+//! same time failed, or preflight did): they are stopped as on a signal, but the xtask goes on
+//! to report why.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
@@ -23,6 +27,9 @@ use serde::{Deserialize, Serialize};
 
 /// The signal that came, 0 while none did.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// Why the run stopped its commands, once it did ([`stop_commands`]).
+static STOP: Mutex<Option<String>> = Mutex::new(None);
 
 /// How long a command has to end after the signal is passed on, before it is killed.
 const GRACE: Duration = Duration::from_secs(5);
@@ -45,6 +52,17 @@ pub fn install() {
 /// The signal that interrupted the run, if one did.
 pub fn signal() -> Option<i32> {
     Some(SIGNAL.load(Ordering::SeqCst)).filter(|&signum| signum != 0)
+}
+
+/// Stops every command running now or started later in this run (SIGTERM to its group, then
+/// SIGKILL after [`GRACE`]), its error saying `why`; the first reason given stays.
+pub fn stop_commands(why: &str) {
+    STOP.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| why.to_string());
+}
+
+/// Why the run stopped its commands, once it did.
+pub fn stop_reason() -> Option<String> {
+    STOP.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// The signal in words, for messages.
@@ -76,7 +94,7 @@ pub fn process_start(pid: u32) -> Option<u64> {
 }
 
 /// The process group of a running command, as recorded for the next run.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Children {
     group: u32,
     /// The group leader's start time: a recycled pid is not mistaken for it.
@@ -84,30 +102,35 @@ struct Children {
     command: String,
 }
 
-/// Where the running group is recorded: set by the build dir's lock.
-static RECORD: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// Where the running groups are recorded (set by the build dir's lock), and which they are.
+static RECORD: Mutex<(Option<PathBuf>, Vec<Children>)> = Mutex::new((None, Vec::new()));
 
 /// Stops the processes a run killed outright left running, as `record` names them, and records
 /// this run's commands there from now on.
 pub fn stop_leftover_children(record: &Path) -> Result<()> {
-    *RECORD.lock().unwrap_or_else(|e| e.into_inner()) = Some(record.to_path_buf());
-    let Ok(Some(children)) = super::fs::read_json::<Children>(record) else {
-        return Ok(());
+    RECORD.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(record.to_path_buf());
+    // A list; one object from an xtask that ran one command at a time.
+    let groups = match super::fs::read_json::<serde_json::Value>(record) {
+        Ok(Some(serde_json::Value::Array(list))) => list,
+        Ok(Some(one)) => vec![one],
+        _ => return Ok(()),
     };
-    // A group id cannot be reused while a process of the group lives, so with the leader gone
-    // any member left is ours; a live process with the leader's pid is ours only if it started
-    // when the leader did.
-    let ours = match process_start(children.group) {
-        Some(start) => children.leader_start.is_none_or(|recorded| recorded == start),
-        None => signal_group(children.group, 0),
-    };
-    if ours {
-        eprintln!(
-            "opt-dist: stopping the processes of a run that was killed (process group {}: `{}`), \
-             so that they write nothing into this run's directories",
-            children.group, children.command
-        );
-        kill_group_and_wait(children.group)?;
+    for children in groups.into_iter().filter_map(|v| serde_json::from_value::<Children>(v).ok()) {
+        // A group id cannot be reused while a process of the group lives, so with the leader
+        // gone any member left is ours; a live process with the leader's pid is ours only if
+        // it started when the leader did.
+        let ours = match process_start(children.group) {
+            Some(start) => children.leader_start.is_none_or(|recorded| recorded == start),
+            None => signal_group(children.group, 0),
+        };
+        if ours {
+            eprintln!(
+                "opt-dist: stopping the processes of a run that was killed (process group {}: \
+                 `{}`), so that they write nothing into this run's directories",
+                children.group, children.command
+            );
+            kill_group_and_wait(children.group)?;
+        }
     }
     super::fs::remove(record)
 }
@@ -127,28 +150,32 @@ fn kill_group_and_wait(group: u32) -> Result<()> {
     Ok(())
 }
 
-/// Notes the group running now (`None`: none), for the next run should this one be killed.
-fn note(children: Option<Children>) {
-    let Some(path) = RECORD.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+/// Notes a group that started (`Ok`) or ended (`Err`: its id), for the next run should this
+/// one be killed.
+fn note(change: Result<Children, u32>) {
+    let mut record = RECORD.lock().unwrap_or_else(|e| e.into_inner());
+    let (path, running) = &mut *record;
+    match change {
+        Ok(children) => running.push(children),
+        Err(group) => running.retain(|c| c.group != group),
+    }
+    let Some(path) = path else {
         return;
     };
     // Only for the case that this run is killed: no reason to stop it.
-    let _ = match children {
-        Some(children) => super::fs::write_json(&path, &children),
-        None => super::fs::remove(&path),
+    let _ = match running.is_empty() {
+        false => super::fs::write_json(path, running),
+        true => super::fs::remove(path),
     };
 }
 
 /// Waits for `child`, started as the leader of its own process group. A signal that comes
-/// meanwhile is passed on to the whole group, which is killed after [`GRACE`]; the result is
-/// then an error that names the signal.
+/// meanwhile (or a request to stop the run's commands) is passed on to the whole group, which
+/// is killed after [`GRACE`]; the result is then an error that names the signal (or the
+/// reason).
 pub fn wait_for(mut child: Child, command: &str) -> Result<ExitStatus> {
     let group = child.id();
-    note(Some(Children {
-        group,
-        leader_start: process_start(group),
-        command: command.to_string(),
-    }));
+    note(Ok(Children { group, leader_start: process_start(group), command: command.to_string() }));
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || sender.send(child.wait()));
     let mut passed_on: Option<(i32, Instant)> = None;
@@ -158,12 +185,19 @@ pub fn wait_for(mut child: Child, command: &str) -> Result<ExitStatus> {
             Err(mpsc::RecvTimeoutError::Disconnected) => bail!("lost track of `{command}`"),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        match (passed_on, signal()) {
+        let stop = || stop_reason().map(|_| libc::SIGTERM);
+        match (passed_on, signal().or_else(stop)) {
             (None, Some(signum)) => {
-                eprintln!(
-                    "opt-dist: {} came: passing it on to `{command}` and its processes",
-                    describe(signum)
-                );
+                match signal() {
+                    Some(_) => eprintln!(
+                        "opt-dist: {} came: passing it on to `{command}` and its processes",
+                        describe(signum)
+                    ),
+                    None => eprintln!(
+                        "opt-dist: stopping `{command}` and its processes: {}",
+                        stop_reason().unwrap_or_default()
+                    ),
+                }
                 signal_group(group, signum);
                 passed_on = Some((signum, Instant::now()));
             }
@@ -177,9 +211,10 @@ pub fn wait_for(mut child: Child, command: &str) -> Result<ExitStatus> {
         // Whatever of the group outlived its leader goes too.
         let _ = kill_group_and_wait(group);
     }
-    note(None);
-    match passed_on {
-        Some((signum, _)) => bail!("interrupted by {}", describe(signum)),
-        None => Ok(status?),
+    note(Err(group));
+    match (passed_on, signal(), stop_reason()) {
+        (Some(_), None, Some(why)) => bail!("stopped: {why}"),
+        (Some((signum, _)), ..) => bail!("interrupted by {}", describe(signum)),
+        (None, ..) => Ok(status?),
     }
 }

@@ -97,6 +97,28 @@ fn a_build_dir_that_cannot_be_one_is_refused_before_anything_runs() {
     drop(mount);
 }
 
+/// In a build dir that holds an optimized compiler, the first build does not start before
+/// preflight's dry runs end: a rejected dist argument leaves everything as it was.
+#[test]
+fn a_rejected_dist_argument_leaves_an_optimized_build_dir_as_it_was() {
+    let tree = MiniTree::from_snapshot("faults-typo-optimized", Snapshot::Finished);
+    let host = tree.host();
+    let (libraries, state) =
+        (sysroot_libraries(&tree.root.join("build"), &host), build_state(&tree));
+    let (out, took) = timed(|| tree.opt_dist(&["all", "--force", "--", "--frobnicate"]));
+    assert_refused_before_building(&tree, &out, took, "unexpected argument '--frobnicate'");
+    assert!(stderr(&out).contains("nothing was started"), "{}", stderr(&out));
+    assert_eq!(sysroot_libraries(&tree.root.join("build"), &host), libraries);
+    assert_eq!(build_state(&tree), state);
+    let status = tree.opt_dist(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["stages"][0]["state"], "done", "{status:#}");
+}
+
+fn build_state(tree: &MiniTree) -> String {
+    std::fs::read_to_string(tree.root.join("build/opt-dist/build-state.json")).unwrap()
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")

@@ -325,6 +325,106 @@ fn an_interrupted_rustc_pgo_never_ships_an_instrumented_compiler_and_runs_do_not
     assert!(outputs.contains(&format!("rustc-{}", tree.version())), "{outputs}");
 }
 
+/// The process groups the xtask runs now, as it records them for the next run: (group,
+/// command) once there are `count`.
+fn running_groups(tree: &MiniTree, count: usize) -> Vec<(u32, String)> {
+    let record = tree.root.join("build/opt-dist/children.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let groups: Vec<(u32, String)> = std::fs::read(&record)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<serde_json::Value>>(&b).ok())
+            .unwrap_or_default()
+            .iter()
+            .map(|c| (c["group"].as_u64().unwrap() as u32, c["command"].to_string()))
+            .collect();
+        if groups.len() == count {
+            return groups;
+        }
+        assert!(Instant::now() < deadline, "never {count} groups in {}", record.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn group_alive(group: u32) -> bool {
+    let mut probe = Command::new("kill");
+    probe.args(["-0", "--", &format!("-{group}")]).stderr(Stdio::null());
+    probe.status().unwrap().success()
+}
+
+/// rustc-pgo builds the collector at the same time as the instrumented compiler. Whichever
+/// fails, the other is stopped, and the next run does again only what did not finish; a
+/// SIGTERM reaches both.
+#[test]
+fn the_collector_built_beside_the_instrumented_compiler_fails_stops_and_resumes_alone() {
+    let tree = MiniTree::new("resume-alongside", "legacy");
+    let all = with_dist_args(&tree, &["all"]);
+    let collector = tree.root.join("src/tools/rustc-perf/collector/src/main.rs");
+    let source = std::fs::read_to_string(&collector).unwrap();
+
+    // The collector does not build: the compiler's build beside it is stopped.
+    std::fs::write(&collector, format!("{source}\ncompile_error!(\"a broken rustc-perf\");\n"))
+        .unwrap();
+    let out = opt_dist(&tree, &all, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("failed at step 3/11: Build the rustc-perf collector"), "{err}");
+    assert!(err.contains("a broken rustc-perf"), "the compiler's words: {err}");
+    assert!(
+        err.contains(
+            "step 2 (Build the PGO-instrumented compiler), which ran at the same time, \
+                      was stopped too"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("the collector did not build"), "the collector's advice: {err}");
+    let built = |tree: &MiniTree| {
+        let calls = tree.records_of("x.py");
+        calls
+            .iter()
+            .filter(|c| argv(c)[0] == "build" && !argv(c).contains(&"--dry-run".into()))
+            .count()
+    };
+    assert_eq!(built(&tree), 0, "the compiler's build did not finish");
+
+    // Fixed: both run again. A SIGTERM while they run reaches both process groups.
+    std::fs::write(&collector, &source).unwrap();
+    let log = tree.root.join("sigterm.log");
+    let mut run = spawn(&tree, &all, &log, &[]);
+    wait_for(&log, "Compiling collector", &mut run);
+    let groups = running_groups(&tree, 2);
+    Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap();
+    assert_eq!(run.wait().unwrap().code(), Some(143), "{}", std::fs::read_to_string(&log).unwrap());
+    for (group, command) in &groups {
+        assert!(!group_alive(*group), "{command} (group {group}) still runs");
+    }
+
+    // The compiler's build fails after the collector's finished: the collector is not built
+    // again.
+    let log = tree.root.join("x-py-killed.log");
+    let mut run = spawn(&tree, &all, &log, &[]);
+    wait_for(&log, "step 3 (Build the rustc-perf collector) done after", &mut run);
+    let (x_py, _) =
+        running_groups(&tree, 1).into_iter().find(|(_, c)| c.contains("python")).unwrap();
+    Command::new("kill").args(["-KILL", "--", &format!("-{x_py}")]).status().unwrap();
+    assert_eq!(run.wait().unwrap().code(), Some(1));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(err.contains("failed at step 2/11: Build the PGO-instrumented compiler"), "{err}");
+    assert!(!err.contains("was stopped too"), "{err}");
+
+    let out = opt_dist(&tree, &all, &[("MINI_TREE_FAULT", "collector")]);
+    let err = stderr(&out);
+    assert!(err.contains("resuming at step 2 of its own 11"), "{err}");
+    assert!(
+        err.contains(
+            "==> [rustc-pgo 3/11] Build the rustc-perf collector (done in an earlier run)"
+        ),
+        "{err}"
+    );
+    assert_eq!(built(&tree), 1, "the compiler was built, once: {err}");
+    assert!(err.contains("failed at step 4/11: Train the instrumented rustc"), "{err}");
+}
+
 /// Runs `all` in a process group, kills it with SIGKILL once the log shows `at`.
 fn kill_all_at(tree: &MiniTree, args: &[String], at: &str, log: &Path) {
     let mut run = spawn(tree, args, log, &[]);

@@ -57,7 +57,8 @@ fn group_alive(group: u32) -> bool {
         .success()
 }
 
-/// The process group of the command the xtask runs now, as it records it for the next run.
+/// The process group of the (first) command the xtask runs now, as it records it for the next
+/// run.
 fn running_group(tree: &MiniTree) -> u32 {
     let record = tree.root.join("build/opt-dist/children.json");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -65,7 +66,7 @@ fn running_group(tree: &MiniTree) -> u32 {
         if let Some(group) = std::fs::read(&record)
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["group"].as_u64())
+            .and_then(|v| v[0]["group"].as_u64())
         {
             return group as u32;
         }
