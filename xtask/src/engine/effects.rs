@@ -429,8 +429,11 @@ static DELETING: Mutex<Vec<JoinHandle<Result<()>>>> = Mutex::new(Vec::new());
 /// steps run: gone at once under another name (`<dir>-deleted`), deleted by a thread the stage
 /// waits for before it ends ([`finish_deletions`], which also deletes what a killed run left).
 fn delete_behind(dir: &Path) -> Result<()> {
-    let doomed = dir.with_file_name(format!("{}-deleted", file_name(dir)));
-    fs::remove(&doomed)?;
+    // A name no earlier deletion still uses: two threads deleting one tree at once fail.
+    let doomed = (0..)
+        .map(|n| dir.with_file_name(format!("{}-{n}-deleted", file_name(dir))))
+        .find(|doomed| doomed.symlink_metadata().is_err())
+        .expect("some name is free");
     fs::rename(dir, &doomed)?;
     let deleting = std::thread::spawn(move || fs::remove(&doomed));
     DELETING.lock().unwrap_or_else(|e| e.into_inner()).push(deleting);
