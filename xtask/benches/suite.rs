@@ -7,8 +7,10 @@
 //! * `all` resumed after a failure in each stage vs the remaining stages run alone;
 //! * stage by stage vs `all` (x.py calls and wall time);
 //! * a fresh build root with imported profiles vs `all` from scratch;
-//! * raw profiles pooled vs per process (bytes, files, training time, overlap of the merged
-//!   profiles), and with parallel training where the xtask has `--training-jobs`;
+//! * raw profiles per process vs pooled vs streamed (bytes, files, training time, overlap of
+//!   the merged profiles), and with parallel training where the xtask has `--training-jobs`;
+//!   streamed vs per-process for rustc's PGO and BOLT training, three rounds each
+//!   (`SUITE_ONLY=streamed` measures only these, after `all`, and prints them);
 //! * how much of each profile the binaries built with it hold: the pipeline's own, a previous
 //!   release's, another binary's (`SUITE_ONLY_FITS=1` measures only these, after `all`, and
 //!   prints them instead of writing `BENCHMARKS.md`);
@@ -184,6 +186,12 @@ fn run() -> Result<()> {
     ));
     let own = OwnTime::of(&scratch, all_secs, &all_out)?;
     rows.push(own.row(1));
+    if std::env::var("SUITE_ONLY").as_deref() == Ok("streamed") {
+        for r in streamed_goals(&scratch, &work)? {
+            eprintln!("| {} | {} | {} | {:?} |", r.what, r.figure, r.goal, r.met);
+        }
+        return Ok(());
+    }
     if std::env::var_os("SUITE_ONLY_FITS").is_some() {
         for r in profile_fits(&scratch, &work)? {
             eprintln!("| {} | {} | {} | {:?} |", r.what, r.figure, r.goal, r.met);
@@ -280,6 +288,7 @@ fn run() -> Result<()> {
     }
 
     rows.extend(raw_profile_modes(&scratch, &work)?);
+    rows.extend(streamed_goals(&scratch, &work)?);
     rows.extend(profile_fits(&scratch, &work)?);
 
     if let Ok(real) = std::env::var("OPT_DIST_REAL_TREE") {
@@ -448,54 +457,124 @@ fn raw_profile_modes(finished: &Tree, work: &Path) -> Result<Vec<Row>> {
         false => &["1"],
     };
     let mut runs = Vec::new();
-    for mode in ["per-process", "pooled"] {
+    for mode in ["per-process", "pooled", "streamed"] {
         for j in jobs {
             eprintln!("suite: training with {mode} raw profiles, {j} job(s)");
             let tree = finished.copy(work, &format!("raw-{mode}-{j}"))?;
             let mut stats = Vec::new();
             for stage in ["rustc-pgo", "llvm-pgo"] {
-                let mut args = vec![stage, "--keep-raw", "--raw-profiles", mode, "--no-preflight"];
+                let mut args = vec![stage, "--raw-profiles", mode, "--no-preflight"];
                 if jobs.len() > 1 {
                     args.extend(["--training-jobs", j]);
                 }
                 tree.xtask_ok(&args)?;
-                let m = tree.manifest(stage)?;
-                let raw = &m["raw_profiles"][0];
-                let train = m["steps"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|s| s["title"].as_str().is_some_and(|t| t.starts_with("Train")))
-                    .and_then(|s| s["secs"].as_f64())
-                    .unwrap_or(0.0);
-                let profile = PathBuf::from(m["outputs"][0]["path"].as_str().unwrap_or_default());
-                let kept = work.join(format!("{mode}-{j}-{stage}.profdata"));
-                std::fs::copy(&profile, &kept)?;
-                stats.push((
-                    raw["bytes"].as_u64().unwrap_or(0),
-                    raw["count"].as_u64().unwrap_or(0),
-                    train,
-                    kept,
-                ));
+                let trained = Trained::of(&tree, stage, work, &format!("{mode}-{j}"))?;
+                stats.push(trained);
             }
             runs.push((mode, *j, stats));
+            let _ = std::fs::remove_dir_all(&tree.root);
         }
     }
     let mut rows = Vec::new();
     let base = &runs[0].2;
     for (mode, j, stats) in &runs {
         for (s, stage) in ["rustc", "LLVM"].iter().enumerate() {
-            let (bytes, files, train, profile) = &stats[s];
-            let (edge, icall) = overlap(&base[s].3, profile)?;
+            let t = &stats[s];
+            let (edge, icall) = overlap(&base[s].profile, &t.profile)?;
             rows.push(row(
                 format!("{stage} training, raw profiles {mode}, {j} job(s)"),
                 format!(
-                    "peak raw {:.2} MB in {files} files; training {train:.1} s; overlap with \
+                    "peak raw {:.2} MB in {} files; training {:.1} s; overlap with \
                      per-process/1 job: edges {edge}, indirect calls {icall}",
-                    *bytes as f64 / 1e6
+                    t.peak_bytes as f64 / 1e6,
+                    t.files,
+                    t.train_secs,
                 ),
             ));
         }
+    }
+    Ok(rows)
+}
+
+/// What one stage's training left in its manifest, and a copy of its profile.
+struct Trained {
+    peak_bytes: u64,
+    files: u64,
+    train_secs: f64,
+    profile: PathBuf,
+}
+
+impl Trained {
+    fn of(tree: &Tree, stage: &str, work: &Path, tag: &str) -> Result<Trained> {
+        let m = tree.manifest(stage)?;
+        let raw = &m["raw_profiles"][0];
+        let train_secs = m["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["title"].as_str().is_some_and(|t| t.starts_with("Train")))
+            .filter_map(|s| s["secs"].as_f64())
+            .sum();
+        let output = PathBuf::from(m["outputs"][0]["path"].as_str().unwrap_or_default());
+        let profile = work.join(format!("{tag}-{}", output.file_name().unwrap().to_string_lossy()));
+        std::fs::copy(&output, &profile)?;
+        Ok(Trained {
+            peak_bytes: raw["peak_bytes"].as_u64().or(raw["bytes"].as_u64()).unwrap_or(0),
+            files: raw["count"].as_u64().unwrap_or(0),
+            train_secs,
+            profile,
+        })
+    }
+}
+
+/// Streamed raw profiles against per-process ones, for rustc's PGO and BOLT training: the most
+/// raw bytes on disk at once, the training time (medians of 3), and the profile (PGO: its
+/// overlap with the per-process one; BOLT: validated by the stage, and the whole pipeline,
+/// streamed by default, ends with BOLT-optimized libraries).
+fn streamed_goals(finished: &Tree, work: &Path) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for stage in ["rustc-pgo", "rustc-bolt"] {
+        let mut by_mode = Vec::new();
+        for mode in ["per-process", "streamed"] {
+            eprintln!("suite: {stage} with {mode} raw profiles (3 rounds)");
+            let tree = finished.copy(work, &format!("streamed-goal-{stage}-{mode}"))?;
+            let mut rounds = Vec::new();
+            for round in 0..3 {
+                tree.xtask_ok(&[stage, "--raw-profiles", mode, "--no-preflight"])?;
+                rounds.push(Trained::of(&tree, stage, work, &format!("{mode}-{round}"))?);
+            }
+            let _ = std::fs::remove_dir_all(&tree.root);
+            by_mode.push(rounds);
+        }
+        let peak = |rounds: &[Trained]| rounds.iter().map(|t| t.peak_bytes).max().unwrap_or(0);
+        let secs = |rounds: &[Trained]| median(rounds.iter().map(|t| t.train_secs).collect());
+        let (per_process, streamed) = (&by_mode[0], &by_mode[1]);
+        let share = peak(streamed) as f64 / peak(per_process).max(1) as f64;
+        let time = secs(streamed) / secs(per_process);
+        let (same, shown) = match stage {
+            "rustc-pgo" => {
+                let (edge, icall) = overlap(&per_process[0].profile, &streamed[0].profile)?;
+                let percent = |s: &str| s.trim_end_matches('%').parse::<f64>().ok();
+                let same = percent(&edge).is_some_and(|e| e >= 99.9)
+                    && percent(&icall).is_some_and(|i| i >= 99.0);
+                (same, format!("; overlap: edges {edge}, indirect calls {icall}"))
+            }
+            _ => (true, "; profile validated".to_string()),
+        };
+        rows.push(goal(
+            format!("{stage} training, raw profiles streamed vs per-process (medians of 3)"),
+            format!(
+                "peak raw {:.2} MB vs {:.2} MB ({:.1}%); training {:.2} s vs {:.2} s (ratio \
+                 {time:.3}){shown}",
+                peak(streamed) as f64 / 1e6,
+                peak(per_process) as f64 / 1e6,
+                share * 100.0,
+                secs(streamed),
+                secs(per_process),
+            ),
+            "peak ≤ 10%, training ≤ 1.05, PGO overlap ≥ 99.9% edges, ≥ 99% indirect calls",
+            share <= 0.10 && time <= 1.05 && same,
+        ));
     }
     Ok(rows)
 }
@@ -602,12 +681,22 @@ fn overlap(base: &Path, test: &Path) -> Result<(String, String)> {
 fn write_disk_reference(tree: &Tree) -> Result<()> {
     let mut stages = serde_json::Map::new();
     for stage in STAGES.iter().chain(&["test"]) {
-        let disk = &tree.manifest(stage)?["disk"];
+        let manifest = tree.manifest(stage)?;
+        let disk = &manifest["disk"];
         let n = |k: &str| disk[k].as_u64().unwrap_or(0);
         let kept = n("build_dir_after").saturating_sub(n("build_dir_before"));
         let peak =
             n("free_before").saturating_sub(n("lowest_free")).max(kept).max(n("peak_raw_bytes"));
-        stages.insert(stage.to_string(), serde_json::json!({ "kept": kept, "peak": peak }));
+        // All the raw bytes its training wrote: what per-process training keeps at once.
+        let raw = manifest["raw_profiles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["bytes"].as_u64())
+            .max()
+            .unwrap_or(0);
+        let figures = serde_json::json!({ "kept": kept, "peak": peak, "raw": raw });
+        stages.insert(stage.to_string(), figures);
     }
     let compiler: u64 = walkdir::WalkDir::new(tree.root.join("compiler"))
         .into_iter()
@@ -672,10 +761,13 @@ fn write_report(rows: &[Row], compiler: Option<&str>, secs: f64) -> Result<()> {
          miniature tree's injected fault (`MINI_TREE_FAULT=collector`, or `dist`), then `all` \
          resumes; another copy runs the same stages one command each. The resumed run skips \
          the steps the failed one finished.\n\
-         * *raw profiles*: `rustc-pgo` and `llvm-pgo` rerun on a copy of the finished pipeline \
-         with `--keep-raw`; overlap is `llvm-profdata overlap` of the merged profile with the \
-         per-process, one-job one (two per-process runs differ by a few thousandths in edges, \
-         as training is not perfectly deterministic).\n\
+         * *raw profiles*: `rustc-pgo` and `llvm-pgo` (and, streamed vs per-process, \
+         `rustc-bolt`) rerun on a copy of the finished pipeline in each `--raw-profiles` mode; \
+         peak raw is the manifest's `peak_bytes`: per-process and pooled, the raw directory \
+         when training ended; streamed, the most seen on disk at once, sampled while the \
+         instrumented binaries ran. Overlap is `llvm-profdata overlap` of the merged profile \
+         with the per-process, one-job one (two per-process runs differ by a few thousandths in \
+         edges, as training is not perfectly deterministic).\n\
          * *own time*: the wall of `all` from scratch minus the wall of the calls upstream makes \
          too (x.py builds and dist, the collector's build and trainings, llvm-profdata, \
          llvm-bolt, merge-fdata), from the manifests' command records, calls that ran at the \

@@ -103,11 +103,16 @@ pub const OPTIONS: &[Opt] = &[
     opt("pipeline", "--llvm-shared <true|false>", "LLVM is linked as a shared library (default: \
         true)", |a, v| { a.options.llvm_shared = v.parse()?; Ok(()) }),
     opt("pipeline", "--keep-raw", "keep the raw profiles (moved to raw-<profile>/) instead of \
-        deleting them after a good merge", |a, _| { a.options.keep_raw = true; Ok(()) }),
-    opt("pipeline", "--raw-profiles <pooled|per-process>", "how training processes write raw \
-        profiles: per-process (one file each, as upstream; the default) or pooled (merged as \
-        processes exit into a few files per binary: ~26x less disk, but indirect-call targets lose \
-        counts)", |a, v| { a.options.raw_profiles = named(v)?; Ok(()) }),
+        deleting them after a good merge; training then writes them per process, unstreamed",
+        |a, _| { a.options.keep_raw = true; Ok(()) }),
+    opt("pipeline", "--raw-profiles <streamed|per-process|pooled>", "how training's raw \
+        profiles are kept: streamed (the default: per process, merged and deleted as processes \
+        end, the same profile in a small part of the disk), per-process (all kept until training \
+        ends, as upstream) or pooled (merged by LLVM's runtime into a few files per binary: \
+        indirect-call targets lose counts)", |a, v| { a.options.raw_profiles = named(v)?; Ok(()) }),
+    opt("pipeline", "--raw-cap <SIZE>", "streamed: raw profiles on disk reaching this pause \
+        training until merges bring them under half of it (default: 1G; K, M, G suffixes)",
+        |a, v| { a.options.raw_cap = bytes(v)?; Ok(()) }),
     opt("pipeline", "--rustc-crates <A,B,...>", "rustc training benchmarks (default: upstream's \
         list)", |a, v| {
         let crates = v.split(',').map(str::trim).filter(|c| !c.is_empty());
@@ -415,6 +420,25 @@ fn stray(word: &str, command: &str) -> String {
     }
 }
 
+/// A size in bytes: a number, with K, M or G for KiB, MiB or GiB.
+fn bytes(value: &str) -> Result<u64, String> {
+    let (number, unit) = match value.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => value.split_at(at),
+        None => (value, ""),
+    };
+    let shift = match unit {
+        "" => 0,
+        "K" | "k" => 10,
+        "M" | "m" => 20,
+        "G" | "g" => 30,
+        _ => return Err("a size such as 512M or 2G".to_string()),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n << shift),
+        _ => Err("a size such as 512M or 2G".to_string()),
+    }
+}
+
 /// A kebab-case enum's value, as serde spells it.
 fn named<T: serde::de::DeserializeOwned>(name: &str) -> serde_json::Result<T> {
     serde_json::from_value(serde_json::Value::String(name.to_string()))
@@ -462,6 +486,19 @@ mod tests {
 
     fn parse_str(line: &str) -> Result<Parsed, UsageError> {
         parse(line.split_whitespace().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn the_raw_cap_takes_a_size_and_refuses_what_is_not_one() {
+        let Ok(Parsed::Run(inv)) = parse_str("opt-dist rustc-pgo --raw-cap 512M") else {
+            panic!("should parse")
+        };
+        assert_eq!(inv.options.raw_cap, 512 << 20);
+        assert_eq!(bytes("2G"), Ok(2 << 30));
+        assert_eq!(bytes("4096"), Ok(4096));
+        for wrong in ["0", "G", "1.5G", "12T", "-1M"] {
+            assert!(bytes(wrong).is_err(), "{wrong}");
+        }
     }
 
     #[test]
@@ -528,7 +565,8 @@ mod tests {
             "<legacy|pgo-table>" => Some("legacy"),
             "<STAGE>" => Some("rustc-pgo"),
             "<PROFILE>" => Some("llvm-pgo"),
-            "<pooled|per-process>" => Some("pooled"),
+            "<streamed|per-process|pooled>" => Some("pooled"),
+            "<SIZE>" => Some("64M"),
             "<N>" => Some("4"),
             _ => Some("some-value"),
         }

@@ -435,7 +435,7 @@ pub fn bootstrap_dry_runs(ctx: &Ctx, plans: &[StagePlan], before_anything: bool)
     for plan in plans {
         for (i, step) in plan.steps.iter().enumerate() {
             for effect in &step.effects {
-                if let Effect::Bootstrap { cmd, preflight: true } = effect {
+                if let Effect::Bootstrap { cmd, preflight: true, .. } = effect {
                     let what = format!("{} step {}: {}", plan.stage.name, i + 1, step.title);
                     planned.push((what, cmd, plan.stage.takes_dist_args));
                 }

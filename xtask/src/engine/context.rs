@@ -35,6 +35,8 @@ pub struct Options {
     pub llvm_shared: bool,
     pub keep_raw: bool,
     pub raw_profiles: RawProfiles,
+    /// Streamed: the raw bytes on disk at which training pauses ([`crate::tools::streaming`]).
+    pub raw_cap: u64,
     pub rustc_crates: Option<Vec<String>>,
     /// The collector's `--jobs` (default: what the tree's own opt-dist passes).
     pub training_jobs: Option<u32>,
@@ -52,8 +54,8 @@ pub struct Options {
 
 impl Options {
     /// The options that change no command a stage runs, so never make one stale.
-    pub const NOT_IN_PLANS: [&'static str; 3] =
-        ["no_preflight", "ignore_disk_space", "allow_stale"];
+    pub const NOT_IN_PLANS: [&'static str; 4] =
+        ["no_preflight", "ignore_disk_space", "allow_stale", "raw_cap"];
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             llvm_shared: true,
             keep_raw: false,
             raw_profiles: RawProfiles::default(),
+            raw_cap: 1 << 30,
             rustc_crates: None,
             training_jobs: None,
             benchmark_cargo_config: Vec::new(),
@@ -147,6 +150,11 @@ impl Ctx {
                 "--use-bolt true needs a shared LLVM: BOLT optimizes libLLVM.so, which a static \
                  LLVM (--llvm-shared false) does not produce; pass --use-bolt false"
             );
+        }
+        let mut options = options;
+        // Kept raw profiles are all of them: nothing may be merged away while training runs.
+        if options.keep_raw && options.raw_profiles == RawProfiles::Streamed {
+            options.raw_profiles = RawProfiles::PerProcess;
         }
         let host_llvm = HostLlvm::locate(global.llvm_dir.as_deref(), &tree, sh);
         let training = TrainingLists::of(&tree);

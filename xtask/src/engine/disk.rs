@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::context::Ctx;
 use super::manifest::{DiskRecord, Manifest};
 use super::plan::StageDef;
+use crate::tools::collector::RawProfiles;
 use crate::util::fs::{self as fsutil, human_bytes};
 
 /// Measures a stage while it runs.
@@ -74,11 +75,32 @@ pub fn usage(dir: &Path) -> u64 {
         .sum()
 }
 
-/// A stage's disk figures: what it keeps and the most it needs at once.
+/// A stage's disk figures: what it keeps, the most it needs at once beside its raw profiles,
+/// and the raw profiles its training writes per process (0 where the peak holds them).
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct Figures {
     pub kept: u64,
     pub peak: u64,
+    #[serde(default)]
+    pub raw: u64,
+}
+
+impl Figures {
+    /// The most the stage needs at once, its raw profiles kept as `mode` keeps them: streamed,
+    /// at most the cap; pooled, about a 25th (BENCHMARKS.md).
+    fn peak_with(self, mode: RawProfiles, cap: u64) -> u64 {
+        let raw = match mode {
+            RawProfiles::PerProcess => self.raw,
+            RawProfiles::Pooled => self.raw / 25,
+            RawProfiles::Streamed => self.raw.min(cap),
+        };
+        self.peak.max(self.kept + raw)
+    }
+
+    fn scaled(self, factor: f64) -> Figures {
+        let scale = |bytes: u64| (bytes as f64 * factor) as u64;
+        Figures { kept: scale(self.kept), peak: scale(self.peak), raw: scale(self.raw) }
+    }
 }
 
 /// A measured run to scale from, for stages that never ran in this build dir.
@@ -103,8 +125,11 @@ fn full_tree_reference(stages: &[&StageDef]) -> Reference {
         stages: stages
             .iter()
             .map(|s| {
-                let figures =
-                    Figures { kept: s.kept_gib * GIB, peak: (s.kept_gib + s.transient_gib) * GIB };
+                let figures = Figures {
+                    kept: s.kept_gib * GIB,
+                    peak: (s.kept_gib + s.transient_gib - s.raw_gib) * GIB,
+                    raw: s.raw_gib * GIB,
+                };
                 (s.name.to_string(), figures)
             })
             .collect(),
@@ -130,10 +155,13 @@ pub fn estimate(ctx: &Ctx, stages: &[&StageDef], compiler_source_bytes: u64) -> 
     let (mut measured_here, mut scaled, mut from_full) = (Vec::new(), Vec::new(), Vec::new());
     for stage in stages {
         let name = stage.name;
-        let figures = match Manifest::read(&ctx.tree.stage_dir(name)).and_then(|m| m.disk) {
-            Some(record) => {
+        let manifest = Manifest::read(&ctx.tree.stage_dir(name));
+        let figures = match manifest.as_ref().and_then(|m| m.disk.as_ref().map(|d| (m, d))) {
+            Some((manifest, record)) => {
                 measured_here.push(name);
-                Figures { kept: record.growth().max(0) as u64, peak: record.peak_use() }
+                // All the raw bytes its training wrote, however they were kept then.
+                let raw = manifest.raw_profiles.iter().map(|r| r.bytes).max().unwrap_or(0);
+                Figures { kept: record.growth().max(0) as u64, peak: record.peak_use(), raw }
             }
             None => {
                 let (f, factor) = match reference.stages.get(name) {
@@ -144,14 +172,12 @@ pub fn estimate(ctx: &Ctx, stages: &[&StageDef], compiler_source_bytes: u64) -> 
                     true => scaled.push(name),
                     false => from_full.push(name),
                 }
-                Figures {
-                    kept: (f.kept as f64 * factor) as u64,
-                    peak: (f.peak as f64 * factor) as u64,
-                }
+                f.scaled(factor)
             }
         };
         kept += figures.kept;
-        peak = peak.max(figures.peak.saturating_sub(figures.kept));
+        let stage_peak = figures.peak_with(ctx.options.raw_profiles, ctx.options.raw_cap);
+        peak = peak.max(stage_peak.saturating_sub(figures.kept));
     }
     let sources = human_bytes(compiler_source_bytes);
     let mut basis = Vec::new();
@@ -219,5 +245,17 @@ mod tests {
         };
         assert_eq!(record.growth(), 40);
         assert_eq!(record.peak_use(), 45);
+    }
+
+    #[test]
+    fn raw_profiles_count_as_the_mode_keeps_them() {
+        const GIB: u64 = 1 << 30;
+        // Upstream's figures for rustc-pgo: 25 GiB kept, 20 GiB of raw profiles on top while
+        // it trains.
+        let figures = Figures { kept: 25 * GIB, peak: 25 * GIB, raw: 20 * GIB };
+        assert_eq!(figures.peak_with(RawProfiles::PerProcess, GIB), 45 * GIB);
+        assert_eq!(figures.peak_with(RawProfiles::Streamed, GIB), 26 * GIB);
+        assert_eq!(figures.peak_with(RawProfiles::Streamed, 64 * GIB), 45 * GIB);
+        assert!(figures.peak_with(RawProfiles::Pooled, GIB) < 26 * GIB);
     }
 }

@@ -16,6 +16,7 @@ use super::report;
 use crate::tools::fit;
 use crate::tools::llvm::{self, llvm_tool_version};
 use crate::tools::metrics;
+use crate::tools::streaming::{self, Stream};
 use crate::util::cmd::Cmd;
 use crate::util::elf::{self, BoltState};
 use crate::util::fs::{self, file_name, human_bytes, human_duration, sha256_file, OneFile};
@@ -65,8 +66,12 @@ impl Exec<'_> {
                 fs::write_atomically(output, kept.as_bytes())?;
             }
             Effect::Run { cmd, training: false, .. } => self.command(cmd, false)?,
-            Effect::Run { cmd, .. } => self.training(cmd)?,
-            Effect::Bootstrap { cmd, .. } => self.command(cmd, true)?,
+            Effect::Run { cmd, stream, .. } => {
+                self.streaming(stream.as_ref(), cmd, |exec| exec.training(cmd))?
+            }
+            Effect::Bootstrap { cmd, stream, .. } => {
+                self.streaming(stream.as_ref(), cmd, |exec| exec.command(cmd, true))?
+            }
             Effect::ResetDir { dir } => {
                 let (files, bytes) = fs::files_below(dir, None)?;
                 if files > 0 {
@@ -117,17 +122,31 @@ impl Exec<'_> {
                 eprintln!("    {} is {}", file_name(to), from.display());
             }
             Effect::ExpectRawProfiles { dir, extension } => {
-                let (count, bytes) = fs::files_below(dir, Some(extension))?;
+                let (left, left_bytes) = streaming::left_unmerged(dir, extension)?;
+                // Streamed, the record is there: what merged while training ran, and now what
+                // it left for the merge.
+                let (count, bytes) = match self.raw_profiles_in(dir) {
+                    Some(raw) if raw.kept && raw.streamed.is_some() => {
+                        (raw.count, raw.bytes) = (raw.count + left, raw.bytes + left_bytes);
+                        raw.peak_bytes = raw.peak_bytes.max(left_bytes);
+                        (raw.count, raw.bytes)
+                    }
+                    _ => {
+                        self.record.raw_profiles.push(RawProfilesRecord {
+                            dir: dir.clone(),
+                            count: left,
+                            bytes: left_bytes,
+                            kept: true,
+                            peak_bytes: left_bytes,
+                            streamed: None,
+                        });
+                        (left, left_bytes)
+                    }
+                };
                 if count == 0 {
                     bail!("training wrote no .{extension} files to {}", dir.display());
                 }
                 eprintln!("    {count} raw profiles, {}", human_bytes(bytes));
-                self.record.raw_profiles.push(RawProfilesRecord {
-                    dir: dir.clone(),
-                    count,
-                    bytes,
-                    kept: true,
-                });
             }
             Effect::CheckProfdata { profdata, compiler } => {
                 let (tool, rustc) = llvm::check_profdata_matches(profdata, compiler, self.sh)?;
@@ -229,6 +248,44 @@ impl Exec<'_> {
             self.recorded(cmd, false, |cmd, sh| cmd.run(sh, Some(&mut |line| progress.line(line))));
         progress.finish();
         ran
+    }
+
+    /// Runs `cmd` with `run`, the raw profiles its processes write merged as they go where
+    /// they stream; what streamed adds up in the record of their directory.
+    fn streaming(
+        &mut self,
+        stream: Option<&Stream>,
+        cmd: &Cmd,
+        run: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        let Some(stream) = stream else {
+            return run(self);
+        };
+        let streaming = stream.start(cmd.program());
+        let ran = run(self);
+        // The streaming's failure first: it is why the command was stopped.
+        let streamed = streaming.finish()?;
+        ran?;
+        if streamed.files == 0 {
+            return Ok(());
+        }
+        eprintln!("    {}", streamed.describe());
+        match self.raw_profiles_in(&stream.raw_dir).filter(|r| r.kept && r.streamed.is_some()) {
+            Some(raw) => {
+                let all = raw.streamed.get_or_insert_default();
+                all.add(&streamed);
+                (raw.count, raw.bytes, raw.peak_bytes) = (all.files, all.bytes, all.peak_bytes);
+            }
+            None => self.record.raw_profiles.push(RawProfilesRecord {
+                dir: stream.raw_dir.clone(),
+                count: streamed.files,
+                bytes: streamed.bytes,
+                kept: true,
+                peak_bytes: streamed.peak_bytes,
+                streamed: Some(streamed),
+            }),
+        }
+        Ok(())
     }
 
     fn recorded(

@@ -16,6 +16,7 @@ use crate::tools::bootstrap::Interface;
 use crate::tools::fit::Fit;
 use crate::tools::llvm::{llvm_major, Validation};
 use crate::tools::metrics::BootstrapStep;
+use crate::tools::streaming::StreamedRecord;
 use crate::tools::tree::Tree;
 use crate::util::fs::{self, file_name, read_record, sha256_file};
 
@@ -247,6 +248,12 @@ pub struct RawProfilesRecord {
     pub bytes: u64,
     /// Kept on disk (`--keep-raw`) or deleted after the merge.
     pub kept: bool,
+    /// The most raw bytes on disk at once: all of them, unless they streamed.
+    #[serde(default)]
+    pub peak_bytes: u64,
+    /// How they streamed (`--raw-profiles streamed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streamed: Option<StreamedRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

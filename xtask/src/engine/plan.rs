@@ -12,6 +12,7 @@ use anyhow::Result;
 use serde::{Serialize, Serializer};
 
 use super::context::{Artifact, Ctx};
+use crate::tools::streaming::Stream;
 use crate::util::cmd::{shell_quote_path as q, Cmd};
 use crate::util::fs::{file_name, OneFile};
 
@@ -33,6 +34,8 @@ pub struct StageDef {
     /// 6-20 GiB per PGO stage; unpacked tarballs).
     pub kept_gib: u64,
     pub transient_gib: u64,
+    /// Of the transient, the raw profiles, as upstream writes them (per process).
+    pub raw_gib: u64,
     /// What `clean` deletes in the stage's directory: names, with `*` at one end.
     pub scratch: &'static [&'static str],
     pub plan: fn(&Ctx) -> Result<StagePlan>,
@@ -391,6 +394,11 @@ pub enum Effect {
         benchmarks: Vec<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         output: Option<PathBuf>,
+        /// Training's raw profiles merged while it runs (`--raw-profiles streamed`): how the
+        /// files are written is the same, so it changes neither the commands nor a stage's
+        /// fingerprint.
+        #[serde(skip)]
+        stream: Option<Stream>,
     },
     /// A call of the tree's `x.py`, which preflight tries with `--dry-run` unless it runs under
     /// a configuration written just before it.
@@ -398,6 +406,9 @@ pub enum Effect {
         cmd: Cmd,
         #[serde(skip)]
         preflight: bool,
+        /// The raw profiles of the instrumented binaries it runs, merged while it runs.
+        #[serde(skip)]
+        stream: Option<Stream>,
     },
     /// Empties a scratch directory (or creates it).
     ResetDir { dir: PathBuf },
@@ -456,17 +467,26 @@ pub enum Effect {
 
 impl Effect {
     pub fn run(cmd: Cmd) -> Effect {
-        Effect::Run { cmd, training: false, benchmarks: Vec::new(), output: None }
+        Effect::Run { cmd, training: false, benchmarks: Vec::new(), output: None, stream: None }
     }
 
     /// An x.py call, checked by preflight.
     pub fn bootstrap(bootstrap: crate::tools::bootstrap::Bootstrap) -> Effect {
-        Effect::Bootstrap { cmd: bootstrap.into_cmd(), preflight: true }
+        Effect::Bootstrap { cmd: bootstrap.into_cmd(), preflight: true, stream: None }
+    }
+
+    /// The effect with the raw profiles its command's processes write merged while it runs.
+    pub fn streaming(mut self, to: Option<Stream>) -> Effect {
+        if let Effect::Run { stream, .. } | Effect::Bootstrap { stream, .. } = &mut self {
+            *stream = to;
+        }
+        self
     }
 
     /// The collector's run over `benchmarks`.
     pub fn train(cmd: Cmd, benchmarks: &[String]) -> Effect {
-        Effect::Run { cmd, training: true, benchmarks: benchmarks.to_vec(), output: None }
+        let benchmarks = benchmarks.to_vec();
+        Effect::Run { cmd, training: true, benchmarks, output: None, stream: None }
     }
 
     /// The POSIX shell commands that do what the effect does.

@@ -356,7 +356,8 @@ pub fn run_stage(
     };
     let mut outputs = records(&plan.outputs)?;
     outputs.append(&mut record.found_outputs);
-    let raw: Vec<(u64, u64)> = record.raw_profiles.iter().map(|r| (r.count, r.bytes)).collect();
+    let raw: Vec<(u64, u64)> =
+        record.raw_profiles.iter().map(|r| (r.count, r.peak_bytes)).collect();
     let merged_bytes = outputs
         .iter()
         .filter(|o| o.name.ends_with(".profdata") || o.name.ends_with(".fdata"))

@@ -29,6 +29,7 @@ pub const STAGE: StageDef = StageDef {
     only_with_tests: false,
     kept_gib: 8,
     transient_gib: 2,
+    raw_gib: 0,
     scratch: &["*.bolt", "*.bolt.log", "unpacked-*", "reproducible-artifacts"],
     plan,
 };
@@ -87,6 +88,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
                     training: false,
                     benchmarks: Vec::new(),
                     output: Some(log.clone()),
+                    stream: None,
                 },
                 Effect::CheckFit {
                     profile: profile.clone(),

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::context::Ctx;
 use crate::engine::plan::{Built, Effect, Part, ProfileCheck, Step};
-use crate::tools::collector::Benchmarks;
+use crate::tools::collector::{Benchmarks, RawProfiles};
+use crate::tools::streaming::{Merger, Stream};
 use crate::util::cmd::Cmd;
 use crate::util::fs::{file_name, OneFile};
 
@@ -31,10 +32,22 @@ impl PgoGathering<'_> {
         let raw = self.raw_dir.to_path_buf();
         let unpublished = self.output.with_extension("profdata.partial");
         let train = ctx.collector().train(&self.benchmarks, self.profile_file.as_deref());
+        let stream = streamed(ctx, &raw, Merger::Profdata(self.profdata.to_path_buf()));
         let mut steps = vec![
+            // Before training: streaming merges with this llvm-profdata while it trains.
+            Step::new(
+                "Check that llvm-profdata matches the compiler's LLVM",
+                Effect::CheckProfdata {
+                    profdata: self.profdata.to_path_buf(),
+                    compiler: self.compiler.to_path_buf(),
+                },
+                "install the llvm-profdata of the compiler's LLVM major version (Debian: \
+                 apt-get install llvm-<major>) and pass --llvm-dir /usr/lib/llvm-<major> (with \
+                 --build-llvm false; an in-tree LLVM build brings its own)",
+            ),
             Step::new(
                 format!("Train the instrumented {what} with rustc-perf"),
-                Effect::train(train, &self.benchmarks.crates),
+                Effect::train(train, &self.benchmarks.crates).streaming(stream),
                 "the collector failed while training: its output above names the benchmark; \
                  --rustc-crates picks other benchmarks, --benchmark-cargo-config lets offline \
                  builds use vendored crates",
@@ -48,16 +61,6 @@ impl PgoGathering<'_> {
                      it rebuilds the instrumented compiler first",
                     self.compiler.display()
                 ),
-            ),
-            Step::new(
-                "Check that llvm-profdata matches the compiler's LLVM",
-                Effect::CheckProfdata {
-                    profdata: self.profdata.to_path_buf(),
-                    compiler: self.compiler.to_path_buf(),
-                },
-                "install the llvm-profdata of the compiler's LLVM major version (Debian: \
-                 apt-get install llvm-<major>) and pass --llvm-dir /usr/lib/llvm-<major> (with \
-                 --build-llvm false; an in-tree LLVM build brings its own)",
             ),
             Step::new(
                 format!("Merge the {what} raw profiles"),
@@ -116,6 +119,7 @@ impl BoltGathering<'_> {
             &instrumented,
         );
         let train = ctx.collector().train(&self.benchmarks, None);
+        let stream = streamed(ctx, &raw, Merger::Fdata(ctx.host_llvm.tool("merge-fdata")));
         let mut steps = vec![
             Step::reset_raw_profiles(&raw),
             Step::of(
@@ -137,7 +141,7 @@ impl BoltGathering<'_> {
                         with: instrumented.clone(),
                         instrumented: true,
                     },
-                    Effect::train(train, &self.benchmarks.crates),
+                    Effect::train(train, &self.benchmarks.crates).streaming(stream),
                     Effect::Restore { library: library.clone(), backup },
                 ],
                 "if llvm-bolt failed: it needs a library linked with relocations (-Wl,-q), built \
@@ -171,6 +175,12 @@ impl BoltGathering<'_> {
         steps.extend(publish(ctx, what, unpublished, self.output, raw));
         steps
     }
+}
+
+/// How raw profiles written into `raw` stream, when they do (`--raw-profiles streamed`).
+pub fn streamed(ctx: &Ctx, raw: &Path, merger: Merger) -> Option<Stream> {
+    let streamed = ctx.options.raw_profiles == RawProfiles::Streamed;
+    streamed.then(|| Stream { raw_dir: raw.to_path_buf(), merger, cap: ctx.options.raw_cap })
 }
 
 /// Where a sysroot library is backed up while it is rewritten in place.

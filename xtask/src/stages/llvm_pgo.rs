@@ -7,12 +7,13 @@
 
 use anyhow::Result;
 
-use super::gather::PgoGathering;
+use super::gather::{streamed, PgoGathering};
 use crate::engine::build_state;
 use crate::engine::context::Ctx;
 use crate::engine::plan::{Built, Effect, Part, StageDef, StagePlan, Step};
 use crate::tools::bootstrap::Component;
 use crate::tools::collector::Benchmarks;
+use crate::tools::streaming::Merger;
 use crate::tools::profiles::Profile;
 
 pub const STAGE: StageDef = StageDef {
@@ -28,6 +29,7 @@ pub const STAGE: StageDef = StageDef {
     only_with_tests: false,
     kept_gib: 2,
     transient_gib: 20,
+    raw_gib: 20,
     scratch: &["raw", "raw-*"],
     plan,
 };
@@ -84,7 +86,12 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     steps.push(
         Step::new(
             "Build the PGO-instrumented LLVM",
-            Effect::bootstrap(instrumented),
+            // Its runs while it builds count too, and stream like training's.
+            Effect::bootstrap(instrumented).streaming(streamed(
+                ctx,
+                &raw,
+                Merger::Profdata(profdata.clone()),
+            )),
             "bootstrap failed building the instrumented LLVM: its error is above",
         )
         .changing(Part::Llvm, Built::Instrumented),

@@ -22,6 +22,7 @@ pub const STAGE: StageDef = StageDef {
     only_with_tests: false,
     kept_gib: 1,
     transient_gib: 2,
+    raw_gib: 1,
     scratch: &["raw", "raw-*", "*.instrumented"],
     plan,
 };

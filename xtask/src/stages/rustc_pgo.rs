@@ -11,11 +11,12 @@
 
 use anyhow::Result;
 
-use super::gather::PgoGathering;
+use super::gather::{streamed, PgoGathering};
 use crate::engine::context::Ctx;
 use crate::engine::plan::{Built, Effect, Part, StageDef, StagePlan, Step};
 use crate::tools::bootstrap::{Component, Interface};
 use crate::tools::collector::Benchmarks;
+use crate::tools::streaming::Merger;
 use crate::tools::profiles::{kind, Profile};
 
 pub const STAGE: StageDef = StageDef {
@@ -32,6 +33,7 @@ pub const STAGE: StageDef = StageDef {
     only_with_tests: false,
     kept_gib: 25,
     transient_gib: 20,
+    raw_gib: 20,
     scratch: &["raw", "raw-*"],
     plan,
 };
@@ -60,7 +62,13 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         Step::reset_raw_profiles(&raw),
         Step::new(
             "Build the PGO-instrumented compiler",
-            Effect::bootstrap(instrumented),
+            // Its runs while it builds count too: they stream like training's, once the
+            // build has made its llvm-profdata.
+            Effect::bootstrap(instrumented).streaming(streamed(
+                ctx,
+                &raw,
+                Merger::Profdata(ctx.profdata_for_built_compiler()),
+            )),
             "bootstrap failed building the instrumented compiler: its error is above; fix it \
              and rerun this stage",
         )

@@ -31,6 +31,7 @@ pub const STAGE: StageDef = StageDef {
     only_with_tests: true,
     kept_gib: 5,
     transient_gib: 0,
+    raw_gib: 0,
     scratch: &[],
     plan,
 };
@@ -120,6 +121,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
                 Effect::Bootstrap {
                     cmd: test.into_cmd(),
                     preflight: false,
+                    stream: None,
                 },
             ],
             "a test suite failed on the optimized toolchain: its output above names the tests; \

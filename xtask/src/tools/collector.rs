@@ -16,17 +16,19 @@ use crate::util::cmd::Cmd;
 /// How training processes write their raw profiles (`--raw-profiles`).
 ///
 /// Upstream gives every process its own file (`%p`): 6-20 GiB per stage on a real tree, most
-/// of it the same counters written again by thousands of short compiler runs. LLVM's runtime
-/// can instead merge online (`%Nm`): a process adds its counts to one of N pool files of its
-/// binary under a file lock as it exits. Measured on the miniature tree (BENCHMARKS.md): 26x
-/// fewer bytes, same training time, the same edge counts, but the indirect-call targets
-/// (value profiles) lose most of their counts in the online merge, so the default stays
-/// upstream's.
+/// of it the same counters written again by thousands of short compiler runs. Streamed (the
+/// default) writes the same files, but merges those of ended processes into one running
+/// profile while training goes on and deletes them ([`super::streaming`]): the same profile,
+/// a small part of the disk (BENCHMARKS.md). LLVM's runtime can instead merge online (`%Nm`,
+/// pooled): a process adds its counts to one of N pool files of its binary under a file lock
+/// as it exits, which keeps the edge counts but loses most indirect-call targets (value
+/// profiles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RawProfiles {
-    Pooled,
     #[default]
+    Streamed,
+    Pooled,
     PerProcess,
 }
 
@@ -39,13 +41,16 @@ impl RawProfiles {
     pub fn pattern(self, raw_dir: &Path) -> PathBuf {
         match self {
             RawProfiles::Pooled => raw_dir.join(format!("default_%{MERGE_POOL_SIZE}m.profraw")),
-            RawProfiles::PerProcess => raw_dir.join("default_%m_%p.profraw"),
+            RawProfiles::Streamed | RawProfiles::PerProcess => {
+                raw_dir.join("default_%m_%p.profraw")
+            }
         }
     }
 
-    /// The pattern for LLVM's training. Per process, none: the instrumented LLVM has upstream's
-    /// per-process directory (`LLVM_PROFILE_DIR=<raw>/prof-%p`) compiled in. Pooled, the
-    /// variable overrides it for the training only, so the x.py calls stay upstream's.
+    /// The pattern for LLVM's training. Per process and streamed, none: the instrumented LLVM
+    /// has upstream's per-process directory (`LLVM_PROFILE_DIR=<raw>/prof-%p`) compiled in.
+    /// Pooled, the variable overrides it for the training only, so the x.py calls stay
+    /// upstream's.
     pub fn llvm_pattern(self, raw_dir: &Path) -> Option<PathBuf> {
         (self == RawProfiles::Pooled).then(|| self.pattern(raw_dir))
     }

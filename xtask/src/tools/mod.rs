@@ -12,4 +12,5 @@ pub mod fit;
 pub mod llvm;
 pub mod metrics;
 pub mod profiles;
+pub mod streaming;
 pub mod tree;

@@ -60,6 +60,27 @@ pub fn stop_commands(why: &str) {
     STOP.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| why.to_string());
 }
 
+/// Pauses (SIGSTOP) or resumes (SIGCONT) the running commands of `program`, with every
+/// process of their groups: training waits while its raw profiles are merged.
+pub fn pause_commands(program: &str, paused: bool) {
+    let signum = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+    let record = RECORD.lock().unwrap_or_else(|e| e.into_inner());
+    for children in record.1.iter().filter(|c| c.command == program) {
+        signal_group(children.group, signum);
+    }
+}
+
+/// Gives the calling thread, and the processes it starts, the lowest CPU priority (nice 19;
+/// on Linux a thread has its own, and a child starts with its thread's): work beside a
+/// command that should take only what the command leaves idle.
+pub fn lower_this_threads_priority() {
+    // SAFETY: gettid and setpriority touch no memory of ours.
+    unsafe {
+        let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, thread, 19);
+    }
+}
+
 /// Why the run stopped its commands, once it did.
 pub fn stop_reason() -> Option<String> {
     STOP.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -199,6 +220,8 @@ pub fn wait_for(mut child: Child, command: &str) -> Result<ExitStatus> {
                     ),
                 }
                 signal_group(group, signum);
+                // A paused group ([`pause_commands`]) must run to take the signal.
+                signal_group(group, libc::SIGCONT);
                 passed_on = Some((signum, Instant::now()));
             }
             (Some((_, at)), _) if at.elapsed() > GRACE => {

@@ -24,3 +24,4 @@ mod reporting;
 mod resume;
 mod rustc_pgo;
 mod seams;
+mod streamed;

@@ -348,6 +348,19 @@ fn compile_once(
     run_compiler(&mut cmd, &format!("{:?} {:?} build", profile, scenario))
 }
 
+/// Fault injection: a raw profile that no tool can read, named like one of a process that has
+/// ended, beside the training's (`LLVM_PROFILE_FILE`'s directory), as a process killed while it
+/// wrote its profile leaves; then time for the driver to notice before the next benchmark.
+fn write_corrupt_profile() {
+    let Some(dir) = std::env::var_os("LLVM_PROFILE_FILE").map(PathBuf::from) else { return };
+    let ended = std::process::Command::new("true").spawn().and_then(|mut c| c.wait().map(|_| c.id()));
+    let pid = ended.unwrap_or(1);
+    let file = dir.parent().unwrap().join(format!("default_1_{pid}.profraw"));
+    let _ = std::fs::write(&file, b"not a raw profile: written by MINI_TREE_FAULT=corrupt-profile");
+    eprintln!("collector: wrote the corrupt raw profile {} (MINI_TREE_FAULT=corrupt-profile)", file.display());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+}
+
 fn real_main(raw: &[String]) -> Result<(), String> {
     // Fault injection for the driver's tests: a benchmark run that fails.
     if std::env::var("MINI_TREE_FAULT").as_deref() == Ok("collector") {
@@ -414,6 +427,9 @@ fn real_main(raw: &[String]) -> Result<(), String> {
                 let job = Job { args, dir: bench_dir.join(&name), name: name.clone(), tmp_root: tmp_root.clone() };
                 let result = profile_benchmark(&job);
                 eprintln!("Finished benchmark {}", benchmark_id);
+                if position == 0 && std::env::var("MINI_TREE_FAULT").as_deref() == Ok("corrupt-profile") {
+                    write_corrupt_profile();
+                }
                 if let Err(e) = result {
                     eprintln!("collector error: Failed to profile '{}' with Eprintln: {}", name, e);
                     failures.lock().unwrap().push(name);
