@@ -422,7 +422,7 @@ fn the_collector_built_beside_the_instrumented_compiler_fails_stops_and_resumes_
         "{err}"
     );
     assert_eq!(built(&tree), 1, "the compiler was built, once: {err}");
-    assert!(err.contains("failed at step 4/11: Train the instrumented rustc"), "{err}");
+    assert!(err.contains("failed at step 5/11: Train the instrumented rustc"), "{err}");
 }
 
 /// Runs `all` in a process group, kills it with SIGKILL once the log shows `at`.
