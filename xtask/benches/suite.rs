@@ -9,7 +9,7 @@
 //! * a fresh build root with imported profiles vs `all` from scratch;
 //! * raw profiles per process vs pooled vs streamed (bytes, files, training time, overlap of
 //!   the merged profiles), and with parallel training where the xtask has `--training-jobs`;
-//!   streamed vs per-process for rustc's PGO and BOLT training, three rounds each
+//!   streamed vs per-process for rustc's PGO and BOLT training, five alternating rounds each
 //!   (`SUITE_ONLY=streamed` measures only these, after `all`, and prints them);
 //! * how much of each profile the binaries built with it hold: the pipeline's own, a previous
 //!   release's, another binary's (`SUITE_ONLY_FITS=1` measures only these, after `all`, and
@@ -528,23 +528,28 @@ impl Trained {
 }
 
 /// Streamed raw profiles against per-process ones, for rustc's PGO and BOLT training: the most
-/// raw bytes on disk at once, the training time (medians of 3), and the profile (PGO: its
+/// raw bytes on disk at once, the training time (medians of 5), and the profile (PGO: its
 /// overlap with the per-process one; BOLT: validated by the stage, and the whole pipeline,
 /// streamed by default, ends with BOLT-optimized libraries).
 fn streamed_goals(finished: &Tree, work: &Path) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for stage in ["rustc-pgo", "rustc-bolt"] {
-        let mut by_mode = Vec::new();
-        for mode in ["per-process", "streamed"] {
-            eprintln!("suite: {stage} with {mode} raw profiles (3 rounds)");
-            let tree = finished.copy(work, &format!("streamed-goal-{stage}-{mode}"))?;
-            let mut rounds = Vec::new();
-            for round in 0..3 {
-                tree.xtask_ok(&[stage, "--raw-profiles", mode, "--no-preflight"])?;
-                rounds.push(Trained::of(&tree, stage, work, &format!("{mode}-{round}"))?);
+        // Rounds alternate between the modes, so that a machine slower for a while slows both.
+        eprintln!("suite: {stage} with per-process and streamed raw profiles (5 rounds each)");
+        let modes = ["per-process", "streamed"];
+        let trees = modes
+            .iter()
+            .map(|mode| finished.copy(work, &format!("streamed-goal-{stage}-{mode}")))
+            .collect::<Result<Vec<_>>>()?;
+        let mut by_mode: Vec<Vec<Trained>> = vec![Vec::new(), Vec::new()];
+        for round in 0..5 {
+            for (m, mode) in modes.iter().enumerate() {
+                trees[m].xtask_ok(&[stage, "--raw-profiles", mode, "--no-preflight"])?;
+                by_mode[m].push(Trained::of(&trees[m], stage, work, &format!("{mode}-{round}"))?);
             }
+        }
+        for tree in trees {
             let _ = std::fs::remove_dir_all(&tree.root);
-            by_mode.push(rounds);
         }
         let peak = |rounds: &[Trained]| rounds.iter().map(|t| t.peak_bytes).max().unwrap_or(0);
         let secs = |rounds: &[Trained]| median(rounds.iter().map(|t| t.train_secs).collect());
@@ -562,7 +567,10 @@ fn streamed_goals(finished: &Tree, work: &Path) -> Result<Vec<Row>> {
             _ => (true, "; profile validated".to_string()),
         };
         rows.push(goal(
-            format!("{stage} training, raw profiles streamed vs per-process (medians of 3)"),
+            format!(
+                "{stage} training, raw profiles streamed vs per-process (5 rounds each, \
+                 alternating; peak: the largest, time: the median)"
+            ),
             format!(
                 "peak raw {:.2} MB vs {:.2} MB ({:.1}%); training {:.2} s vs {:.2} s (ratio \
                  {time:.3}){shown}",

@@ -38,6 +38,13 @@ use crate::util::process;
 /// How often the raw directory is looked at.
 const POLL: Duration = Duration::from_millis(25);
 
+/// The fewest bytes of ended processes' files a merge waits for, unless the cap is reached or
+/// [`MOST_WAIT`] has passed since the last merge: a merge costs its tool's start and a read and
+/// write of the running profile, so files of a few KiB each (the miniature tree's) go in
+/// batches; a real tree's, of many MiB, go one by one.
+const LEAST_PER_MERGE: u64 = 256 << 10;
+const MOST_WAIT: Duration = Duration::from_secs(1);
+
 /// The most files one merge takes (each is a command-line argument).
 const MOST_PER_MERGE: usize = 512;
 
@@ -169,6 +176,7 @@ impl Stream {
     fn run(&self, program: &str, ended: &mpsc::Receiver<()>) -> Result<StreamedRecord> {
         let mut record = StreamedRecord { cap: self.cap, ..StreamedRecord::default() };
         let mut pause = Pause { program, since: None };
+        let mut last_merge = Instant::now();
         // What is left when the command ends goes to the merge after it, with the running
         // profile: waiting for one more merge here would only make the command's step longer.
         while let Err(mpsc::TryRecvError::Empty) = ended.try_recv() {
@@ -176,11 +184,19 @@ impl Stream {
             // The build that makes the merging tool may run instrumented binaries before it
             // has made it: their files wait for it, or for the next streaming.
             let can_merge = self.merger.tool().exists();
-            let ready: Vec<&RawFile> =
+            let mut ready: Vec<&RawFile> =
                 files.iter().filter(|f| can_merge && f.process_ended()).collect();
+            let ready_bytes: u64 = ready.iter().map(|f| f.bytes).sum();
+            let worth_it = ready_bytes >= LEAST_PER_MERGE || last_merge.elapsed() >= MOST_WAIT;
+            if !worth_it && pause.since.is_none() {
+                ready.clear();
+            }
+            if !ready.is_empty() {
+                last_merge = Instant::now();
+            }
             let merged = ready
                 .chunks(MOST_PER_MERGE)
-                .try_for_each(|batch| self.merge(batch, &mut record, &mut pause));
+                .try_for_each(|batch| self.merge(batch, &mut record, &mut pause, ended));
             pause.end(&mut record);
             merged?;
             // After a merge, more files have ended while it ran: look again at once.
@@ -217,12 +233,14 @@ impl Stream {
     }
 
     /// Merges `batch` into the running profile, then deletes it. While the merge runs, the
-    /// files that keep coming are watched, so that the cap holds during a long merge too.
+    /// files that keep coming are watched, so that the cap holds during a long merge too. A
+    /// merge under way when the command ends is given up: its files go to the merge step.
     fn merge(
         &self,
         batch: &[&RawFile],
         record: &mut StreamedRecord,
         pause: &mut Pause,
+        ended: &mpsc::Receiver<()>,
     ) -> Result<()> {
         let started = Instant::now();
         let running = self.merger.running_profile(&self.raw_dir);
@@ -232,25 +250,39 @@ impl Stream {
             inputs.push(running.clone());
         }
         let cmd = self.merger.command(&inputs, &partial);
-        let child = std::process::Command::new(cmd.program())
+        // Its messages go to a file: a pipe read only at its end could fill and stall it.
+        let log = self.raw_dir.with_file_name(format!("{}-merge.log", file_name(&self.raw_dir)));
+        let mut child = std::process::Command::new(cmd.program())
             .args(&cmd.argv[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(
+                std::fs::File::create(&log)
+                    .with_context(|| format!("cannot write {}", log.display()))?,
+            )
             .spawn()
             .with_context(|| format!("could not start `{}`", cmd.program()))?;
-        let (done, output) = mpsc::channel();
-        std::thread::spawn(move || done.send(child.wait_with_output()));
-        let output = loop {
-            match output.recv_timeout(POLL) {
-                Ok(output) => {
-                    break output.with_context(|| format!("`{}` failed", cmd.program()))?
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => drop(self.look(record, pause)?),
-                Err(mpsc::RecvTimeoutError::Disconnected) => bail!("lost `{}`", cmd.program()),
+        let mut looked = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().context("lost the merge")? {
+                break status;
             }
+            if let Err(mpsc::TryRecvError::Disconnected) = ended.try_recv() {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_file(&partial);
+                let _ = std::fs::remove_file(&log);
+                return Ok(());
+            }
+            if looked.elapsed() >= POLL {
+                self.look(record, pause)?;
+                looked = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(5));
         };
-        if !output.status.success() {
+        let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        if !status.success() {
             let _ = std::fs::remove_file(&partial);
             bail!(
                 "`{}` could not merge {} raw profiles: {}\n  They are kept in {} for a look. A raw \
@@ -259,7 +291,7 @@ impl Stream {
                  raw-profile directory.",
                 cmd.shell_line(),
                 batch.len(),
-                String::from_utf8_lossy(&output.stderr).trim(),
+                stderr.trim(),
                 self.raw_dir.display(),
             );
         }
