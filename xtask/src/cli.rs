@@ -111,7 +111,7 @@ pub const OPTIONS: &[Opt] = &[
         ends, as upstream) or pooled (merged by LLVM's runtime into a few files per binary: \
         indirect-call targets lose counts)", |a, v| { a.options.raw_profiles = named(v)?; Ok(()) }),
     opt("pipeline", "--raw-cap <SIZE>", "streamed: raw profiles on disk reaching this pause \
-        training until merges bring them under half of it (default: 1G; K, M, G suffixes)",
+        training while the files of ended processes are merged (default: 1G; K, M, G suffixes)",
         |a, v| { a.options.raw_cap = bytes(v)?; Ok(()) }),
     opt("pipeline", "--rustc-crates <A,B,...>", "rustc training benchmarks (default: upstream's \
         list)", |a, v| {
