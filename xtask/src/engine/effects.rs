@@ -125,8 +125,8 @@ impl Exec<'_> {
                 let (left, left_bytes) = streaming::left_unmerged(dir, extension)?;
                 // Streamed, the record is there: what merged while training ran, and now what
                 // it left for the merge.
-                let (count, bytes) = match self.raw_profiles_in(dir) {
-                    Some(raw) if raw.kept && raw.streamed.is_some() => {
+                let (count, bytes) = match self.streamed_into(dir) {
+                    Some(raw) => {
                         (raw.count, raw.bytes) = (raw.count + left, raw.bytes + left_bytes);
                         raw.peak_bytes = raw.peak_bytes.max(left_bytes);
                         (raw.count, raw.bytes)
@@ -270,9 +270,9 @@ impl Exec<'_> {
             return Ok(());
         }
         eprintln!("    {}", streamed.describe());
-        match self.raw_profiles_in(&stream.raw_dir).filter(|r| r.kept && r.streamed.is_some()) {
+        match self.streamed_into(&stream.raw_dir) {
             Some(raw) => {
-                let all = raw.streamed.get_or_insert_default();
+                let all = raw.streamed.as_mut().expect("a streamed record");
                 all.add(&streamed);
                 (raw.count, raw.bytes, raw.peak_bytes) = (all.files, all.bytes, all.peak_bytes);
             }
@@ -332,6 +332,11 @@ impl Exec<'_> {
         if let Ok(version) = llvm_tool_version(path, self.sh) {
             self.record.tool(name, path, version);
         }
+    }
+
+    /// The record of raw profiles streaming into `dir` now (kept: not yet merged and deleted).
+    fn streamed_into(&mut self, dir: &Path) -> Option<&mut RawProfilesRecord> {
+        self.raw_profiles_in(dir).filter(|r| r.kept && r.streamed.is_some())
     }
 
     /// The raw profiles counted in `dir`, to note that they were moved or deleted.
