@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::lock;
 use crate::tools::bootstrap::{self, Bootstrap, Interface};
 use crate::tools::collector::{Collector, RawProfiles, TrainingLists};
-use crate::tools::llvm::HostLlvm;
+use crate::tools::llvm::{self, HostLlvm};
 use crate::tools::profiles::{kind, Profile, ProfileFile};
 use crate::tools::tree::{Tree, TreeArgs};
 
@@ -127,7 +127,15 @@ impl Ctx {
         }
         let interface = match global.interface {
             Some(interface) => interface,
-            None => bootstrap::cached_interface(&tree, sh, remember)?,
+            None if bootstrap::has_run_here(&tree) => {
+                bootstrap::cached_interface(&tree, sh, remember)?
+            }
+            // Bootstrap's first answer takes a python start and a dry run; the host LLVM tools,
+            // whose versions preflight checks next, answer meanwhile.
+            None => std::thread::scope(|scope| {
+                scope.spawn(|| llvm::ask_versions_ahead(global.llvm_dir.as_deref(), &tree));
+                bootstrap::cached_interface(&tree, sh, remember)
+            })?,
         };
         Ctx::new(global, tree, interface, options, dist_args, remember, sh)
     }

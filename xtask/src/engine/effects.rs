@@ -207,9 +207,7 @@ impl Exec<'_> {
                     binaries.first().context("no binary to check the profile against")?.find()?;
                 }
                 let fit = match by {
-                    FitBy::Symbols { profdata, nm } => {
-                        fit::pgo(profdata, profile, nm, &found, self.sh)?
-                    }
+                    FitBy::Symbols { profdata, nm } => fit::pgo(profdata, profile, nm, &found)?,
                     FitBy::BoltLog { log } => {
                         let log_text = std::fs::read_to_string(log)
                             .with_context(|| format!("cannot read {}", log.display()))?;
@@ -261,7 +259,7 @@ impl Exec<'_> {
         let Some(stream) = stream else {
             return run(self);
         };
-        let streaming = stream.start(cmd.program());
+        let streaming = stream.start(&cmd.shell_line());
         let ran = run(self);
         // The streaming's failure first: it is why the command was stopped.
         let streamed = streaming.finish()?;

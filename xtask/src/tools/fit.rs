@@ -17,7 +17,7 @@ use super::llvm::{profile_summary_from, read_fdata};
 use super::profiles::Profile;
 use super::tree::Tree;
 use crate::util::cmd::Cmd;
-use crate::util::fs::{file_name, OneFile};
+use crate::util::fs::{file_name, remembered, OneFile};
 
 /// The share of a PGO profile's functions a binary built with it must hold. Measured on the
 /// miniature tree (see the README): a fitting profile 82-100% (inlining removes a fifth of
@@ -127,18 +127,23 @@ pub fn binaries(tree: &Tree, profile: Profile, llvm_shared: bool) -> Vec<OneFile
 }
 
 /// The share of the PGO profile's functions that the binary's symbol table holds.
-pub fn pgo(
-    profdata: &Path,
-    profile: &Path,
-    nm: &Path,
-    binaries: &[PathBuf],
-    sh: &xshell::Shell,
-) -> Result<Fit> {
-    let mut file = std::fs::File::open(profile)
-        .with_context(|| format!("cannot read {}", profile.display()))?;
-    let functions = profile_summary_from(profdata, &mut file, profile)?.functions;
+pub fn pgo(profdata: &Path, profile: &Path, nm: &Path, binaries: &[PathBuf]) -> Result<Fit> {
     let list = Cmd::new(nm, Path::new("/")).args(["--defined-only", "-j"]).args(binaries);
-    let symbols = list.read(sh)?;
+    // The two tools at once; dist checks again a profile an earlier stage of the run checked.
+    let (functions, symbols) = std::thread::scope(|scope| {
+        let symbols = scope.spawn(|| list.read(&xshell::Shell::new()?));
+        let question = format!("the functions of the profile, by {}", profdata.display());
+        let functions = remembered(&[profile, profdata], &question, || {
+            let mut file = std::fs::File::open(profile)
+                .with_context(|| format!("cannot read {}", profile.display()))?;
+            Ok(profile_summary_from(profdata, &mut file, profile)?.functions)
+        });
+        (
+            functions,
+            symbols.join().unwrap_or_else(|_| Err(anyhow::anyhow!("llvm-nm's reader panicked"))),
+        )
+    });
+    let (functions, symbols) = (functions?, symbols?);
     let symbols: HashSet<&str> = symbols.lines().collect();
     let found = functions.iter().filter(|f| symbols.contains(f.as_str())).count() as u64;
     let total = functions.len() as u64;

@@ -31,22 +31,13 @@ pub struct Validation {
 /// Asked once per run for each program as it is (size and modification time): preflight and
 /// the steps ask the same tools.
 fn llvm_version(program: &Path, args: &[&str], sh: &xshell::Shell) -> Result<String> {
-    static ANSWERS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
-    let stamp = std::fs::metadata(program).ok().map(|m| (m.len(), m.modified().ok()));
-    let key = format!("{}\t{args:?}\t{stamp:?}", program.display());
-    let answers = || ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, version)) = answers().iter().find(|(k, _)| *k == key) {
-        return Ok(version.clone());
-    }
     let cmd = Cmd::new(program.display().to_string(), Path::new(".")).args(args.iter().copied());
-    let (_, stdout, stderr) = cmd.probe(sh)?;
-    let version = format!("{stdout}{stderr}")
+    let (_, stdout, stderr) = cmd.remembered_probe(sh)?;
+    format!("{stdout}{stderr}")
         .lines()
         .find_map(|l| l.split("LLVM version").nth(1))
         .map(|v| v.trim_start_matches(':').trim().to_string())
-        .with_context(|| format!("`{}` did not report an LLVM version", cmd.shell_line()))?;
-    answers().push((key, version.clone()));
-    Ok(version)
+        .with_context(|| format!("`{}` did not report an LLVM version", cmd.shell_line()))
 }
 
 /// The full LLVM version an LLVM tool (llvm-profdata, llvm-bolt, merge-fdata, ...) reports.
@@ -58,6 +49,16 @@ pub fn llvm_tool_version(tool: &Path, sh: &xshell::Shell) -> Result<String> {
         // `llvm-profdata --version` is rejected by older releases; `merge --version` works on all.
         true => llvm_version(tool, &["merge", "--version"], sh),
         false => llvm_version(tool, &["--version"], sh),
+    }
+}
+
+/// Asks the host LLVM tools for their versions, which preflight checks: called beside
+/// bootstrap's first answer (a python start and a dry run), it takes their time off the start.
+pub fn ask_versions_ahead(llvm_dir: Option<&Path>, tree: &Tree) {
+    let Ok(sh) = xshell::Shell::new() else { return };
+    let host = HostLlvm::locate(llvm_dir, tree, &sh);
+    for tool in ["llvm-profdata", "llvm-nm", "llvm-bolt", "merge-fdata"] {
+        let _ = llvm_tool_version(&host.tool(tool), &sh);
     }
 }
 

@@ -157,15 +157,15 @@ pub struct Streaming {
 }
 
 impl Stream {
-    /// Starts streaming beside the command `program` (whose processes a pause stops).
-    pub fn start(&self, program: &str) -> Streaming {
+    /// Starts streaming beside `command`, by its shell line (whose processes a pause stops).
+    pub fn start(&self, command: &str) -> Streaming {
         let (command_runs, ended) = mpsc::channel();
-        let (stream, program) = (self.clone(), program.to_string());
+        let (stream, command) = (self.clone(), command.to_string());
         let thread = std::thread::spawn(move || {
             process::lower_this_threads_priority();
-            let streamed = stream.run(&program, &ended);
+            let streamed = stream.run(&command, &ended);
             if let Err(err) = &streamed {
-                process::pause_commands(&program, false);
+                process::pause_command(&command, false);
                 process::stop_commands(&format!("streaming raw profiles failed: {err:#}"));
             }
             streamed
@@ -173,9 +173,9 @@ impl Stream {
         Streaming { command_runs, thread }
     }
 
-    fn run(&self, program: &str, ended: &mpsc::Receiver<()>) -> Result<StreamedRecord> {
+    fn run(&self, command: &str, ended: &mpsc::Receiver<()>) -> Result<StreamedRecord> {
         let mut record = StreamedRecord { cap: self.cap, ..StreamedRecord::default() };
-        let mut pause = Pause { program, since: None };
+        let mut pause = Pause { command, since: None };
         let mut last_merge = Instant::now();
         // What is left when the command ends goes to the merge after it, with the running
         // profile: waiting for one more merge here would only make the command's step longer.
@@ -226,7 +226,7 @@ impl Stream {
                     human_bytes(self.cap)
                 );
             }
-            process::pause_commands(pause.program, true);
+            process::pause_command(pause.command, true);
             pause.since = Some(Instant::now());
         }
         Ok(files)
@@ -362,26 +362,21 @@ impl Streaming {
 /// The raw files `raw_dir` holds beside a running profile, and their bytes: what streaming had
 /// not merged when its command ended.
 pub fn left_unmerged(raw_dir: &Path, extension: &str) -> Result<(u64, u64)> {
+    let (files, bytes) = fs::files_below(raw_dir, Some(extension))?;
     let running = [Merger::Profdata(PathBuf::new()), Merger::Fdata(PathBuf::new())]
-        .map(|m| m.running_profile(raw_dir));
-    let mut left = (0, 0);
-    for entry in walkdir::WalkDir::new(raw_dir).min_depth(1) {
-        let entry = entry.with_context(|| format!("cannot list {}", raw_dir.display()))?;
-        let path = entry.path();
-        if entry.file_type().is_file()
-            && path.extension().is_some_and(|e| e == extension)
-            && !running.iter().any(|r| r == path)
-        {
-            left.0 += 1;
-            left.1 += entry.metadata().map(|m| m.len()).unwrap_or(0);
-        }
-    }
-    Ok(left)
+        .map(|m| m.running_profile(raw_dir))
+        .into_iter()
+        .filter(|r| r.extension().is_some_and(|e| e == extension))
+        .find_map(|r| std::fs::metadata(r).ok());
+    Ok(match running {
+        Some(running) => (files.saturating_sub(1), bytes.saturating_sub(running.len())),
+        None => (files, bytes),
+    })
 }
 
 /// The command paused at the cap, since when.
 struct Pause<'a> {
-    program: &'a str,
+    command: &'a str,
     since: Option<Instant>,
 }
 
@@ -389,7 +384,7 @@ impl Pause<'_> {
     /// Lets the command go on, its pause counted in the record.
     fn end(&mut self, record: &mut StreamedRecord) {
         if let Some(since) = self.since.take() {
-            process::pause_commands(self.program, false);
+            process::pause_command(self.command, false);
             record.paused_secs += since.elapsed().as_secs_f64().max(f64::MIN_POSITIVE);
         }
     }

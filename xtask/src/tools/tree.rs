@@ -262,10 +262,18 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 fn host_of_rustc(rustc: &Path, sh: &xshell::Shell) -> Result<String> {
-    let out = Cmd::new(rustc.display().to_string(), Path::new("."))
+    let out = match Cmd::new(rustc.display().to_string(), Path::new("."))
         .arg("-vV")
-        .read(sh)
-        .context("cannot ask rustc for the host triple: pass --host <TRIPLE>")?;
+        .remembered_probe(sh)
+    {
+        Ok((true, out, _)) => out,
+        Ok((false, _, stderr)) => bail!(
+            "cannot ask rustc for the host triple (`{} -vV` failed: {}): pass --host <TRIPLE>",
+            rustc.display(),
+            stderr.trim()
+        ),
+        Err(err) => bail!("cannot ask rustc for the host triple ({err:#}): pass --host <TRIPLE>"),
+    };
     out.lines()
         .find_map(|l| l.strip_prefix("host: "))
         .map(|h| h.trim().to_string())

@@ -119,9 +119,9 @@ impl Cmd {
             .with_context(failed)?;
         // Its copies of the pipe's writing end go, so that reading ends when the command does.
         drop(command);
-        let program = self.program().to_string();
+        let line = self.shell_line();
         // The wait goes beside the reading: it must notice a signal while nothing is printed.
-        let waiter = std::thread::spawn(move || super::process::wait_for(child, &program));
+        let waiter = std::thread::spawn(move || super::process::wait_for(child, &line));
         if let (Some(output), Some(on_line)) = (output, on_line) {
             for line in std::io::BufReader::new(output).split(b'\n').map_while(|l| l.ok()) {
                 on_line(String::from_utf8_lossy(&line).trim_end_matches('\r'));
@@ -153,6 +153,13 @@ impl Cmd {
             .with_context(|| format!("could not start `{}`", self.program()))?;
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
         Ok((output.status.success(), text(&output.stdout), text(&output.stderr)))
+    }
+
+    /// [`Cmd::probe`], asked once per process while the program is unchanged: for questions
+    /// whose answer only the program's version decides (`rustc -vV`, `llvm-nm --version`).
+    pub fn remembered_probe(&self, sh: &xshell::Shell) -> Result<(bool, String, String)> {
+        let program = Path::new(self.program());
+        super::fs::remembered(&[program], &format!("{:?}", self.argv), || self.probe(sh))
     }
 }
 

@@ -157,6 +157,36 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
     ok.then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
+/// `ask`'s answer to `question`, remembered for the rest of this process for as long as the
+/// files `of` are the same ones (inode, size, modification time): a tool's version or a
+/// profile's function list, which several steps of one run need.
+pub fn remembered<T: Clone + Send + 'static>(
+    of: &[&Path],
+    question: &str,
+    ask: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    use std::os::unix::fs::MetadataExt;
+    type Answers = Vec<(String, Box<dyn std::any::Any + Send>)>;
+    static ANSWERS: std::sync::Mutex<Answers> = std::sync::Mutex::new(Vec::new());
+    let stamps: Vec<_> = of
+        .iter()
+        .map(|file| {
+            let meta = std::fs::metadata(file).ok();
+            (file, meta.map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec())))
+        })
+        .collect();
+    let key = format!("{question}\t{stamps:?}");
+    let answers = || ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
+    let known =
+        answers().iter().find(|(k, _)| *k == key).and_then(|(_, a)| a.downcast_ref().cloned());
+    if let Some(answer) = known {
+        return Ok(answer);
+    }
+    let answer = ask()?;
+    answers().push((key, Box::new(answer.clone())));
+    Ok(answer)
+}
+
 /// Whether two files hold the same bytes (compared, not hashed: twice as fast).
 pub fn same_contents(a: &Path, b: &Path) -> Result<bool> {
     let open = |path: &Path| {

@@ -60,12 +60,12 @@ pub fn stop_commands(why: &str) {
     STOP.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| why.to_string());
 }
 
-/// Pauses (SIGSTOP) or resumes (SIGCONT) the running commands of `program`, with every
-/// process of their groups: training waits while its raw profiles are merged.
-pub fn pause_commands(program: &str, paused: bool) {
+/// Pauses (SIGSTOP) or resumes (SIGCONT) the running `command` (its shell line), with every
+/// process of its group: training waits while its raw profiles are merged.
+pub fn pause_command(command: &str, paused: bool) {
     let signum = if paused { libc::SIGSTOP } else { libc::SIGCONT };
     let record = RECORD.lock().unwrap_or_else(|e| e.into_inner());
-    for children in record.1.iter().filter(|c| c.command == program) {
+    for children in record.1.iter().filter(|c| c.command == command) {
         signal_group(children.group, signum);
     }
 }
