@@ -169,7 +169,8 @@ pub struct Step {
     /// Files the step writes for itself, deleted when it ends, however it ends.
     pub scratch: Vec<PathBuf>,
     /// Runs at the same time as the step before it, which it neither reads from nor writes
-    /// to (the collector's build beside bootstrap's): see [`Step::alongside`].
+    /// to (the collector's build beside bootstrap's, dist's package check beside its fit
+    /// checks): see [`Step::alongside`].
     pub alongside: bool,
 }
 
@@ -197,10 +198,11 @@ impl Step {
         }
     }
 
-    /// Runs the step at the same time as the one before it. For a build of programs (`Run`
-    /// effects) that takes nothing from the step before and changes no part of the build dir
-    /// (no `changing`, no backup); should either fail, the runner stops the other, and a later
-    /// run does again only the one that did not finish.
+    /// Runs the step at the same time as the one before it. For a step that takes nothing from
+    /// the step before and changes no part of the build dir (no `changing`, no backup): a
+    /// build of programs (`Run` effects), a check that reads what both leave alone; should
+    /// either fail, the runner stops the other, and a later run does again only the one that
+    /// did not finish.
     pub fn alongside(self) -> Step {
         Step { alongside: true, ..self }
     }

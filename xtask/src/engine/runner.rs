@@ -519,16 +519,27 @@ fn wait_for_programs(step: &Step, step_before_ended: &AtomicBool) {
     }
 }
 
-/// Adds what a step run on its own thread recorded to the stage's record.
-fn append_record(to: &mut Record, mut from: Record) {
-    to.commands.append(&mut from.commands);
-    for tool in from.tools {
+/// Adds what a step run on its own thread recorded to the stage's record (every field: a new
+/// one that is not added here does not compile).
+fn append_record(to: &mut Record, from: Record) {
+    let Record {
+        mut commands,
+        tools,
+        mut raw_profiles,
+        mut validations,
+        mut found_outputs,
+        mut steps,
+        mut fit,
+    } = from;
+    to.commands.append(&mut commands);
+    for tool in tools {
         to.tool(&tool.name, &tool.path, tool.llvm_version);
     }
-    to.raw_profiles.append(&mut from.raw_profiles);
-    to.validations.append(&mut from.validations);
-    to.found_outputs.append(&mut from.found_outputs);
-    to.steps.append(&mut from.steps);
+    to.raw_profiles.append(&mut raw_profiles);
+    to.validations.append(&mut validations);
+    to.found_outputs.append(&mut found_outputs);
+    to.steps.append(&mut steps);
+    to.fit.append(&mut fit);
 }
 
 /// The free bytes below the build dir, when a failure looks like a full disk: the error says

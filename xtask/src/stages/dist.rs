@@ -171,15 +171,11 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         .filter_map(|input| Profile::from_kind(input.kind))
         .filter(|profile| profile.row().format == Format::Profdata)
         .collect();
-    let mut effects = vec![Effect::bootstrap(dist)];
-    effects.extend(super::fit_checks(ctx, &applied));
-    let mut dist_step = Step::of(
+    let mut dist_step = Step::new(
         "Build the dist artifacts",
-        Some("build-with-profiles"),
-        effects,
-        "bootstrap's dist failed, or a binary holds too little of its profile: the message \
-         above says which, and what to do; the profiles and the optimized libraries are kept, \
-         so fixing the cause and running dist again is enough",
+        Effect::bootstrap(dist),
+        "bootstrap's dist failed: the message above says why; the profiles and the optimized \
+         libraries are kept, so fixing the cause and running dist again is enough",
     );
     if let Some(llvm_pgo) = &llvm_pgo {
         // Without BOLT, no stage before dist builds the optimized LLVM: dist does.
@@ -193,11 +189,22 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         },
         "bootstrap wrote no dist files: check the dist arguments",
     ));
+    let fits = super::fit_checks(ctx, &applied);
+    let checks_fits = !fits.is_empty();
+    if checks_fits {
+        steps.push(Step::of(
+            "Check that the built binaries hold the profiles they were built with",
+            Some("check-fits"),
+            fits,
+            "a binary holds too little of its profile: the message above says which, and what \
+             to do",
+        ));
+    }
     let check = match bolt.is_empty() {
         true => "Check that nothing in the packaged compiler is instrumented",
         false => "Check the packaged compiler: nothing instrumented, the libraries BOLT-optimized",
     };
-    steps.push(Step::new(
+    let check = Step::new(
         check,
         Effect::CheckPackagedToolchain {
             dist_dir,
@@ -206,7 +213,9 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
             scratch: dir.join("unpacked-rustc"),
         },
         "the message above says what is wrong with the packaged toolchain and what to do",
-    ));
+    );
+    // Unpacking the tarball (one xz stream) takes one core; the fits' tools take the other.
+    steps.push(if checks_fits { check.alongside() } else { check });
 
     // Dist packages the libraries as they are: each BOLT-optimized one is what BOLT made of it
     // with this very profile, or not BOLT's output yet (dist's own BOLT step optimizes it).
