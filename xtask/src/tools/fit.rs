@@ -13,11 +13,11 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::bolt;
-use super::llvm::{profile_summary_from, read_fdata};
+use super::llvm::{profile_functions, profile_summary_from, read_fdata};
 use super::profiles::Profile;
 use super::tree::Tree;
 use crate::util::cmd::Cmd;
-use crate::util::fs::{file_name, remembered, OneFile};
+use crate::util::fs::{file_name, OneFile};
 
 /// The share of a PGO profile's functions a binary built with it must hold. Measured on the
 /// miniature tree (see the README): a fitting profile 82-100% (inlining removes a fifth of
@@ -132,8 +132,7 @@ pub fn pgo(profdata: &Path, profile: &Path, nm: &Path, binaries: &[PathBuf]) -> 
     // The two tools at once; dist checks again a profile an earlier stage of the run checked.
     let (functions, symbols) = std::thread::scope(|scope| {
         let symbols = scope.spawn(|| list.read(&xshell::Shell::new()?));
-        let question = format!("the functions of the profile, by {}", profdata.display());
-        let functions = remembered(&[profile, profdata], &question, || {
+        let functions = profile_functions(profile, || {
             let mut file = std::fs::File::open(profile)
                 .with_context(|| format!("cannot read {}", profile.display()))?;
             Ok(profile_summary_from(profdata, &mut file, profile)?.functions)

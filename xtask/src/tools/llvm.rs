@@ -72,8 +72,15 @@ pub fn check_profdata_matches(
     if !profdata.is_file() {
         bail!("llvm-profdata not found at {}", profdata.display());
     }
-    let tool = llvm_tool_version(profdata, sh)?;
-    let compiler_version = llvm_version(compiler, &["-vV"], sh)
+    // Both at once: each is a program's start, no more.
+    let (tool, compiler_version) = std::thread::scope(|scope| {
+        let compiler_says =
+            scope.spawn(|| llvm_version(compiler, &["-vV"], &xshell::Shell::new()?));
+        let tool = llvm_tool_version(profdata, sh);
+        (tool, compiler_says.join().unwrap_or_else(|_| bail!("asking the compiler panicked")))
+    });
+    let tool = tool?;
+    let compiler_version = compiler_version
         .with_context(|| format!("cannot ask {} for its LLVM version", compiler.display()))?;
     eprintln!(
         "    {} is LLVM {tool}; {} uses LLVM {compiler_version}",
@@ -178,15 +185,17 @@ fn expected_llvm_major(tree: &Tree, sh: &xshell::Shell) -> Option<u32> {
         .or_else(|| of_rustc(tree.stage0_rustc_or_path()))
 }
 
-/// `llvm-profdata show --topn`: the profile must parse and carry counts.
+/// `llvm-profdata show --topn`: the profile must parse and carry counts. The listing of its
+/// functions comes with it, for the fit checks of the builds that use it.
 pub fn validate_profile(profdata: &Path, profile: &Path, sh: &xshell::Shell) -> Result<Validation> {
     let show = Cmd::new(profdata.display().to_string(), Path::new("."))
-        .args(["show", "--topn=10"])
+        .args(["show", "--all-functions", "--topn=10"])
         .arg(profile.display().to_string());
     let (ok, stdout, stderr) = show.probe(sh)?;
     if !ok {
         bail!("`{}` cannot read the merged profile: {}", show.shell_line(), stderr.trim());
     }
+    profile_functions(profile, || Ok(parse_all_functions(&stdout).functions))?;
     let hottest_functions = stdout
         .lines()
         .filter_map(|l| l.trim().rsplit_once(", max count = "))
@@ -231,6 +240,17 @@ pub fn validate_fdata(profile: &Path) -> Result<Validation> {
         max_function_count: summary.max_count,
         hottest_functions: Vec::new(),
     })
+}
+
+/// The functions of the indexed profile `profile` by their symbol names, as `ask` lists them,
+/// remembered for the rest of the run while the file is the same one: the validation after
+/// the merge lists them (with the in-tree llvm-profdata, of the same LLVM as the host's), the
+/// fit checks of later builds look them up.
+pub fn profile_functions(
+    profile: &Path,
+    ask: impl FnOnce() -> Result<Vec<String>>,
+) -> Result<Vec<String>> {
+    crate::util::fs::remembered(&[profile], "the functions of an indexed profile", ask)
 }
 
 #[derive(Debug, Default)]

@@ -158,8 +158,8 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
 }
 
 /// `ask`'s answer to `question`, remembered for the rest of this process for as long as the
-/// files `of` are the same ones (inode, size, modification time): a tool's version or a
-/// profile's function list, which several steps of one run need.
+/// files `of` are the same ones (device, inode, size, modification time; a rename keeps
+/// them): a tool's version or a profile's function list, which several steps of one run need.
 pub fn remembered<T: Clone + Send + 'static>(
     of: &[&Path],
     question: &str,
@@ -172,7 +172,7 @@ pub fn remembered<T: Clone + Send + 'static>(
         .iter()
         .map(|file| {
             let meta = std::fs::metadata(file).ok();
-            (file, meta.map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec())))
+            meta.map(|m| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
         })
         .collect();
     let key = format!("{question}\t{stamps:?}");
