@@ -41,7 +41,8 @@ const POLL: Duration = Duration::from_millis(25);
 /// The fewest bytes of ended processes' files a merge waits for, unless the cap is reached or
 /// [`MOST_WAIT`] has passed since the last merge: a merge costs its tool's start and a read and
 /// write of the running profile, so files of a few KiB each (the miniature tree's) go in
-/// batches; a real tree's, of many MiB, go one by one.
+/// batches. Once the running profile is bigger, a merge waits for as many bytes as it holds,
+/// which keeps all merges together within about twice the raw bytes' reading.
 const LEAST_PER_MERGE: u64 = 256 << 10;
 const MOST_WAIT: Duration = Duration::from_secs(1);
 
@@ -187,7 +188,9 @@ impl Stream {
             let mut ready: Vec<&RawFile> =
                 files.iter().filter(|f| can_merge && f.process_ended()).collect();
             let ready_bytes: u64 = ready.iter().map(|f| f.bytes).sum();
-            let worth_it = ready_bytes >= LEAST_PER_MERGE || last_merge.elapsed() >= MOST_WAIT;
+            let running = std::fs::metadata(self.merger.running_profile(&self.raw_dir));
+            let least = LEAST_PER_MERGE.max(running.map_or(0, |m| m.len()));
+            let worth_it = ready_bytes >= least || last_merge.elapsed() >= MOST_WAIT;
             if !worth_it && pause.since.is_none() {
                 ready.clear();
             }
