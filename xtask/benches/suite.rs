@@ -321,8 +321,11 @@ fn run() -> Result<()> {
         ));
     }
 
-    let compiler =
-        std::fs::read_to_string(repo_root().join("target/mini_compiler_speed/results.md")).ok();
+    // Where `mini_compiler_speed` saves it: the target dir, which CARGO_TARGET_DIR may move.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let compiler = std::fs::read_to_string(target.join("mini_compiler_speed/results.md")).ok();
     write_report(&rows, compiler.as_deref(), started.elapsed().as_secs_f64())?;
     if std::env::var_os("SUITE_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&work);
