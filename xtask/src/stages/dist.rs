@@ -38,9 +38,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let tree = &ctx.tree;
     let dir = tree.stage_dir(STAGE.name);
     let rustc_pgo = ctx.profile_file::<kind::RustcPgo>();
-    let llvm_pgo = ctx
-        .llvm_built_in_tree()
-        .then(|| ctx.profile_file::<kind::LlvmPgo>());
+    let llvm_pgo = ctx.llvm_built_in_tree().then(|| ctx.profile_file::<kind::LlvmPgo>());
     // (part, its PGO profile, BOLT profile, library), in upstream's order: LLVM, then rustc.
     let mut bolt = Vec::new();
     if let (true, Some(llvm_pgo)) = (ctx.use_bolt, &llvm_pgo) {
@@ -78,11 +76,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
                                    right, `all` runs it"
                         .to_string(),
                 },
-                Effect::BackUp {
-                    library: library.clone(),
-                    backup,
-                    part: *part,
-                },
+                Effect::BackUp { library: library.clone(), backup, part: *part },
                 Effect::Run {
                     cmd: optimize,
                     training: false,
@@ -151,10 +145,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         let upstream = named_in.join(profile.row().upstream_name.expect("BOLT profiles have one"));
         dist = dist.with_reproducible_artifact(&upstream);
         inputs.push(ctx.profile(*profile));
-        links.push(Effect::Link {
-            from: tree.profile(*profile),
-            to: upstream,
-        });
+        links.push(Effect::Link { from: tree.profile(*profile), to: upstream });
     }
     if !links.is_empty() {
         steps.push(Step::of(
@@ -184,9 +175,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     steps.push(dist_step);
     steps.push(Step::new(
         "Record the dist files",
-        Effect::RecordDistFiles {
-            dist_dir: dist_dir.clone(),
-        },
+        Effect::RecordDistFiles { dist_dir: dist_dir.clone() },
         "bootstrap wrote no dist files: check the dist arguments",
     ));
     let fits = super::fit_checks(ctx, &applied);
@@ -230,10 +219,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         ])
     };
     let mut needs = vec![match to_bolt(Part::Compiler) {
-        Some(accepted) => Need {
-            part: Part::Compiler,
-            accepted,
-        },
+        Some(accepted) => Need { part: Part::Compiler, accepted },
         None => build_state::optimized_compiler(ctx),
     }];
     if let Some(llvm_pgo) = &llvm_pgo {
@@ -243,27 +229,14 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
                 Built::Absent,
                 optimized(pgo, false),
                 optimized(pgo, true),
-                Built::BoltOptimized {
-                    profile: pgo.clone(),
-                    bolt_profile: None,
-                },
+                Built::BoltOptimized { profile: pgo.clone(), bolt_profile: None },
             ]
         });
-        needs.push(Need {
-            part: Part::Llvm,
-            accepted,
-        });
+        needs.push(Need { part: Part::Llvm, accepted });
     }
-    Ok(StagePlan {
-        inputs,
-        needs,
-        ..StagePlan::new(&STAGE, ctx, steps)
-    })
+    Ok(StagePlan { inputs, needs, ..StagePlan::new(&STAGE, ctx, steps) })
 }
 
 fn optimized(profile: &Path, bolt_ready: bool) -> Built {
-    Built::Optimized {
-        profile: profile.to_path_buf(),
-        bolt_ready,
-    }
+    Built::Optimized { profile: profile.to_path_buf(), bolt_ready }
 }

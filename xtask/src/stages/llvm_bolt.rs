@@ -65,10 +65,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
             // It keeps stage 1's compiler (--keep-stage 0 --keep-stage 1)...
             build_state::optimized_compiler(ctx),
             // ...and bootstrap would keep any LLVM it finds instead of building this one.
-            Need {
-                part: Part::Llvm,
-                accepted: vec![Built::Absent, optimized_llvm(ctx)],
-            },
+            Need { part: Part::Llvm, accepted: vec![Built::Absent, optimized_llvm(ctx)] },
         ],
         ..StagePlan::new(&STAGE, ctx, steps)
     })
@@ -98,8 +95,5 @@ pub fn optimized_llvm_build(ctx: &Ctx) -> Result<Step> {
 
 /// How [`optimized_llvm_build`] leaves LLVM.
 pub fn optimized_llvm(ctx: &Ctx) -> Built {
-    Built::Optimized {
-        profile: ctx.profile(Profile::LlvmPgo).path,
-        bolt_ready: true,
-    }
+    Built::Optimized { profile: ctx.profile(Profile::LlvmPgo).path, bolt_ready: true }
 }

@@ -13,8 +13,8 @@ use crate::engine::context::Ctx;
 use crate::engine::plan::{Built, Effect, Part, StageDef, StagePlan, Step};
 use crate::tools::bootstrap::Component;
 use crate::tools::collector::Benchmarks;
-use crate::tools::streaming::Merger;
 use crate::tools::profiles::Profile;
+use crate::tools::streaming::Merger;
 
 pub const STAGE: StageDef = StageDef {
     name: "llvm-pgo",
@@ -75,14 +75,10 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     };
 
     let mut steps = vec![Step::reset_raw_profiles(&raw)];
-    steps.extend(remove_llvm(
-        "Delete stage 1's LLVM build so bootstrap rebuilds it instrumented",
-    ));
+    steps.extend(remove_llvm("Delete stage 1's LLVM build so bootstrap rebuilds it instrumented"));
     // Each LLVM process writes its own directory: `%p` is expanded by LLVM's runtime.
-    let instrumented = ctx
-        .x_build()
-        .pgo_generate(Component::Llvm, &raw.join("prof-%p"))?
-        .keep_stages(&[0, 1]);
+    let instrumented =
+        ctx.x_build().pgo_generate(Component::Llvm, &raw.join("prof-%p"))?.keep_stages(&[0, 1]);
     steps.push(
         Step::new(
             "Build the PGO-instrumented LLVM",
@@ -108,9 +104,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         }
         .steps(ctx),
     );
-    steps.extend(remove_llvm(
-        "Delete the instrumented LLVM build so nothing later uses it",
-    ));
+    steps.extend(remove_llvm("Delete the instrumented LLVM build so nothing later uses it"));
 
     Ok(StagePlan {
         inputs: vec![rustc_profile],

@@ -38,10 +38,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         what: "rustc",
         library: bolt::librustc_driver(&ctx.tree),
         part: Part::Compiler,
-        built: Built::Optimized {
-            profile: rustc_profile.path.clone(),
-            bolt_ready: true,
-        },
+        built: Built::Optimized { profile: rustc_profile.path.clone(), bolt_ready: true },
         benchmarks: Benchmarks::rustc(ctx.rustc_crates()),
         stage_dir: &dir,
         output: &output.path,

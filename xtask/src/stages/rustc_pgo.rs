@@ -16,8 +16,8 @@ use crate::engine::context::Ctx;
 use crate::engine::plan::{Built, Effect, Part, StageDef, StagePlan, Step};
 use crate::tools::bootstrap::{Component, Interface};
 use crate::tools::collector::Benchmarks;
-use crate::tools::streaming::Merger;
 use crate::tools::profiles::{kind, Profile};
+use crate::tools::streaming::Merger;
 
 pub const STAGE: StageDef = StageDef {
     name: "rustc-pgo",
@@ -117,10 +117,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         outputs.push(output);
     }
     steps.push(optimized_build(ctx, false)?);
-    Ok(StagePlan {
-        outputs,
-        ..StagePlan::new(&STAGE, ctx, steps)
-    })
+    Ok(StagePlan { outputs, ..StagePlan::new(&STAGE, ctx, steps) })
 }
 
 /// The compiler built with the rustc profile (and, with the `[pgo]` table, rustdoc and cargo
@@ -183,10 +180,7 @@ pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
     )
     .changing(
         Part::Compiler,
-        Built::Optimized {
-            profile: rustc.path().to_path_buf(),
-            bolt_ready: ctx.use_bolt,
-        },
+        Built::Optimized { profile: rustc.path().to_path_buf(), bolt_ready: ctx.use_bolt },
     );
     Ok(match with_llvm {
         true => step.changing(Part::Llvm, llvm),

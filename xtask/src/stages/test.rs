@@ -12,10 +12,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::engine::context::Ctx;
 use crate::engine::context::Artifact;
-use crate::engine::plan::{Effect, StageDef, StagePlan, Step};
+use crate::engine::context::Ctx;
 use crate::engine::plan::rustc_tarball_shell;
+use crate::engine::plan::{Effect, StageDef, StagePlan, Step};
 use crate::tools::bootstrap::{toml_path, Bootstrap, TestConfig};
 use crate::util::cmd::shell_quote_path;
 
@@ -57,7 +57,8 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     let tree = &ctx.tree;
     let config = tree.stage_dir(STAGE.name).join("bootstrap.toml");
     let test = Bootstrap::test(tree, SUITES, &ctx.options.skipped_tests, &config);
-    let layout = layout(&tree.build_dir.join("dist"), &tree.build_dir.join("unpacked-dist"), &tree.host);
+    let layout =
+        layout(&tree.build_dir.join("dist"), &tree.build_dir.join("unpacked-dist"), &tree.host);
     let host = &tree.host;
     let tarball = |stem: &str| format!("\"$(ls \"$dist\"/{stem}.tar.* | head -n 1)\"");
     let unpack = [
@@ -80,9 +81,8 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     .join("\n");
     // Literal parts go into an unquoted here-document, where `$`, `` ` `` and `\\` would be
     // expanded; the shell's variables are the unpacked toolchain's paths.
-    let literal = |path: &Path| {
-        toml_path(path).replace('\\', "\\\\").replace('$', "\\$").replace('`', "\\`")
-    };
+    let literal =
+        |path: &Path| toml_path(path).replace('\\', "\\\\").replace('$', "\\$").replace('`', "\\`");
     // Only named so bootstrap does not build an LLVM; nothing is compiled with it.
     let llvm_config = tree
         .config
@@ -103,7 +103,10 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         layout.as_str(),
         "case $pkgver in beta|nightly) channel=$pkgver ;; *) channel=stable ;; esac",
         &format!("mkdir -p {}", shell_quote_path(config.parent().unwrap_or(Path::new("/")))),
-        &format!("cat > {0} <<OPT_DIST_TEST_CONFIG\n{content}OPT_DIST_TEST_CONFIG", shell_quote_path(&config)),
+        &format!(
+            "cat > {0} <<OPT_DIST_TEST_CONFIG\n{content}OPT_DIST_TEST_CONFIG",
+            shell_quote_path(&config)
+        ),
         &format!("cat {}", shell_quote_path(&config)),
     ]
     .join("\n");
@@ -118,11 +121,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
             Some("run-with-test-config"),
             vec![
                 Effect::Script { script: write_config },
-                Effect::Bootstrap {
-                    cmd: test.into_cmd(),
-                    preflight: false,
-                    stream: None,
-                },
+                Effect::Bootstrap { cmd: test.into_cmd(), preflight: false, stream: None },
             ],
             "a test suite failed on the optimized toolchain: its output above names the tests; \
              --skipped-tests <PATH> skips known failures",
