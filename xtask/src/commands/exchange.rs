@@ -30,7 +30,7 @@ use crate::engine::state::{self, State};
 use crate::stages::StageId;
 use crate::tools::llvm::{self, Contents};
 use crate::tools::profiles::{Format, Language, Profile, Row};
-use crate::util::fs::{self as fsutil, file_name, human_bytes, Hashes};
+use crate::util::fs::{self as fsutil, file_name, human_bytes};
 
 /// What to do about a stage directory that is not what `export` writes.
 const EXPORT_AGAIN: &str = "export the stage again from the build that made it";
@@ -50,14 +50,14 @@ fn profile_stage_names() -> String {
 
 /// `export <DIR>`: every finished stage (or the ones named) to `<DIR>/<stage>/`.
 pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
-    let (every, mut hashes, mut exported) = (stages.is_empty(), Hashes::default(), 0);
+    let (every, mut exported) = (stages.is_empty(), 0);
     for stage in if every { profile_stages().collect() } else { stages.to_vec() } {
         let name = stage.name();
         if !profile_stages().any(|s| s == stage) {
             bail!("the {name} stage makes no profiles; export carries {}", profile_stage_names());
         }
         let plan = stage.plan(ctx)?;
-        let manifest = match state::assess(ctx, &plan, &mut hashes, None) {
+        let manifest = match state::assess(ctx, &plan, None) {
             (State::Done, Some(manifest)) => manifest,
             (State::Skipped(_), _) if every => continue,
             (state, _) if every => {

@@ -12,7 +12,6 @@ use crate::engine::report::RunSummary;
 use crate::engine::state::{self, State};
 use crate::engine::{backup, build_state, lock, runner};
 use crate::stages::{self, StageId};
-use crate::util::fs::Hashes;
 
 pub fn stage(ctx: &Ctx, stage: StageId, sh: &xshell::Shell) -> Result<()> {
     doctor::require_usable_build_dir(ctx)?;
@@ -58,9 +57,8 @@ fn first_to_run(
             )
         });
     }
-    let mut hashes = Hashes::default();
     for (i, plan) in plans.iter().enumerate() {
-        let (state, manifest) = state::assess(ctx, plan, &mut hashes, None);
+        let (state, manifest) = state::assess(ctx, plan, None);
         if !state.is_current() {
             return Ok(i);
         }
@@ -114,7 +112,7 @@ fn run_plans(
     )?;
     let on_disk = build_state::BuildState::load(&ctx.tree.artifacts_root());
     build_state::prepare(ctx, &mut plans, on_disk, &stages::rebuild)?;
-    state::check_inputs(&plans, &mut Hashes::default())?;
+    state::check_inputs(&plans)?;
     let dry_runs_later = match ctx.options.no_preflight {
         true => false,
         false => doctor::preflight(ctx, &plans, sh)?,

@@ -9,7 +9,7 @@ use crate::engine::context::Ctx;
 use crate::engine::lock;
 use crate::engine::state::{self, State};
 use crate::stages::StageId;
-use crate::util::fs::{human_bytes, Hashes};
+use crate::util::fs::human_bytes;
 
 pub fn status(ctx: &Ctx, json: bool) -> Result<()> {
     let holder = lock::holder(&ctx.tree.artifacts_root());
@@ -18,12 +18,11 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<()> {
         eprintln!("opt-dist: warning: the next `all` cannot plan its repairs: {err:#}");
         Vec::new()
     });
-    let mut hashes = Hashes::default();
     let mut stages = Vec::new();
     let mut table = String::new();
     for stage in StageId::ALL {
         let plan = stage.plan(ctx)?;
-        let (state, manifest) = state::assess(ctx, &plan, &mut hashes, holder.as_ref());
+        let (state, manifest) = state::assess(ctx, &plan, holder.as_ref());
         let repairs: &[String] = repairs
             .iter()
             .find(|(name, _)| *name == stage.name())

@@ -23,7 +23,7 @@ use super::context::Ctx;
 use super::plan::{BuildChange, Built, Effect, Need, Part, StagePlan, Step};
 use crate::tools::bolt;
 use crate::tools::profiles::Profile;
-use crate::util::fs::{self, sha256_file, Hashes};
+use crate::util::fs::{self, sha256_file};
 
 /// How a part was built, as recorded: profiles by content, so a profile made again is another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,13 +224,12 @@ pub enum Rebuild {
 pub struct Simulation<'a> {
     parts: BTreeMap<&'static str, Expected>,
     on_disk: BuildState,
-    hashes: Hashes,
     rebuild: &'a dyn Fn(&Ctx, Rebuild) -> Result<Step>,
 }
 
 impl<'a> Simulation<'a> {
     fn new(on_disk: BuildState, rebuild: &'a dyn Fn(&Ctx, Rebuild) -> Result<Step>) -> Self {
-        Simulation { parts: BTreeMap::new(), on_disk, hashes: Hashes::default(), rebuild }
+        Simulation { parts: BTreeMap::new(), on_disk, rebuild }
     }
 
     fn expected(&self, part: Part) -> Expected {
@@ -238,10 +237,6 @@ impl<'a> Simulation<'a> {
             .get(key(part))
             .cloned()
             .unwrap_or_else(|| Expected::OnDisk(self.on_disk.get(part)))
-    }
-
-    fn hash(&mut self, path: &Path) -> Option<String> {
-        self.hashes.of(path)
     }
 
     fn satisfies(&mut self, part: Part, accepted: &Built) -> bool {
@@ -253,17 +248,20 @@ impl<'a> Simulation<'a> {
             (
                 Expected::OnDisk(Recorded::Optimized { profile_sha256, bolt_ready }),
                 Built::Optimized { profile, bolt_ready: wanted },
-            ) => bolt_ready == *wanted && self.hash(profile).as_ref() == Some(&profile_sha256),
+            ) => {
+                bolt_ready == *wanted
+                    && fs::sha256_remembered(profile).as_ref() == Some(&profile_sha256)
+            }
             (
                 Expected::OnDisk(Recorded::BoltOptimized { profile_sha256, bolt_profile_sha256 }),
                 Built::BoltOptimized { profile, bolt_profile },
             ) => {
-                self.hash(profile).as_ref() == Some(&profile_sha256)
+                fs::sha256_remembered(profile).as_ref() == Some(&profile_sha256)
                     && match bolt_profile {
                         None => true,
                         Some(bolt_profile) => {
                             bolt_profile_sha256.is_some()
-                                && self.hash(bolt_profile) == bolt_profile_sha256
+                                && fs::sha256_remembered(bolt_profile) == bolt_profile_sha256
                         }
                     }
             }

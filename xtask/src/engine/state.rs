@@ -25,7 +25,7 @@ use super::lock::Holder;
 use super::manifest::{Failure, Journal, Manifest, UNRECORDED_FILE};
 use super::plan::{Effect, Part, StagePlan};
 use crate::tools::llvm::{llvm_major, llvm_tool_version};
-use crate::util::fs::{self, file_name, human_bytes, Hashes};
+use crate::util::fs::{self, file_name, human_bytes};
 
 #[derive(Debug, Clone)]
 pub enum State {
@@ -84,12 +84,7 @@ fn path_free(value: &serde_json::Value, build_dir: &Path, src: &Path) -> String 
 }
 
 /// The state of the stage `plan` is for.
-pub fn assess(
-    ctx: &Ctx,
-    plan: &StagePlan,
-    hashes: &mut Hashes,
-    holder: Option<&Holder>,
-) -> (State, Option<Manifest>) {
+pub fn assess(ctx: &Ctx, plan: &StagePlan, holder: Option<&Holder>) -> (State, Option<Manifest>) {
     let manifest = Manifest::read(&plan.dir);
     if let Some(holder) = holder.filter(|h| h.stage.as_deref() == Some(plan.stage.name)) {
         return (State::Running(holder.clone()), manifest);
@@ -135,7 +130,7 @@ pub fn assess(
     let Some(manifest) = manifest else {
         return (State::NotRun, None);
     };
-    let reasons = stale_reasons(ctx, plan, &manifest, hashes);
+    let reasons = stale_reasons(ctx, plan, &manifest);
     let state = match reasons.is_empty() {
         true => State::Done,
         false => State::Stale(reasons),
@@ -145,17 +140,12 @@ pub fn assess(
 
 /// Why a finished stage no longer matches the tree, the options or its inputs: one sentence
 /// per cause.
-fn stale_reasons(
-    ctx: &Ctx,
-    plan: &StagePlan,
-    manifest: &Manifest,
-    hashes: &mut Hashes,
-) -> Vec<String> {
+fn stale_reasons(ctx: &Ctx, plan: &StagePlan, manifest: &Manifest) -> Vec<String> {
     if manifest.imported.is_some() {
         // Its provenance was compared with this tree when it was imported (and differences
         // accepted by name); what it stands for is its profiles, as long as they are intact.
         let mut reasons = Vec::new();
-        outputs_intact(ctx, plan, manifest, hashes, &mut reasons);
+        outputs_intact(ctx, plan, manifest, &mut reasons);
         return reasons;
     }
     let tree = &ctx.tree;
@@ -190,7 +180,7 @@ fn stale_reasons(
     for input in &plan.inputs {
         let name = file_name(&input.path);
         let used = manifest.inputs.iter().find(|r| r.name == name);
-        match (used, hashes.of(&input.path)) {
+        match (used, fs::sha256_remembered(&input.path)) {
             (_, None) => reasons.push(format!("its input {name} is missing")),
             (Some(used), Some(now)) if used.sha256 != now => reasons.push(format!(
                 "its input {name} is not the one it used: made again by the {} stage, or replaced",
@@ -199,19 +189,13 @@ fn stale_reasons(
             _ => {}
         }
     }
-    outputs_intact(ctx, plan, manifest, hashes, &mut reasons);
+    outputs_intact(ctx, plan, manifest, &mut reasons);
     reasons
 }
 
 /// Its outputs are there and unchanged: profiles by content, the dist's files (gigabytes) by
 /// size.
-fn outputs_intact(
-    ctx: &Ctx,
-    plan: &StagePlan,
-    manifest: &Manifest,
-    hashes: &mut Hashes,
-    reasons: &mut Vec<String>,
-) {
+fn outputs_intact(ctx: &Ctx, plan: &StagePlan, manifest: &Manifest, reasons: &mut Vec<String>) {
     for output in &manifest.outputs {
         let path = match output.kind.as_str() {
             "dist-file" => ctx.tree.build_dir.join("dist").join(&output.name),
@@ -219,7 +203,7 @@ fn outputs_intact(
         };
         let intact = match output.kind.as_str() {
             "dist-file" => std::fs::metadata(&path).is_ok_and(|m| m.len() == output.size),
-            _ => hashes.of(&path).as_deref() == Some(output.sha256.as_str()),
+            _ => fs::sha256_remembered(&path).as_deref() == Some(output.sha256.as_str()),
         };
         if !intact {
             reasons.push(format!("its output {} is missing or was changed since", output.name));
@@ -285,7 +269,7 @@ fn changed_options(
 /// Refuses to start stages whose input is missing or is not the file its producer made (rustc
 /// takes a corrupt or foreign profile with a warning and builds without PGO), naming the stage to
 /// run first. Inputs an earlier plan of the same run makes are checked when their turn comes.
-pub fn check_inputs(plans: &[StagePlan], hashes: &mut Hashes) -> Result<()> {
+pub fn check_inputs(plans: &[StagePlan]) -> Result<()> {
     for (i, plan) in plans.iter().enumerate() {
         for input in &plan.inputs {
             let (stage, maker) = (plan.stage.name, input.made_by);
@@ -305,7 +289,7 @@ pub fn check_inputs(plans: &[StagePlan], hashes: &mut Hashes) -> Result<()> {
                 );
             };
             let found_size = std::fs::metadata(&input.path).map_or(0, |m| m.len());
-            let found = hashes.of(&input.path).unwrap_or_default();
+            let found = fs::sha256_remembered(&input.path).unwrap_or_default();
             if found != made.sha256 || found_size != made.size {
                 bail!(
                     "the {stage} stage needs {}, but it is not the file the {maker} stage made: \

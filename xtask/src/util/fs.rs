@@ -1,7 +1,6 @@
 //! Files: the one atomic write, the one JSON reader, content hashes, sizes, free disk, and the
 //! file-system calls the xtask makes, each with the path it failed on in its error.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -226,15 +225,10 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     }
 }
 
-/// File hashes, computed once per command: a profile is an input of several stages.
-#[derive(Default)]
-pub struct Hashes(BTreeMap<PathBuf, Option<String>>);
-
-impl Hashes {
-    /// The file's SHA-256, `None` when it cannot be read.
-    pub fn of(&mut self, path: &Path) -> Option<String> {
-        self.0.entry(path.to_path_buf()).or_insert_with(|| sha256_file(path).ok()).clone()
-    }
+/// The file's SHA-256, `None` when it cannot be read; hashed once per run while it is the same
+/// file ([`remembered`]): a profile is an input of several stages.
+pub fn sha256_remembered(path: &Path) -> Option<String> {
+    remembered(&[path], "sha256", || sha256_file(path)).ok()
 }
 
 /// The one file named `<prefix>*<suffix>` in a directory (a sysroot library whose name holds a
