@@ -20,7 +20,7 @@ use crate::engine::disk;
 use crate::engine::plan::{Effect, FitBy, ProfileCheck, StagePlan};
 use crate::stages::StageId;
 use crate::tools::bootstrap::{self, Interface};
-use crate::tools::llvm::{llvm_major, llvm_tool_version};
+use crate::tools::llvm::{llvm_major, llvm_tool_version, HOST_TOOLS};
 use crate::tools::tree::Tree;
 use crate::util::cmd::Cmd;
 use crate::util::fs::{self, human_bytes, human_duration};
@@ -192,8 +192,7 @@ fn tool_checks(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check>
             _ => continue,
         };
         for tool in tools {
-            let host_llvm = ["llvm-profdata", "llvm-bolt", "merge-fdata", "llvm-nm"]
-                .contains(&fs::file_name(&tool).as_str());
+            let host_llvm = HOST_TOOLS.iter().any(|(name, _)| fs::file_name(&tool) == *name);
             if host_llvm && !tool.starts_with(&ctx.tree.build_dir) && !used.contains(&tool) {
                 used.push(tool);
             }
@@ -209,21 +208,23 @@ fn tool_checks(ctx: &Ctx, plans: &[StagePlan], sh: &xshell::Shell) -> Vec<Check>
     }
     let major = ctx.host_llvm.expected_major;
     for tool in used {
-        let (name, fix) = match (fs::file_name(&tool).as_str(), major) {
-            (name @ ("llvm-profdata" | "llvm-nm"), m) => (
-                if name == "llvm-nm" { "llvm-nm" } else { "llvm-profdata" },
-                match m {
-                    Some(m) => format!("install LLVM {m}'s tools (Debian: apt-get install llvm-{m}) or pass --llvm-dir"),
-                    None => "install the LLVM tools of the compiler's LLVM version, or pass --llvm-dir".into(),
-                },
+        let file = fs::file_name(&tool);
+        let Some(&(name, bolt)) = HOST_TOOLS.iter().find(|(name, _)| file == *name) else {
+            continue;
+        };
+        let fix = match (bolt, major) {
+            (false, Some(m)) => format!(
+                "install LLVM {m}'s tools (Debian: apt-get install llvm-{m}) or pass --llvm-dir"
             ),
-            (name, m) => (
-                if name == "llvm-bolt" { "llvm-bolt" } else { "merge-fdata" },
-                match m {
-                    Some(m) => format!("Debian: apt-get install bolt-{m}; or pass --use-bolt false"),
-                    None => "install BOLT of the compiler's LLVM version, or pass --use-bolt false".into(),
-                },
-            ),
+            (false, None) => {
+                "install the LLVM tools of the compiler's LLVM version, or pass --llvm-dir".into()
+            }
+            (true, Some(m)) => {
+                format!("Debian: apt-get install bolt-{m}; or pass --use-bolt false")
+            }
+            (true, None) => {
+                "install BOLT of the compiler's LLVM version, or pass --use-bolt false".into()
+            }
         };
         checks.push(match llvm_tool_version(&tool, sh) {
             Err(_) if !tool.is_file() => {

@@ -52,12 +52,17 @@ pub fn llvm_tool_version(tool: &Path, sh: &xshell::Shell) -> Result<String> {
     }
 }
 
+/// The host LLVM tools the pipeline runs, by name, and whether Debian ships each with BOLT
+/// (`bolt-<major>`) rather than with LLVM's tools (`llvm-<major>`).
+pub const HOST_TOOLS: [(&str, bool); 4] =
+    [("llvm-profdata", false), ("llvm-nm", false), ("llvm-bolt", true), ("merge-fdata", true)];
+
 /// Asks the host LLVM tools for their versions, which preflight checks: called beside
 /// bootstrap's first answer (a python start and a dry run), it takes their time off the start.
 pub fn ask_versions_ahead(llvm_dir: Option<&Path>, tree: &Tree) {
     let Ok(sh) = xshell::Shell::new() else { return };
     let host = HostLlvm::locate(llvm_dir, tree, &sh);
-    for tool in ["llvm-profdata", "llvm-nm", "llvm-bolt", "merge-fdata"] {
+    for (tool, _) in HOST_TOOLS {
         let _ = llvm_tool_version(&host.tool(tool), &sh);
     }
 }
