@@ -127,14 +127,10 @@ impl Ctx {
         }
         let interface = match global.interface {
             Some(interface) => interface,
-            None if bootstrap::has_run_here(&tree) => {
-                bootstrap::cached_interface(&tree, sh, remember)?
-            }
-            // Bootstrap's first answer takes a python start and a dry run; the host LLVM tools,
-            // whose versions preflight checks next, answer meanwhile.
-            None => std::thread::scope(|scope| {
-                scope.spawn(|| llvm::ask_versions_ahead(global.llvm_dir.as_deref(), &tree));
-                bootstrap::cached_interface(&tree, sh, remember)
+            // The host LLVM tools, whose versions preflight checks next, answer while bootstrap
+            // is asked.
+            None => bootstrap::cached_interface(&tree, sh, remember, || {
+                llvm::ask_versions_ahead(global.llvm_dir.as_deref(), &tree)
             })?,
         };
         Ctx::new(global, tree, interface, options, dist_args, remember, sh)

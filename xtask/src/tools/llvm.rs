@@ -28,8 +28,8 @@ pub struct Validation {
 
 /// The LLVM version `program args` prints: `LLVM version: 22.1.8` in `rustc -vV`, `LLVM
 /// version 22.1.8` (perhaps after a vendor's name) in an LLVM tool's `--version`.
-/// Asked once per run for each program as it is (size and modification time): preflight and
-/// the steps ask the same tools.
+/// Asked once per run for each program as it is ([`Cmd::remembered_probe`]): preflight and the
+/// steps ask the same tools.
 fn llvm_version(program: &Path, args: &[&str], sh: &xshell::Shell) -> Result<String> {
     let cmd = Cmd::new(program.display().to_string(), Path::new(".")).args(args.iter().copied());
     let (_, stdout, stderr) = cmd.remembered_probe(sh)?;
@@ -164,7 +164,7 @@ impl HostLlvm {
 fn llvm_config(tree: &Tree, arg: &str, sh: &xshell::Shell) -> Option<String> {
     let config = tree.config.llvm_config.as_ref()?;
     let cmd = Cmd::new(config.display().to_string(), &tree.src).arg(arg);
-    match cmd.probe(sh) {
+    match cmd.remembered_probe(sh) {
         Ok((true, out, _)) => Some(out.trim().to_string()),
         _ => None,
     }
