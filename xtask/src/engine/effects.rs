@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use super::backup;
 use super::build_state::{BuildState, Recorded};
 use super::manifest::{CommandRecord, FileRecord, RawProfilesRecord, Record};
-use super::plan::{Done, Effect, FitBy, ProfileCheck};
+use super::plan::{Done, Effect, FitBy, PackageCheck, ProfileCheck};
 use super::report;
 use crate::tools::fit;
 use crate::tools::llvm::{self, llvm_tool_version};
@@ -69,8 +69,13 @@ impl Exec<'_> {
             Effect::Run { cmd, stream, .. } => {
                 self.streaming(stream.as_ref(), cmd, |exec| exec.training(cmd))?
             }
-            Effect::Bootstrap { cmd, stream, .. } => {
-                self.streaming(stream.as_ref(), cmd, |exec| exec.command(cmd, true))?
+            Effect::Bootstrap { cmd, stream, early_check, .. } => {
+                let early = early_check.as_ref().map(PackageCheck::start_early);
+                let ran = self.streaming(stream.as_ref(), cmd, |exec| exec.command(cmd, true));
+                if let Some(early) = early {
+                    early.finish();
+                }
+                ran?
             }
             Effect::ResetDir { dir } => {
                 let (files, bytes) = fs::files_below(dir, None)?;
@@ -198,9 +203,7 @@ impl Exec<'_> {
                 remove_bolt_output(library, build_dirs)?
             }
             Effect::RecordDistFiles { dist_dir } => self.record_dist_files(dist_dir)?,
-            Effect::CheckPackagedToolchain { dist_dir, host, bolt_libraries, scratch } => {
-                self.check_packaged(dist_dir, host, bolt_libraries, scratch)?
-            }
+            Effect::CheckPackagedToolchain(package) => self.check_packaged(package)?,
             Effect::CheckFit { profile, binaries, by, allow_stale } => {
                 let found: Vec<_> = binaries.iter().filter_map(|b| b.find().ok()).collect();
                 if found.is_empty() {
@@ -306,6 +309,23 @@ impl Exec<'_> {
                 .collect();
             eprintln!("    bootstrap's slowest steps: {}", shown.join(", "));
         }
+        self.note_command(cmd, started_at, started.elapsed().as_secs_f64(), bootstrap_steps);
+        if let Some(program) = cmd.program().rsplit('/').next() {
+            if program == "llvm-bolt" {
+                self.tool(program, Path::new(cmd.program()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a command that ran to its end, for the manifest.
+    fn note_command(
+        &mut self,
+        cmd: &Cmd,
+        started_at: SystemTime,
+        secs: f64,
+        bootstrap_steps: Vec<metrics::BootstrapStep>,
+    ) {
         let since_stage = started_at.duration_since(self.stage_started).unwrap_or_default();
         self.record.commands.push(CommandRecord {
             step: self.step.to_string(),
@@ -314,15 +334,9 @@ impl Exec<'_> {
             env: cmd.env.clone(),
             exit_code: 0,
             started_secs: since_stage.as_secs_f64(),
-            duration_secs: started.elapsed().as_secs_f64(),
+            duration_secs: secs,
             bootstrap_steps,
         });
-        if let Some(program) = cmd.program().rsplit('/').next() {
-            if program == "llvm-bolt" {
-                self.tool(program, Path::new(cmd.program()));
-            }
-        }
-        Ok(())
     }
 
     /// Records a host LLVM tool with its version in the manifest (a later run compares it).
@@ -403,82 +417,29 @@ impl Exec<'_> {
         Ok(())
     }
 
-    fn check_packaged(
-        &mut self,
-        dist_dir: &Path,
-        host: &str,
-        bolt_libraries: &[OneFile],
-        scratch: &Path,
-    ) -> Result<()> {
-        let tarball = rustc_tarball(dist_dir, host)?;
-        fs::remove(scratch)?;
-        fs::create_dir(scratch)?;
-        let untar = Cmd::new("tar", scratch).arg("-xf").arg(tarball.display().to_string());
-        self.command(&untar, false)?;
-        let mut checked = 0;
-        let mut shared_llvm = None;
-        for entry in walkdir::WalkDir::new(scratch) {
-            let path =
-                entry.with_context(|| format!("cannot list {}", scratch.display()))?.into_path();
-            if file_name(&path).starts_with("libLLVM.so") {
-                shared_llvm = Some(file_name(&path));
-            }
-            if !path.is_file() || !elf::is_elf(&path)? {
-                continue;
-            }
-            let instrumented: Vec<String> = elf::section_names(&path)?
-                .into_iter()
-                .filter(|name| elf::is_instrumentation_section(name))
-                .collect();
-            if !instrumented.is_empty() {
-                bail!(
-                    "{} in {} is instrumented (sections {}): an instrumented compiler must \
-                     never ship; dist rebuilt it from an instrumented build (was a --keep-stage \
-                     missing from the dist arguments, or a stage interrupted?): `status` shows \
-                     the stages, rerun the ones that are not done, then dist",
-                    path.strip_prefix(scratch).unwrap_or(&path).display(),
-                    tarball.display(),
-                    instrumented.join(", ")
-                );
-            }
-            checked += 1;
+    fn check_packaged(&mut self, package: &PackageCheck) -> Result<()> {
+        let asked = SystemTime::now();
+        let checked = package.check()?;
+        let unpack = &checked.unpack;
+        eprintln!("    $ cd {} && {}", unpack.cwd.display(), unpack.shell_line());
+        if checked.unpack_started < asked {
+            eprintln!("    (checked while dist packaged the other components)");
         }
-        eprintln!("    {checked} ELF files in the rustc tarball, none instrumented");
-        if let (Some(llvm), true) = (shared_llvm, bolt_libraries.is_empty()) {
+        self.note_command(unpack, checked.unpack_started, checked.unpack_secs, Vec::new());
+        if let Some(refusal) = checked.refusal {
+            bail!("{refusal}");
+        }
+        eprintln!("    {} ELF files in the rustc tarball, none instrumented", checked.elf_files);
+        if let (Some(llvm), true) = (checked.shared_llvm, package.bolt_libraries.is_empty()) {
             eprintln!(
                 "    note: the dist ships a shared {llvm} without BOLT (BOLT is off); with \
                  --use-bolt true it would be BOLT-optimized"
             );
         }
-        let unpacked = walkdir::WalkDir::new(scratch)
-            .into_iter()
-            .filter_map(|e| e.ok())
-            .map(|e| e.into_path())
-            .find(|p| p.ends_with("rustc/lib"))
-            .with_context(|| format!("{} has no rustc/lib", tarball.display()))?;
-        for library in bolt_libraries {
-            let sysroot = library.find()?;
-            let packaged = library.in_dir(&unpacked).find()?;
-            if elf::bolt_state(&packaged)? != BoltState::Optimized {
-                bail!(
-                    "{} in {} is not BOLT-optimized: dist rebuilt it after the BOLT step (were \
-                     the dist arguments or the tree changed?); run dist again",
-                    library.shown(),
-                    tarball.display()
-                );
-            }
-            if !fs::same_contents(&packaged, &sysroot)? {
-                bail!(
-                    "{} in {} differs from the optimized {}: dist packaged another build of \
-                     it; run dist again",
-                    library.shown(),
-                    tarball.display(),
-                    sysroot.display()
-                );
-            }
+        for library in &package.bolt_libraries {
             eprintln!("    {} in the rustc tarball is the BOLT-optimized one", library.shown());
         }
-        fs::remove(scratch)
+        Ok(())
     }
 }
 
@@ -561,24 +522,4 @@ fn remove_bolt_output(library: &OneFile, build_dirs: &[std::path::PathBuf]) -> R
         }
     }
     Ok(())
-}
-
-/// `rustc-<version>-<host>.tar.*` in the dist dir (not rustc-dev-… or rustc-docs-…).
-fn rustc_tarball(dist_dir: &Path, host: &str) -> Result<std::path::PathBuf> {
-    let suffix = format!("-{host}.tar");
-    fs::files_in(dist_dir)?
-        .into_iter()
-        .find(|p| {
-            file_name(p)
-                .strip_prefix("rustc-")
-                .and_then(|rest| rest.split_once(&suffix))
-                .is_some_and(|(version, _)| !version.contains('-'))
-        })
-        .with_context(|| {
-            format!(
-                "no rustc-<version>{suffix}.* in {}: run the dist stage first, it makes the \
-                 tarballs",
-                dist_dir.display()
-            )
-        })
 }

@@ -11,6 +11,7 @@ pub mod disk;
 pub mod effects;
 pub mod lock;
 pub mod manifest;
+pub mod package;
 pub mod plan;
 pub mod report;
 pub mod runner;

@@ -159,7 +159,8 @@ pub struct Step {
     pub hint: String,
     /// Whether a stage interrupted during this step may resume at it. Training may not: the
     /// raw profiles it left would be counted again, so the stage resumes at the reset of the
-    /// raw-profile directory before it.
+    /// raw-profile directory before it. Nor may dist's package check, which would find the
+    /// same packages again: its stage starts over (its BOLT steps have nothing to do).
     pub resumable: bool,
     /// What this step does to the compiler or LLVM in the build dir ([`super::build_state`]).
     pub changes: Vec<BuildChange>,
@@ -411,6 +412,11 @@ pub enum Effect {
         /// The raw profiles of the instrumented binaries it runs, merged while it runs.
         #[serde(skip)]
         stream: Option<Stream>,
+        /// dist: the rustc tarball checked as soon as it is written, while bootstrap packages
+        /// the other components; the check after dist takes that result if no file it read
+        /// has changed since. It changes no command.
+        #[serde(skip)]
+        early_check: Option<PackageCheck>,
     },
     /// Empties a scratch directory (or creates it).
     ResetDir { dir: PathBuf },
@@ -445,12 +451,7 @@ pub enum Effect {
     RecordDistFiles { dist_dir: PathBuf },
     /// Unpacks the rustc tarball: nothing in it may be instrumented, and each BOLT-optimized
     /// library must be byte for byte the sysroot's.
-    CheckPackagedToolchain {
-        dist_dir: PathBuf,
-        host: String,
-        bolt_libraries: Vec<OneFile>,
-        scratch: PathBuf,
-    },
+    CheckPackagedToolchain(PackageCheck),
     /// How much of `profile` the binaries built or optimized with it hold (those of `binaries`
     /// that exist: the ones the profiled processes ran, [`FitBy`]): below the minimum
     /// ([`crate::tools::fit`]) the step fails, unless `allow_stale` (`--allow-stale`, which
@@ -467,6 +468,16 @@ pub enum Effect {
     Script { script: String },
 }
 
+/// What the packaged toolchain's check reads: the host's rustc tarball in `dist_dir`, unpacked
+/// into `scratch`, and the sysroot's BOLT-optimized libraries.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageCheck {
+    pub dist_dir: PathBuf,
+    pub host: String,
+    pub bolt_libraries: Vec<OneFile>,
+    pub scratch: PathBuf,
+}
+
 impl Effect {
     pub fn run(cmd: Cmd) -> Effect {
         Effect::Run { cmd, training: false, benchmarks: Vec::new(), output: None, stream: None }
@@ -474,13 +485,22 @@ impl Effect {
 
     /// An x.py call, checked by preflight.
     pub fn bootstrap(bootstrap: crate::tools::bootstrap::Bootstrap) -> Effect {
-        Effect::Bootstrap { cmd: bootstrap.into_cmd(), preflight: true, stream: None }
+        let cmd = bootstrap.into_cmd();
+        Effect::Bootstrap { cmd, preflight: true, stream: None, early_check: None }
     }
 
     /// The effect with the raw profiles its command's processes write merged while it runs.
     pub fn streaming(mut self, to: Option<Stream>) -> Effect {
         if let Effect::Run { stream, .. } | Effect::Bootstrap { stream, .. } = &mut self {
             *stream = to;
+        }
+        self
+    }
+
+    /// dist's call, with the packaged toolchain checked while it runs (`early_check`).
+    pub fn checking_early(mut self, check: &PackageCheck) -> Effect {
+        if let Effect::Bootstrap { early_check, .. } = &mut self {
+            *early_check = Some(check.clone());
         }
         self
     }
@@ -564,12 +584,7 @@ impl Effect {
                 build_dirs.iter().map(|d| q(d)).collect::<Vec<_>>().join(" ")
             ),
             Effect::RecordDistFiles { dist_dir } => format!("ls -l {}", q(dist_dir)),
-            Effect::CheckPackagedToolchain {
-                dist_dir,
-                host,
-                bolt_libraries,
-                scratch,
-            } => {
+            Effect::CheckPackagedToolchain(PackageCheck { dist_dir, host, bolt_libraries, scratch }) => {
                 let scratch = q(scratch);
                 let mut lines = vec![
                     format!("rm -rf {scratch} && mkdir -p {scratch}"),

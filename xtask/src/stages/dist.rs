@@ -11,7 +11,9 @@ use anyhow::Result;
 use super::gather::backup_of;
 use crate::engine::build_state;
 use crate::engine::context::Ctx;
-use crate::engine::plan::{Built, Done, Effect, FitBy, Need, Part, StageDef, StagePlan, Step};
+use crate::engine::plan::{
+    Built, Done, Effect, FitBy, Need, PackageCheck, Part, StageDef, StagePlan, Step,
+};
 use crate::tools::bolt;
 use crate::tools::bootstrap::{Bootstrap, Interface};
 use crate::tools::profiles::{kind, Format, Profile};
@@ -162,9 +164,15 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         .filter_map(|input| Profile::from_kind(input.kind))
         .filter(|profile| profile.row().format == Format::Profdata)
         .collect();
+    let package = PackageCheck {
+        dist_dir: dist_dir.clone(),
+        host: tree.host.clone(),
+        bolt_libraries: bolt.iter().map(|(.., lib)| lib.clone()).collect(),
+        scratch: dir.join("unpacked-rustc"),
+    };
     let mut dist_step = Step::new(
         "Build the dist artifacts",
-        Effect::bootstrap(dist),
+        Effect::bootstrap(dist).checking_early(&package),
         "bootstrap's dist failed: the message above says why; the profiles and the optimized \
          libraries are kept, so fixing the cause and running dist again is enough",
     );
@@ -175,7 +183,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     steps.push(dist_step);
     steps.push(Step::new(
         "Record the dist files",
-        Effect::RecordDistFiles { dist_dir: dist_dir.clone() },
+        Effect::RecordDistFiles { dist_dir },
         "bootstrap wrote no dist files: check the dist arguments",
     ));
     let fits = super::fit_checks(ctx, &applied);
@@ -195,14 +203,11 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     };
     let check = Step::new(
         check,
-        Effect::CheckPackagedToolchain {
-            dist_dir,
-            host: tree.host.clone(),
-            bolt_libraries: bolt.iter().map(|(.., lib)| lib.clone()).collect(),
-            scratch: dir.join("unpacked-rustc"),
-        },
+        Effect::CheckPackagedToolchain(package),
         "the message above says what is wrong with the packaged toolchain and what to do",
-    );
+    )
+    // What it checks is what dist packaged: a stage resumed here would check it again.
+    .not_resumable();
     // Unpacking the tarball (one xz stream) takes one core; the fits' tools take the other.
     steps.push(if checks_fits { check.alongside() } else { check });
 

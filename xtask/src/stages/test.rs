@@ -121,7 +121,12 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
             Some("run-with-test-config"),
             vec![
                 Effect::Script { script: write_config },
-                Effect::Bootstrap { cmd: test.into_cmd(), preflight: false, stream: None },
+                Effect::Bootstrap {
+                    cmd: test.into_cmd(),
+                    preflight: false,
+                    stream: None,
+                    early_check: None,
+                },
             ],
             "a test suite failed on the optimized toolchain: its output above names the tests; \
              --skipped-tests <PATH> skips known failures",

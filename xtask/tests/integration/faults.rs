@@ -116,6 +116,28 @@ fn a_rejected_dist_argument_leaves_an_optimized_build_dir_as_it_was() {
     assert_eq!(status["stages"][0]["state"], "done", "{status:#}");
 }
 
+/// A dist that packaged another build of librustc_driver than the BOLT-optimized one is
+/// refused, whether the package check ran while dist still packaged the rest or after it; a
+/// dist that packages the right one passes again.
+#[test]
+fn a_dist_that_packaged_another_library_is_refused_and_the_next_dist_passes() {
+    let tree = MiniTree::from_snapshot("faults-repackaged", Snapshot::Finished);
+    let dist = tree.with_dist_args(&["dist"], &[]);
+    let dist: Vec<&str> = dist.iter().map(String::as_str).collect();
+    let out = tree.opt_dist_with_env(&dist, &[("MINI_TREE_FAULT", "repackaged")]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("librustc_driver*.so in ") && err.contains("differs from the optimized"));
+    let status = tree.opt_dist(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let dist_status = status["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "dist");
+    let failure = &dist_status.unwrap()["failure"];
+    assert!(failure["title"].as_str().unwrap().starts_with("Check the packaged compiler"));
+    let out = tree.opt_dist(&dist);
+    assert_success(&out, "dist after the faulty one");
+    assert!(stderr(&out).contains("librustc_driver*.so in the rustc tarball is the BOLT-optimized"));
+}
+
 fn build_state(tree: &MiniTree) -> String {
     std::fs::read_to_string(tree.root.join("build/opt-dist/build-state.json")).unwrap()
 }

@@ -1155,12 +1155,11 @@ def do_build(ctx, components):
 # ---------------------------------------------------------------------------------------------
 
 def tar_xz(ctx, out_path, top, entries):
-    """entries: [(path inside `top`, source file)]."""
-    tmp = out_path + ".tmp"
-    with tarfile.open(tmp, "w:xz", preset=1) as tar:
+    """entries: [(path inside `top`, source file)]. Written in place, as rust-installer writes
+    its tarballs: a reader during dist can meet a tarball that is not whole yet."""
+    with tarfile.open(out_path, "w:xz", preset=1) as tar:
         for arc, src in entries:
             tar.add(src, arcname=f"{top}/{arc}", recursive=False)
-    os.replace(tmp, out_path)
     log(f"Dist {os.path.basename(out_path)}")
 
 
@@ -1199,6 +1198,16 @@ def do_dist(ctx, parts):
             for f in sorted(os.listdir(lib)):
                 if f.startswith(("librustc_driver-", "libLLVM.so", "libstd-")) and not f.endswith(".tmp"):
                     entries.append((f"rustc/lib/{f}", os.path.join(lib, f)))
+            # Fault injection: dist packages another build of the compiler's library than the
+            # sysroot's (as a dist that rebuilt it after the BOLT step would).
+            if os.environ.get("MINI_TREE_FAULT") == "repackaged":
+                arc, src = next(e for e in entries if e[0].startswith("rustc/lib/librustc_driver-"))
+                other = host_dir(ctx, "dist-tmp", os.path.basename(src))
+                os.makedirs(os.path.dirname(other), exist_ok=True)
+                shutil.copyfile(src, other)
+                with open(other, "ab") as fh:
+                    fh.write(b"\0")
+                entries[entries.index((arc, src))] = (arc, other)
             tar_xz(ctx, os.path.join(dist, f"rustc-{v}-{host}.tar.xz"), f"rustc-{v}-{host}", entries)
         if "rust-std" in parts:
             entries = common(f"rust-std-{host}")
