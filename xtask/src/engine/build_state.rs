@@ -14,7 +14,7 @@
 //! from the start nothing needs repair, so the x.py calls stay upstream's.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -142,25 +142,19 @@ impl BuildState {
 }
 
 fn record(built: &Built) -> Result<Recorded> {
+    let hash = |profile: &PathBuf| {
+        sha256_file(profile).with_context(|| format!("cannot hash {}", profile.display()))
+    };
     Ok(match built {
         Built::Absent => Recorded::Absent,
         Built::Plain => Recorded::Plain,
         Built::Instrumented => Recorded::Instrumented,
-        Built::Optimized { profile, bolt_ready } => Recorded::Optimized {
-            profile_sha256: sha256_file(profile)
-                .with_context(|| format!("cannot hash {}", profile.display()))?,
-            bolt_ready: *bolt_ready,
-        },
+        Built::Optimized { profile, bolt_ready } => {
+            Recorded::Optimized { profile_sha256: hash(profile)?, bolt_ready: *bolt_ready }
+        }
         Built::BoltOptimized { profile, bolt_profile } => Recorded::BoltOptimized {
-            profile_sha256: sha256_file(profile)
-                .with_context(|| format!("cannot hash {}", profile.display()))?,
-            bolt_profile_sha256: match bolt_profile {
-                Some(bolt_profile) => Some(
-                    sha256_file(bolt_profile)
-                        .with_context(|| format!("cannot hash {}", bolt_profile.display()))?,
-                ),
-                None => None,
-            },
+            profile_sha256: hash(profile)?,
+            bolt_profile_sha256: bolt_profile.as_ref().map(hash).transpose()?,
         },
     })
 }
@@ -315,14 +309,8 @@ impl<'a> Simulation<'a> {
                 .collect();
             // An LLVM the stage relies on, which the compiler's rebuild would build without a
             // profile: there is none, or none known.
-            let llvm_at_risk = plan.needs.iter().any(|n| n.part == Part::Llvm)
-                && matches!(
-                    self.expected(Part::Llvm),
-                    Expected::ByThisRun(Built::Absent)
-                        | Expected::OnDisk(
-                            Recorded::Absent | Recorded::Unknown | Recorded::Changing { .. }
-                        )
-                );
+            let llvm_at_risk =
+                plan.needs.iter().any(|n| n.part == Part::Llvm) && self.may_be_absent(Part::Llvm);
             for (i, step) in self.repair(ctx, &unmet, llvm_at_risk)?.into_iter().enumerate() {
                 self.apply(&step.changes);
                 // Why the build dir needs repair, said once, with the first repair.
@@ -354,16 +342,20 @@ impl<'a> Simulation<'a> {
         need.accepted.iter().any(|accepted| self.satisfies(need.part, accepted))
     }
 
+    /// `part` is not there, or what is there is not known.
+    fn may_be_absent(&self, part: Part) -> bool {
+        matches!(
+            self.expected(part),
+            Expected::ByThisRun(Built::Absent)
+                | Expected::OnDisk(
+                    Recorded::Absent | Recorded::Unknown | Recorded::Changing { .. }
+                )
+        )
+    }
+
     fn apply(&mut self, changes: &[BuildChange]) {
         for change in changes {
-            let absent = matches!(
-                self.expected(change.part),
-                Expected::ByThisRun(Built::Absent)
-                    | Expected::OnDisk(
-                        Recorded::Absent | Recorded::Unknown | Recorded::Changing { .. }
-                    )
-            );
-            if !change.only_if_absent || absent {
+            if !change.only_if_absent || self.may_be_absent(change.part) {
                 self.parts.insert(key(change.part), Expected::ByThisRun(change.to.clone()));
             }
         }
