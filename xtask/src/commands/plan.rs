@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::engine::context::Ctx;
+use crate::engine::manifest::TreeRecord;
 use crate::engine::plan::{Effect, StagePlan};
 use crate::engine::{backup, build_state};
 use crate::stages::{self, StageId};
@@ -41,16 +42,9 @@ pub fn plan(ctx: &Ctx, target: Option<StageId>, format: PlanFormat) -> Result<()
         PlanFormat::Text => text(ctx, &plans),
         PlanFormat::Sh => sh(ctx, &plans),
         PlanFormat::Json => {
-            let tree = &ctx.tree;
             let value = json!({
                 "schema": SCHEMA_VERSION,
-                "tree": {
-                    "src": tree.src,
-                    "version": tree.version,
-                    "commit": tree.commit,
-                    "host": tree.host,
-                    "build_dir": tree.build_dir,
-                },
+                "tree": TreeRecord::of(&ctx.tree),
                 "interface": ctx.interface.name(),
                 "options": ctx.options_record(),
                 "stages": plans,
