@@ -311,14 +311,8 @@ fn check_single(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> 
             tree.host
         )],
     };
-    // What the check fills in.
-    let output = FileRecord {
-        kind: def.kind.to_string(),
-        name: String::new(),
-        path: PathBuf::new(),
-        size: 0,
-        sha256: String::new(),
-    };
+    // The rest is what the check fills in.
+    let output = FileRecord { kind: def.kind.to_string(), ..FileRecord::default() };
     let manifest = Manifest {
         options: ctx.options_record(),
         outputs: vec![output],

@@ -256,7 +256,7 @@ pub struct RawProfilesRecord {
     pub streamed: Option<StreamedRecord>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FileRecord {
     pub kind: String,
     pub name: String,
