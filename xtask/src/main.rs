@@ -61,7 +61,7 @@ fn report_error(err: &anyhow::Error) {
         }
     }
     if let Some(failed) = err.downcast_ref::<engine::runner::StepFailed>() {
-        eprintln!("  what to do: {}", failed.hint);
+        eprintln!("  what to do: {}", failed.failure.hint);
         eprintln!(
             "  the stage is not recorded as done, and its earlier outputs are untouched; the \
              steps that finished are in its journal, so running it (or `all`) again resumes \

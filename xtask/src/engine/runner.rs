@@ -27,23 +27,18 @@ use super::{report, state};
 use crate::util::fs::{self, human_bytes, human_duration, sha256_file};
 use crate::util::process;
 
-/// The error of a failed step: which stage, which step, and the advice that goes with it.
+/// The error of a failed step: which stage, and what `failed.json` records (which step, the
+/// error, the advice that goes with it).
 #[derive(Debug)]
 pub struct StepFailed {
     pub stage: &'static str,
-    pub index: usize,
-    pub count: usize,
-    pub title: String,
-    pub hint: String,
+    pub failure: Failure,
 }
 
 impl fmt::Display for StepFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "stage {} failed at step {}/{}: {}",
-            self.stage, self.index, self.count, self.title
-        )
+        let Failure { step, steps, title, .. } = &self.failure;
+        write!(f, "stage {} failed at step {step}/{steps}: {title}", self.stage)
     }
 }
 
@@ -318,18 +313,19 @@ pub fn run_stage(
                 ),
                 (None, None, None) => failed_step.hint.clone(),
             };
-            let failed = StepFailed {
-                stage,
-                index: failed_at + 1,
-                count,
+            let failure = Failure {
+                step: failed_at + 1,
+                steps: count,
                 title: failed_step.title.clone(),
+                error: format!("{err:#}"),
                 hint,
+                at: fs::now(),
             };
-            record_failure(plan, &failed, &err);
+            record_failure(plan, &failure);
             if let Err(deleting) = effects::finish_deletions(&plan.dir) {
                 eprintln!("opt-dist: {deleting:#}");
             }
-            return Err(err.context(failed));
+            return Err(err.context(StepFailed { stage, failure }));
         }
         if progressed {
             fs::write_json(&plan.dir.join(JOURNAL_FILE), &journal)?;
@@ -581,16 +577,8 @@ fn start_journal(ctx: &Ctx, plan: &StagePlan) -> Journal {
 }
 
 /// Leaves `failed.json` for `status`: which step, the error, the advice.
-fn record_failure(plan: &StagePlan, failed: &StepFailed, err: &anyhow::Error) {
-    let failure = Failure {
-        step: failed.index,
-        steps: failed.count,
-        title: failed.title.clone(),
-        error: format!("{err:#}"),
-        hint: failed.hint.clone(),
-        at: fs::now(),
-    };
-    if let Err(write) = fs::write_json(&plan.dir.join(FAILED_FILE), &failure) {
+fn record_failure(plan: &StagePlan, failure: &Failure) {
+    if let Err(write) = fs::write_json(&plan.dir.join(FAILED_FILE), failure) {
         eprintln!("opt-dist: could not record the failure: {write:#}");
         // An empty file takes no data block: on a full disk it says at least that much.
         let _ = std::fs::File::create(plan.dir.join(UNRECORDED_FILE));
