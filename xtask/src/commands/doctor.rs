@@ -44,20 +44,16 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str, outcome: Outcome, detail: String, fix: Option<String>) -> Check {
-        Check { name, outcome, detail, fix }
-    }
-
     fn ok(name: &'static str, detail: impl Into<String>) -> Check {
-        Check::new(name, Outcome::Ok, detail.into(), None)
+        Check { name, outcome: Outcome::Ok, detail: detail.into(), fix: None }
     }
 
     fn note(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check::new(name, Outcome::Note, detail.into(), Some(fix.into()))
+        Check { name, outcome: Outcome::Note, detail: detail.into(), fix: Some(fix.into()) }
     }
 
     fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check::new(name, Outcome::Fail, detail.into(), Some(fix.into()))
+        Check { name, outcome: Outcome::Fail, detail: detail.into(), fix: Some(fix.into()) }
     }
 }
 
