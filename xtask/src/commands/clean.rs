@@ -1,15 +1,7 @@
 //! `clean`: deletes what the xtask made, saying what and how much, and never what a user may
-//! still need without being asked.
-//!
-//! - `clean` (or `clean all`) deletes the scratch of every stage (what each stage's definition
-//!   names, and the engine's own: unpublished files, step journals), the collector's build and
-//!   the unpacked dist toolchain. Merged profiles and their manifests stay, so every stage
-//!   stays done.
-//! - `clean <stage>` deletes that stage's directory, its merged profiles included (they are
-//!   named by naming the stage); `--and-later` also the directories of the stages after it.
-//!
-//! Bootstrap's own output (the compiler, the dist tarballs) is bootstrap's to clean. A library
-//! a killed run left changed is put back first, so its backup is never lost.
+//! still need without being asked: merged profiles go only with their stage named (what each
+//! form deletes: its `--help`, docs/usage.md). A library a killed run left changed is put back
+//! first, so its backup is never lost.
 
 use std::path::PathBuf;
 

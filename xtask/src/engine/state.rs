@@ -1,20 +1,7 @@
 //! A stage's state, from what its directory holds: the one place that decides whether a stage
 //! is done and current, used by `status`, by `all` (which skips what is done) and before any
-//! stage runs (its inputs must be what their producers made).
-//!
-//! - `done`: its manifest says it finished, and nothing it was made from changed since;
-//! - `stale`: it finished once, but one of these changed since, each given as the reason:
-//!   the tree (version, commit, host), bootstrap's interface, its commands (an option or a tool
-//!   path: the plan's fingerprint), an input profile, or one of its outputs;
-//! - `failed`: its last run stopped at a step (`failed.json`, or a step journal left by a run
-//!   that was killed);
-//! - `running`: the run holding the build dir's lock is in it;
-//! - `skipped`: these options leave it nothing to do;
-//! - `not-run`: nothing of it is there.
-//!
-//! Within a stage, the runner keeps a step journal (`journal.json`): the steps done so far and
-//! what they recorded, so an interrupted stage resumes after its last finished step instead of
-//! training again.
+//! stage runs (its inputs must be what their producers made). The states and what makes each:
+//! docs/usage.md, "Resuming, `status` and `clean`".
 
 use std::path::Path;
 

@@ -1,13 +1,5 @@
-//! Stage 1, rustc PGO: the same bootstrap calls as upstream's Stage 1 for the tree's interface.
-//!
-//! 1. build an instrumented compiler (with the `[pgo]` table also rustdoc and cargo, and clippy
-//!    where the table has its key, all writing into one raw-profile directory); the LLVM built
-//!    alongside it is thrown away by stage 2, so it is built without ThinLTO;
-//! 2. build the tree's rustc-perf collector (at the same time as the compiler) and train the
-//!    compiler with it;
-//! 3. merge, validate and publish `rustc-pgo-<version>-<host>.profdata` (and with the table,
-//!    a separate rustdoc profile trained on `Doc` builds, and clippy's on `Clippy` builds);
-//! 4. rebuild the compiler with the profile, with BOLT link settings when BOLT follows.
+//! Stage 1, rustc PGO: the same bootstrap calls as upstream's Stage 1 for the tree's interface
+//! (its steps one by one: docs/usage.md, "`rustc-pgo`").
 
 use anyhow::Result;
 

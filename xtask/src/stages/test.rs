@@ -1,12 +1,7 @@
 //! The test stage: a subset of the test suite run on the dist toolchain, as upstream does after
-//! its final build, to catch miscompilations the profiles may have caused.
-//!
-//! The rustc, rust-std, cargo and rust-src tarballs are unpacked into `<build>/unpacked-dist`
-//! and assembled into one sysroot; a configuration written into the stage directory makes that
-//! toolchain bootstrap's stage 0, and `x.py test --stage 0` runs the suites with
-//! `RUST_BOOTSTRAP_CONFIG` pointing at it. Upstream overwrites the tree's `bootstrap.toml` for
-//! this (and restores it after); the tree's own file is not touched here, and a
-//! `RUST_BOOTSTRAP_CONFIG` of the user's cannot shadow the test configuration.
+//! its final build, to catch miscompilations the profiles may have caused. Upstream overwrites
+//! the tree's `bootstrap.toml` for this (and restores it after); here the tree's own file is not
+//! touched, and a `RUST_BOOTSTRAP_CONFIG` of the user's cannot shadow the test configuration.
 
 use std::path::Path;
 
