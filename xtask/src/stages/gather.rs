@@ -65,10 +65,10 @@ impl PgoGathering<'_> {
             Step::new(
                 format!("Merge the {what} raw profiles"),
                 Effect::run(
-                    Cmd::new(self.profdata.display().to_string(), &ctx.tree.src)
+                    Cmd::new(self.profdata, &ctx.tree.src)
                         .args(["merge", "-o"])
-                        .arg(unpublished.display().to_string())
-                        .arg(raw.display().to_string()),
+                        .arg(&unpublished)
+                        .arg(&raw),
                 ),
                 "llvm-profdata could not merge the raw profiles: its message is above",
             ),

@@ -20,24 +20,24 @@ pub fn librustc_driver(tree: &Tree) -> OneFile {
 
 /// `llvm-bolt -instrument`, with one profile file per process.
 pub fn instrument_cmd(bolt: &Path, library: &Path, profile_prefix: &Path, output: &Path) -> Cmd {
-    Cmd::new(bolt.display().to_string(), Path::new("/"))
+    Cmd::new(bolt, Path::new("/"))
         .arg("-instrument")
-        .arg(library.display().to_string())
+        .arg(library)
         .arg(format!("--instrumentation-file={}", profile_prefix.display()))
         .arg("--instrumentation-file-append-pid")
         .arg("-o")
-        .arg(output.display().to_string())
+        .arg(output)
 }
 
 /// Upstream's optimization settings (cdsplit on x86_64; aarch64 uses profile2).
 pub fn optimize_cmd(bolt: &Path, input: &Path, profile: &Path, output: &Path, host: &str) -> Cmd {
     let split = if host.starts_with("aarch64") { "profile2" } else { "cdsplit" };
-    Cmd::new(bolt.display().to_string(), Path::new("/"))
-        .arg(input.display().to_string())
+    Cmd::new(bolt, Path::new("/"))
+        .arg(input)
         .arg("-data")
-        .arg(profile.display().to_string())
+        .arg(profile)
         .arg("-o")
-        .arg(output.display().to_string())
+        .arg(output)
         .args(["-reorder-blocks=ext-tsp", "-reorder-functions=cdsort", "-split-functions"])
         .arg(format!("-split-strategy={split}"))
         .args([

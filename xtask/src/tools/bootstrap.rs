@@ -84,9 +84,7 @@ pub struct Bootstrap {
 /// `python x.py <command>`, told the build dir only when the user moved it (so the stages made
 /// without `--build-dir` stay valid), with full backtraces where upstream asks for them.
 fn x_py(tree: &Tree, command: &str, backtrace: bool) -> Cmd {
-    let mut cmd = Cmd::new(tree.python.clone(), &tree.src)
-        .arg(tree.x_py().display().to_string())
-        .arg(command);
+    let mut cmd = Cmd::new(tree.python.clone(), &tree.src).arg(tree.x_py()).arg(command);
     if tree.build_dir_is_explicit {
         let build_dir = tree.build_dir.display().to_string();
         cmd = cmd.args(["--build-dir".to_string(), build_dir]);
@@ -128,7 +126,7 @@ impl Bootstrap {
             .args(["--build", &tree.host, "--stage", "0"])
             .args(suites.iter().copied())
             .env("COMPILETEST_ENABLE_DIST_TESTS", "1")
-            .env("RUST_BOOTSTRAP_CONFIG", config.display().to_string())
+            .env("RUST_BOOTSTRAP_CONFIG", config)
             .args(skipped.iter().flat_map(|test| ["--skip", test]));
         let interface = Interface::Legacy;
         Bootstrap { interface, cmd }

@@ -203,11 +203,11 @@ impl Collector<'_> {
     fn cargo(&self, subcommand: &str) -> Cmd {
         let tree = self.tree;
         let target_dir = tree.artifacts_root().join("rustc-perf");
-        Cmd::new(tree.stage0_cargo().display().to_string(), &tree.rustc_perf_dir())
+        Cmd::new(tree.stage0_cargo(), &tree.rustc_perf_dir())
             .args([subcommand, "-p", "collector"])
-            .env("RUSTC", tree.stage0_rustc().display().to_string())
+            .env("RUSTC", tree.stage0_rustc())
             .env("RUSTC_BOOTSTRAP", "1")
-            .env("CARGO_TARGET_DIR", target_dir.display().to_string())
+            .env("CARGO_TARGET_DIR", target_dir)
     }
 
     pub fn build(&self) -> Cmd {
@@ -228,9 +228,9 @@ impl Collector<'_> {
         let mut cmd = self
             .cargo("run")
             .args(["--bin", "collector", "--", "profile_local", "eprintln"])
-            .arg(tree.stage2_rustc().display().to_string())
+            .arg(tree.stage2_rustc())
             .args(["--id", "Test", "--cargo"])
-            .arg(cargo.display().to_string())
+            .arg(cargo)
             .args(["--profiles", &benchmarks.profiles.join(",")])
             .args(["--scenarios", &benchmarks.scenarios.join(",")])
             .args(["--exact-match", &benchmarks.crates.join(",")]);
@@ -244,7 +244,7 @@ impl Collector<'_> {
             cmd = cmd.args(["--clippy".to_string(), driver.display().to_string()]);
         }
         if let Some(profile_file) = profile_file {
-            cmd = cmd.env("LLVM_PROFILE_FILE", profile_file.display().to_string());
+            cmd = cmd.env("LLVM_PROFILE_FILE", profile_file);
         }
         for config in self.cargo_configs {
             cmd = cmd.args(["--cargo-config".to_string(), config.display().to_string()]);

@@ -31,7 +31,7 @@ pub struct Validation {
 /// Asked once per run for each program as it is ([`Cmd::remembered_probe`]): preflight and the
 /// steps ask the same tools.
 fn llvm_version(program: &Path, args: &[&str], sh: &xshell::Shell) -> Result<String> {
-    let cmd = Cmd::new(program.display().to_string(), Path::new(".")).args(args.iter().copied());
+    let cmd = Cmd::new(program, Path::new(".")).args(args.iter().copied());
     let (_, stdout, stderr) = cmd.remembered_probe(sh)?;
     format!("{stdout}{stderr}")
         .lines()
@@ -163,7 +163,7 @@ impl HostLlvm {
 
 fn llvm_config(tree: &Tree, arg: &str, sh: &xshell::Shell) -> Option<String> {
     let config = tree.config.llvm_config.as_ref()?;
-    let cmd = Cmd::new(config.display().to_string(), &tree.src).arg(arg);
+    let cmd = Cmd::new(config, &tree.src).arg(arg);
     match cmd.remembered_probe(sh) {
         Ok((true, out, _)) => Some(out.trim().to_string()),
         _ => None,
@@ -193,9 +193,9 @@ fn expected_llvm_major(tree: &Tree, sh: &xshell::Shell) -> Option<u32> {
 /// `llvm-profdata show --topn`: the profile must parse and carry counts. The listing of its
 /// functions comes with it, for the fit checks of the builds that use it.
 pub fn validate_profile(profdata: &Path, profile: &Path, sh: &xshell::Shell) -> Result<Validation> {
-    let show = Cmd::new(profdata.display().to_string(), Path::new("."))
+    let show = Cmd::new(profdata, Path::new("."))
         .args(["show", "--all-functions", "--topn=10"])
-        .arg(profile.display().to_string());
+        .arg(profile);
     let (ok, stdout, stderr) = show.probe(sh)?;
     if !ok {
         bail!("`{}` cannot read the merged profile: {}", show.shell_line(), stderr.trim());

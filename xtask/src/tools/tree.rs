@@ -262,10 +262,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 fn host_of_rustc(rustc: &Path, sh: &xshell::Shell) -> Result<String> {
-    let out = match Cmd::new(rustc.display().to_string(), Path::new("."))
-        .arg("-vV")
-        .remembered_probe(sh)
-    {
+    let out = match Cmd::new(rustc, Path::new(".")).arg("-vV").remembered_probe(sh) {
         Ok((true, out, _)) => out,
         Ok((false, _, stderr)) => bail!(
             "cannot ask rustc for the host triple (`{} -vV` failed: {}): pass --host <TRIPLE>",

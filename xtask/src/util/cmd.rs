@@ -18,38 +18,15 @@ pub struct Cmd {
     pub cwd: PathBuf,
 }
 
-/// What a command takes as an argument: text, or a path.
+/// What a command takes as an argument: text, or a path (text is a path to `AsRef<Path>`, and
+/// shows as itself).
 pub trait Arg {
     fn into_arg(self) -> String;
 }
 
-impl Arg for &str {
+impl<T: AsRef<Path>> Arg for T {
     fn into_arg(self) -> String {
-        self.to_string()
-    }
-}
-
-impl Arg for String {
-    fn into_arg(self) -> String {
-        self
-    }
-}
-
-impl Arg for &String {
-    fn into_arg(self) -> String {
-        self.clone()
-    }
-}
-
-impl Arg for &Path {
-    fn into_arg(self) -> String {
-        self.display().to_string()
-    }
-}
-
-impl Arg for &PathBuf {
-    fn into_arg(self) -> String {
-        self.display().to_string()
+        self.as_ref().display().to_string()
     }
 }
 
