@@ -164,14 +164,11 @@ pub fn estimate(ctx: &Ctx, stages: &[&StageDef], compiler_source_bytes: u64) -> 
                 Figures { kept: record.growth().max(0) as u64, peak: record.peak_use(), raw }
             }
             None => {
-                let (f, factor) = match reference.stages.get(name) {
-                    Some(f) => (*f, scale),
-                    None => (full.stages[name], full_scale),
+                let (f, factor, names) = match reference.stages.get(name) {
+                    Some(f) => (*f, scale, &mut scaled),
+                    None => (full.stages[name], full_scale, &mut from_full),
                 };
-                match reference.stages.contains_key(name) {
-                    true => scaled.push(name),
-                    false => from_full.push(name),
-                }
+                names.push(name);
                 f.scaled(factor)
             }
         };

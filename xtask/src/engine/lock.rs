@@ -106,8 +106,7 @@ fn read_holder(path: &Path) -> Option<Holder> {
 /// Takes the lock of the build dir, or fails at once naming the run that holds it; with `wait`,
 /// waits for that run to finish.
 pub fn acquire(artifacts_root: &Path, wait: bool) -> Result<Lock> {
-    std::fs::create_dir_all(artifacts_root)
-        .with_context(|| format!("cannot create {}", artifacts_root.display()))?;
+    fs::create_dir(artifacts_root)?;
     let path = lock_path(artifacts_root);
     let file = std::fs::OpenOptions::new()
         .read(true)
