@@ -1,12 +1,7 @@
-//! Fail in seconds, not hours: the checks that run before any real work.
-//!
-//! What is checked comes from the plans themselves: every host LLVM tool a step runs (with the
-//! LLVM major it must have), every benchmark a training runs, every x.py call (through the
-//! tree's own bootstrap with `--dry-run`, the final dist command first since it carries the
-//! user's arguments); and the machine and the tree (python, rustc-perf, the stage0 toolchain,
-//! the build dir, free disk). `doctor` prints them as a table; a run's preflight stops at the
-//! first failing one. Python and the dry runs take the longest: once bootstrap has run in the
-//! build dir, a run does them beside its first steps ([`bootstrap_dry_runs`]).
+//! Fail in seconds, not hours: the checks that run before any real work, taken from the plans
+//! themselves (what each one checks: docs/usage.md, "Preflight and `doctor`"). `doctor` prints
+//! them as a table; a run's preflight stops at a failing one ([`preflight`] says when the slow
+//! ones go on beside the first steps).
 
 use std::fmt::Write;
 use std::path::PathBuf;
