@@ -43,7 +43,7 @@ const POLL: Duration = Duration::from_millis(25);
 /// write of the running profile, so files of a few KiB each (the miniature tree's) go in
 /// batches. Once the running profile is bigger, a merge waits for as many bytes as it holds,
 /// which keeps all merges together within about twice the raw bytes' reading.
-const LEAST_PER_MERGE: u64 = 256 << 10;
+const LEAST_PER_MERGE: u64 = 128 << 10;
 const MOST_WAIT: Duration = Duration::from_secs(1);
 
 /// The most files one merge takes (each is a command-line argument).
@@ -163,7 +163,6 @@ impl Stream {
         let (command_runs, ended) = mpsc::channel();
         let (stream, command) = (self.clone(), command.to_string());
         let thread = std::thread::spawn(move || {
-            process::lower_this_threads_priority();
             let streamed = stream.run(&command, &ended);
             if let Err(err) = &streamed {
                 process::pause_command(&command, false);
@@ -197,9 +196,12 @@ impl Stream {
             if !ready.is_empty() {
                 last_merge = Instant::now();
             }
+            // A merge takes only the CPU the training leaves idle, unless it has fallen behind
+            // (the training's own work starved the merges) or the training waits for it.
+            let urgent = ready_bytes >= 2 * least || pause.since.is_some();
             let merged = ready
                 .chunks(MOST_PER_MERGE)
-                .try_for_each(|batch| self.merge(batch, &mut record, &mut pause, ended));
+                .try_for_each(|batch| self.merge(batch, urgent, &mut record, &mut pause, ended));
             pause.end(&mut record);
             merged?;
             // After a merge, more files have ended while it ran: look again at once.
@@ -241,6 +243,7 @@ impl Stream {
     fn merge(
         &self,
         batch: &[&RawFile],
+        urgent: bool,
         record: &mut StreamedRecord,
         pause: &mut Pause,
         ended: &mpsc::Receiver<()>,
@@ -255,7 +258,11 @@ impl Stream {
         let cmd = self.merger.command(&inputs, &partial);
         // Its messages go to a file: a pipe read only at its end could fill and stall it.
         let log = self.raw_dir.with_file_name(format!("{}-merge.log", file_name(&self.raw_dir)));
-        let mut child = std::process::Command::new(cmd.program())
+        let mut merge = std::process::Command::new(cmd.program());
+        if !urgent {
+            process::at_lowest_priority(&mut merge);
+        }
+        let mut child = merge
             .args(&cmd.argv[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

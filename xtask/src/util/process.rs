@@ -81,6 +81,19 @@ pub fn lower_this_threads_priority() {
     }
 }
 
+/// Makes `command` start with the lowest CPU priority (nice 19), for work beside a command
+/// that should take only what the command leaves idle.
+pub fn at_lowest_priority(command: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: in the child between fork and exec, setpriority touches no memory of ours.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            Ok(())
+        })
+    }
+}
+
 /// Why the run stopped its commands, once it did.
 pub fn stop_reason() -> Option<String> {
     STOP.lock().unwrap_or_else(|e| e.into_inner()).clone()
