@@ -13,12 +13,22 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 
-use super::plan::PackageCheck;
 use crate::util::cmd::Cmd;
 use crate::util::elf::{self, BoltState};
-use crate::util::fs::{self, file_name};
+use crate::util::fs::{self, file_name, OneFile};
 use crate::util::process;
+
+/// What the packaged toolchain's check reads: the host's rustc tarball in `dist_dir`, unpacked
+/// into `scratch`, and the sysroot's BOLT-optimized libraries.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageCheck {
+    pub dist_dir: PathBuf,
+    pub host: String,
+    pub bolt_libraries: Vec<OneFile>,
+    pub scratch: PathBuf,
+}
 
 /// What the check found.
 #[derive(Debug, Clone)]

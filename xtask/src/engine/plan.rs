@@ -12,6 +12,7 @@ use anyhow::Result;
 use serde::{Serialize, Serializer};
 
 use super::context::{Artifact, Ctx};
+pub use super::package::PackageCheck;
 use crate::tools::streaming::Stream;
 use crate::util::cmd::{shell_quote_path as q, Cmd};
 use crate::util::fs::{file_name, OneFile};
@@ -466,16 +467,6 @@ pub enum Effect {
     /// A POSIX shell script, run with `sh -c` as it is printed: for file work whose shell form
     /// is the clearest description of it (unpacking the dist toolchain for the tests).
     Script { script: String },
-}
-
-/// What the packaged toolchain's check reads: the host's rustc tarball in `dist_dir`, unpacked
-/// into `scratch`, and the sysroot's BOLT-optimized libraries.
-#[derive(Debug, Clone, Serialize)]
-pub struct PackageCheck {
-    pub dist_dir: PathBuf,
-    pub host: String,
-    pub bolt_libraries: Vec<OneFile>,
-    pub scratch: PathBuf,
 }
 
 impl Effect {
