@@ -125,13 +125,11 @@ impl Ctx {
                 tree.build_dir.display()
             );
         }
+        // The host LLVM tools, whose versions preflight checks, answer while bootstrap is asked.
+        llvm::ask_versions_ahead(global.llvm_dir.clone(), tree.clone());
         let interface = match global.interface {
             Some(interface) => interface,
-            // The host LLVM tools, whose versions preflight checks next, answer while bootstrap
-            // is asked.
-            None => bootstrap::cached_interface(&tree, sh, remember, || {
-                llvm::ask_versions_ahead(global.llvm_dir.as_deref(), &tree)
-            })?,
+            None => bootstrap::cached_interface(&tree, sh, remember)?,
         };
         Ctx::new(global, tree, interface, options, dist_args, remember, sh)
     }

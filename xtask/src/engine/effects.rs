@@ -173,7 +173,10 @@ impl Exec<'_> {
             Effect::Validate { profile, check } => {
                 let validation = match check {
                     ProfileCheck::LlvmProfdata { tool } => {
-                        llvm::validate_profile(tool, profile, self.sh)?
+                        let show = llvm::show_profile(tool, profile);
+                        self.recorded(&show, false, |show, sh| {
+                            llvm::validate_profile(show, profile, sh)
+                        })?
                     }
                     ProfileCheck::Fdata => llvm::validate_fdata(profile)?,
                 };
@@ -289,15 +292,15 @@ impl Exec<'_> {
         Ok(())
     }
 
-    fn recorded(
+    fn recorded<T>(
         &mut self,
         cmd: &Cmd,
         bootstrap: bool,
-        run: impl FnOnce(&Cmd, &xshell::Shell) -> Result<()>,
-    ) -> Result<()> {
+        run: impl FnOnce(&Cmd, &xshell::Shell) -> Result<T>,
+    ) -> Result<T> {
         eprintln!("    $ cd {} && {}", cmd.cwd.display(), cmd.shell_line());
         let (started_at, started) = (SystemTime::now(), Instant::now());
-        run(cmd, self.sh)?;
+        let answer = run(cmd, self.sh)?;
         let bootstrap_steps = match bootstrap {
             true => metrics::slowest_steps(self.build_dir, started_at, 5),
             false => Vec::new(),
@@ -315,7 +318,7 @@ impl Exec<'_> {
                 self.tool(program, Path::new(cmd.program()));
             }
         }
-        Ok(())
+        Ok(answer)
     }
 
     /// Records a command that ran to its end, for the manifest.

@@ -13,6 +13,7 @@ use serde::{Serialize, Serializer};
 
 use super::context::{Artifact, Ctx};
 pub use super::package::PackageCheck;
+use crate::tools::llvm::show_profile;
 use crate::tools::streaming::Stream;
 use crate::util::cmd::{shell_quote_path as q, Cmd};
 use crate::util::fs::{file_name, OneFile};
@@ -541,9 +542,8 @@ impl Effect {
             } => format!("{} -o {} {}/*.fdata", q(merge_fdata), q(output), q(raw_dir)),
             Effect::Validate { profile, check } => match check {
                 ProfileCheck::LlvmProfdata { tool } => format!(
-                    "{} show {} | grep -q '^Maximum function count: [1-9]'",
-                    q(tool),
-                    q(profile)
+                    "{} | grep -q '^Maximum function count: [1-9]'",
+                    show_profile(tool, profile).shell_line()
                 ),
                 ProfileCheck::Fdata => format!("grep -q '^1 ' {}", q(profile)),
             },

@@ -301,20 +301,9 @@ fn table_setting(component: Component, key: &str, path: &Path) -> [String; 2] {
     ["--set".to_string(), setting]
 }
 
-/// Remembered in `<build-dir>/opt-dist/interface.json` (see [`cached`]). When bootstrap must be
-/// asked (a python start and a dry run), `meanwhile` runs on a thread of its own beside it.
-pub fn cached_interface(
-    tree: &Tree,
-    sh: &xshell::Shell,
-    remember: bool,
-    meanwhile: impl FnOnce() + Send,
-) -> Result<Interface> {
-    cached(tree, "interface.json", remember, || {
-        std::thread::scope(|scope| {
-            scope.spawn(meanwhile);
-            detect_interface(tree, sh)
-        })
-    })
+/// Remembered in `<build-dir>/opt-dist/interface.json` (see [`cached`]).
+pub fn cached_interface(tree: &Tree, sh: &xshell::Shell, remember: bool) -> Result<Interface> {
+    cached(tree, "interface.json", remember, || detect_interface(tree, sh))
 }
 
 /// Whether the tree's `[pgo]` table takes `pgo.clippy` (upstream master since PR #159642; the

@@ -57,14 +57,20 @@ pub fn llvm_tool_version(tool: &Path, sh: &xshell::Shell) -> Result<String> {
 pub const HOST_TOOLS: [(&str, bool); 4] =
     [("llvm-profdata", false), ("llvm-nm", false), ("llvm-bolt", true), ("merge-fdata", true)];
 
-/// Asks the host LLVM tools for their versions, which preflight checks: called beside
-/// bootstrap's first answer (a python start and a dry run), it takes their time off the start.
-pub fn ask_versions_ahead(llvm_dir: Option<&Path>, tree: &Tree) {
-    let Ok(sh) = xshell::Shell::new() else { return };
-    let host = HostLlvm::locate(llvm_dir, tree, &sh);
-    for (tool, _) in HOST_TOOLS {
-        let _ = llvm_tool_version(&host.tool(tool), &sh);
-    }
+/// Asks the host LLVM tools for their versions, all at once and in the background: preflight
+/// and the checks of finished stages compare them, and find the answers ready (or wait for
+/// them) instead of starting each tool in turn.
+pub fn ask_versions_ahead(llvm_dir: Option<PathBuf>, tree: Tree) {
+    std::thread::spawn(move || {
+        let Ok(sh) = xshell::Shell::new() else { return };
+        let host = HostLlvm::locate(llvm_dir.as_deref(), &tree, &sh);
+        std::thread::scope(|scope| {
+            for (tool, _) in HOST_TOOLS {
+                let tool = host.tool(tool);
+                scope.spawn(move || llvm_tool_version(&tool, &xshell::Shell::new()?));
+            }
+        });
+    });
 }
 
 /// llvm-profdata must be of the compiler's LLVM major version, or it cannot read (or mis-reads)
@@ -190,12 +196,16 @@ fn expected_llvm_major(tree: &Tree, sh: &xshell::Shell) -> Option<u32> {
         .or_else(|| of_rustc(tree.stage0_rustc_or_path()))
 }
 
-/// `llvm-profdata show --topn`: the profile must parse and carry counts. The listing of its
+/// The `llvm-profdata show` that [`validate_profile`] runs: the runner records it with the
+/// stage's other commands.
+pub fn show_profile(profdata: &Path, profile: &Path) -> Cmd {
+    let dir = profile.parent().unwrap_or(Path::new("/"));
+    Cmd::new(profdata, dir).args(["show", "--all-functions", "--topn=10"]).arg(profile)
+}
+
+/// Runs [`show_profile`]'s `show`: the profile must parse and carry counts. The listing of its
 /// functions comes with it, for the fit checks of the builds that use it.
-pub fn validate_profile(profdata: &Path, profile: &Path, sh: &xshell::Shell) -> Result<Validation> {
-    let show = Cmd::new(profdata, Path::new("."))
-        .args(["show", "--all-functions", "--topn=10"])
-        .arg(profile);
+pub fn validate_profile(show: &Cmd, profile: &Path, sh: &xshell::Shell) -> Result<Validation> {
     let (ok, stdout, stderr) = show.probe(sh)?;
     if !ok {
         bail!("`{}` cannot read the merged profile: {}", show.shell_line(), stderr.trim());

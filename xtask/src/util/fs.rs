@@ -159,14 +159,16 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
 /// `ask`'s answer to `question`, remembered for the rest of this process for as long as the
 /// files `of` are the same ones (device, inode, size, modification time; a rename keeps
 /// them): a tool's version or a profile's function list, which several steps of one run need.
+/// A question being asked (by a thread that asks ahead) is waited for, not asked again.
 pub fn remembered<T: Clone + Send + 'static>(
     of: &[&Path],
     question: &str,
     ask: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
     use std::os::unix::fs::MetadataExt;
-    type Answers = Vec<(String, Box<dyn std::any::Any + Send>)>;
-    static ANSWERS: std::sync::Mutex<Answers> = std::sync::Mutex::new(Vec::new());
+    use std::sync::{Arc, Mutex, PoisonError};
+    type Answer = Arc<Mutex<Option<Box<dyn std::any::Any + Send>>>>;
+    static ANSWERS: Mutex<Vec<(String, Answer)>> = Mutex::new(Vec::new());
     let stamps: Vec<_> = of
         .iter()
         .map(|file| {
@@ -175,15 +177,24 @@ pub fn remembered<T: Clone + Send + 'static>(
         })
         .collect();
     let key = format!("{question}\t{stamps:?}");
-    let answers = || ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
-    let known =
-        answers().iter().find(|(k, _)| *k == key).and_then(|(_, a)| a.downcast_ref().cloned());
-    if let Some(answer) = known {
-        return Ok(answer);
+    let slot = {
+        let mut answers = ANSWERS.lock().unwrap_or_else(PoisonError::into_inner);
+        match answers.iter().find(|(k, _)| *k == key) {
+            Some((_, slot)) => slot.clone(),
+            None => {
+                answers.push((key, Answer::default()));
+                answers.last().expect("just pushed").1.clone()
+            }
+        }
+    };
+    let mut answer = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = answer.as_ref().and_then(|a| a.downcast_ref::<T>()) {
+        return Ok(known.clone());
     }
-    let answer = ask()?;
-    answers().push((key, Box::new(answer.clone())));
-    Ok(answer)
+    // A failure is not remembered: the next asker tries again.
+    let fresh = ask()?;
+    *answer = Some(Box::new(fresh.clone()));
+    Ok(fresh)
 }
 
 /// Whether two files hold the same bytes (compared, not hashed: twice as fast).

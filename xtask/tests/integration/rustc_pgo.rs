@@ -128,7 +128,7 @@ fn rustc_pgo_makes_a_valid_profile_that_the_optimized_build_uses() {
     assert_eq!(m["interface"], "legacy");
     assert!(m["started_at"].as_str().unwrap() <= m["finished_at"].as_str().unwrap());
     let commands = m["commands"].as_array().unwrap();
-    assert_eq!(commands.len(), 5, "2 builds, collector build and run, merge: {commands:#?}");
+    assert_eq!(commands.len(), 6, "2 builds, collector build and run, merge, show: {commands:#?}");
     for c in commands {
         assert_eq!(c["exit_code"], 0);
         assert!(c["duration_secs"].as_f64().unwrap() >= 0.0);
