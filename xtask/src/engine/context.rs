@@ -108,7 +108,8 @@ pub struct Ctx {
 
 impl Ctx {
     /// Finds the tree and asks its bootstrap what it needs to (remembered in the build dir,
-    /// unless `remember` is false: a command that must leave the build dir as it was).
+    /// unless `remember` is false: a command that must leave the build dir as it was, import,
+    /// which compares no host tool either: only then are their versions not asked ahead).
     pub fn resolve(
         global: &Global,
         options: Options,
@@ -125,8 +126,11 @@ impl Ctx {
                 tree.build_dir.display()
             );
         }
-        // The host LLVM tools, whose versions preflight checks, answer while bootstrap is asked.
-        llvm::ask_versions_ahead(global.llvm_dir.clone(), tree.clone());
+        // The host LLVM tools, whose versions preflight and the checks of finished stages
+        // compare, answer while bootstrap is asked.
+        if remember {
+            llvm::ask_versions_ahead(global.llvm_dir.clone(), tree.clone());
+        }
         let interface = match global.interface {
             Some(interface) => interface,
             None => bootstrap::cached_interface(&tree, sh, remember)?,

@@ -54,7 +54,7 @@ impl Exec<'_> {
             .then(|| format!("{} is already optimized with this profile", library.display())))
     }
 
-    pub fn run(&mut self, effect: &Effect) -> Result<()> {
+    fn run(&mut self, effect: &Effect) -> Result<()> {
         match effect {
             Effect::Run { cmd, training: false, output: Some(output), .. } => {
                 let mut kept = String::new();
@@ -208,34 +208,58 @@ impl Exec<'_> {
             Effect::RecordDistFiles { dist_dir } => self.record_dist_files(dist_dir)?,
             Effect::CheckPackagedToolchain(package) => self.check_packaged(package)?,
             Effect::CheckFit { profile, binaries, by, allow_stale } => {
-                let found: Vec<_> = binaries.iter().filter_map(|b| b.find().ok()).collect();
-                if found.is_empty() {
-                    binaries.first().context("no binary to check the profile against")?.find()?;
-                }
-                let fit = match by {
-                    FitBy::Symbols { profdata, nm } => fit::pgo(profdata, profile, nm, &found)?,
-                    FitBy::BoltLog { log } => {
-                        let log_text = std::fs::read_to_string(log)
-                            .with_context(|| format!("cannot read {}", log.display()))?;
-                        fit::bolt(&log_text, profile, &found[0])?
-                    }
-                };
-                eprintln!("    {}", fit.describe());
-                if !fit.fits() {
-                    let stage = profile.parent().map(file_name).unwrap_or_default();
-                    match allow_stale {
-                        false => bail!("{}", fit.refusal(&stage)),
-                        true => {
-                            eprintln!("opt-dist: WARNING (--allow-stale): {}", fit.refusal(&stage))
-                        }
-                    }
-                }
-                self.record.fit.push(fit);
+                let fit = measure_fit(profile, binaries, by)?;
+                self.judge_fit(fit, profile, *allow_stale)?
             }
             Effect::Script { script } => {
                 self.command(&Cmd::new("sh", Path::new("/")).args(["-c", script]), false)?
             }
         }
+        Ok(())
+    }
+
+    /// Carries out a step's effects in order. The fit checks of one step (dist's: each profile
+    /// against the binary built with it) read different binaries: they are measured at the same
+    /// time, then judged in order.
+    pub fn run_all(&mut self, effects: &[Effect]) -> Result<()> {
+        let fit_checks = effects.iter().all(|e| matches!(e, Effect::CheckFit { .. }));
+        if !fit_checks || effects.len() < 2 {
+            return effects.iter().try_for_each(|effect| self.run(effect));
+        }
+        let fits: Vec<Result<fit::Fit>> = std::thread::scope(|scope| {
+            let measuring: Vec<_> = effects
+                .iter()
+                .map(|effect| {
+                    scope.spawn(move || match effect {
+                        Effect::CheckFit { profile, binaries, by, .. } => {
+                            measure_fit(profile, binaries, by)
+                        }
+                        _ => unreachable!("only fit checks are measured together"),
+                    })
+                })
+                .collect();
+            let joined = measuring.into_iter().map(|m| m.join());
+            joined.map(|fit| fit.unwrap_or_else(|_| bail!("a fit check panicked"))).collect()
+        });
+        for (effect, fit) in effects.iter().zip(fits) {
+            if let Effect::CheckFit { profile, allow_stale, .. } = effect {
+                self.judge_fit(fit?, profile, *allow_stale)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports a fit and records it; one too low stops the step, unless `allow_stale`.
+    fn judge_fit(&mut self, fit: fit::Fit, profile: &Path, allow_stale: bool) -> Result<()> {
+        eprintln!("    {}", fit.describe());
+        if !fit.fits() {
+            let stage = profile.parent().map(file_name).unwrap_or_default();
+            match allow_stale {
+                false => bail!("{}", fit.refusal(&stage)),
+                true => eprintln!("opt-dist: WARNING (--allow-stale): {}", fit.refusal(&stage)),
+            }
+        }
+        self.record.fit.push(fit);
         Ok(())
     }
 
@@ -476,6 +500,22 @@ pub fn finish_deletions(stage_dir: &Path) -> Result<()> {
         fs::remove(&leftover.path())?;
     }
     Ok(())
+}
+
+/// How much of `profile` the binaries built with it hold.
+fn measure_fit(profile: &Path, binaries: &[OneFile], by: &FitBy) -> Result<fit::Fit> {
+    let found: Vec<_> = binaries.iter().filter_map(|b| b.find().ok()).collect();
+    if found.is_empty() {
+        binaries.first().context("no binary to check the profile against")?.find()?;
+    }
+    match by {
+        FitBy::Symbols { profdata, nm } => fit::pgo(profdata, profile, nm, &found),
+        FitBy::BoltLog { log } => {
+            let log_text = std::fs::read_to_string(log)
+                .with_context(|| format!("cannot read {}", log.display()))?;
+            fit::bolt(&log_text, profile, &found[0])
+        }
+    }
 }
 
 /// Refuses a library BOLT already rewrote: BOLT cannot process its own output again. The plan

@@ -424,11 +424,7 @@ fn run_step(
     };
     match done {
         Some(why) => eprintln!("    {why}"),
-        None => {
-            for effect in &step.effects {
-                exec.run(effect)?;
-            }
-        }
+        None => exec.run_all(&step.effects)?,
     }
     BuildState::after(&root, &step.changes)?;
     settle_backups(&backup::backups_dir(&root), "the step did not finish")
