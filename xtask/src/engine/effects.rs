@@ -161,13 +161,9 @@ impl Exec<'_> {
             Effect::MergeFdata { merge_fdata, raw_dir, output } => {
                 let inputs = fs::files_in(raw_dir)?
                     .into_iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "fdata"))
-                    .map(|p| p.display().to_string());
+                    .filter(|p| p.extension().is_some_and(|e| e == "fdata"));
                 self.tool("merge-fdata", merge_fdata);
-                let cmd = Cmd::new(merge_fdata.display().to_string(), raw_dir)
-                    .arg("-o")
-                    .arg(output.display().to_string())
-                    .args(inputs);
+                let cmd = Cmd::new(merge_fdata, raw_dir).arg("-o").arg(output).args(inputs);
                 self.command(&cmd, false)?;
             }
             Effect::Validate { profile, check } => {

@@ -60,7 +60,7 @@ impl PackageCheck {
         let scratch = &self.scratch;
         fs::remove(scratch)?;
         fs::create_dir(scratch)?;
-        let unpack = Cmd::new("tar", scratch).arg("-xf").arg(tarball.display().to_string());
+        let unpack = Cmd::new("tar", scratch).arg("-xf").arg(tarball);
         let (unpack_started, started) = (SystemTime::now(), Instant::now());
         let (unpacked, _, stderr) = unpack.probe(&xshell::Shell::new()?)?;
         if !unpacked {

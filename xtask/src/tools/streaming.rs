@@ -94,10 +94,7 @@ impl Merger {
             Merger::Profdata(tool) => (tool, vec!["merge", "-o"]),
             Merger::Fdata(tool) => (tool, vec!["-o"]),
         };
-        Cmd::new(tool.display().to_string(), Path::new("/"))
-            .args(args)
-            .arg(output.display().to_string())
-            .args(inputs.iter().map(|p| p.display().to_string()))
+        Cmd::new(tool, Path::new("/")).args(args).arg(output).args(inputs)
     }
 }
 
