@@ -218,29 +218,30 @@ impl Exec<'_> {
     /// against the binary built with it) read different binaries: they are measured at the same
     /// time, then judged in order.
     pub fn run_all(&mut self, effects: &[Effect]) -> Result<()> {
-        let fit_checks = effects.iter().all(|e| matches!(e, Effect::CheckFit { .. }));
-        if !fit_checks || effects.len() < 2 {
+        let checks: Vec<_> = effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::CheckFit { profile, binaries, by, allow_stale } => {
+                    Some((profile, binaries, by, *allow_stale))
+                }
+                _ => None,
+            })
+            .collect();
+        if checks.len() < 2 || checks.len() != effects.len() {
             return effects.iter().try_for_each(|effect| self.run(effect));
         }
         let fits: Vec<Result<fit::Fit>> = std::thread::scope(|scope| {
-            let measuring: Vec<_> = effects
+            let measuring: Vec<_> = checks
                 .iter()
-                .map(|effect| {
-                    scope.spawn(move || match effect {
-                        Effect::CheckFit { profile, binaries, by, .. } => {
-                            measure_fit(profile, binaries, by)
-                        }
-                        _ => unreachable!("only fit checks are measured together"),
-                    })
+                .map(|&(profile, binaries, by, _)| {
+                    scope.spawn(move || measure_fit(profile, binaries, by))
                 })
                 .collect();
             let joined = measuring.into_iter().map(|m| m.join());
             joined.map(|fit| fit.unwrap_or_else(|_| bail!("a fit check panicked"))).collect()
         });
-        for (effect, fit) in effects.iter().zip(fits) {
-            if let Effect::CheckFit { profile, allow_stale, .. } = effect {
-                self.judge_fit(fit?, profile, *allow_stale)?;
-            }
+        for ((profile, _, _, allow_stale), fit) in checks.into_iter().zip(fits) {
+            self.judge_fit(fit?, profile, allow_stale)?;
         }
         Ok(())
     }
