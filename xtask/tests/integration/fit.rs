@@ -88,3 +88,32 @@ fn a_profile_of_another_binary_is_caught() {
     );
     assert!(err.contains("is as it was before this step"), "{err}");
 }
+
+#[test]
+#[ignore = "a finished pipeline rebuilt from llvm-bolt on: ~30 s on an idle machine (CI runs it)"]
+fn dist_checks_every_profile_it_built_with_and_judges_them_in_order() {
+    // rustc's PGO profile in llvm-pgo's place, allowed: dist's one step of fit checks measures
+    // both PGO profiles against their binaries together, and reports and records them in its
+    // order, the low one as a warning.
+    let tree = MiniTree::from_snapshot("fit-dist-both", Snapshot::Finished);
+    let host = tree.host();
+    replace_profile(&tree, "llvm-pgo", &profile(&tree.root, "rustc-pgo", "profdata", &host));
+    let args = tree.with_dist_args(&["all"], &["--allow-stale"]);
+    let out = tree.opt_dist(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_success(&out, "all --allow-stale");
+    let err = stderr(&out);
+    let dist_log = &err[err.find("==> [dist").expect("dist ran")..];
+    let rustc = dist_log.find("functions of rustc-pgo-");
+    let llvm = dist_log.find("libLLVM.so.22.1-rust-1.95.0-stable holds 0 of");
+    assert!(rustc.is_some() && llvm.is_some() && rustc < llvm, "{dist_log}");
+    assert!(dist_log.contains("WARNING (--allow-stale): libLLVM"), "{dist_log}");
+    let fits = tree.manifest("dist")["fit"].as_array().unwrap().clone();
+    let pgo: Vec<(&str, bool)> = fits
+        .iter()
+        .filter(|f| f["profile"].as_str().unwrap().ends_with(".profdata"))
+        .map(|f| (f["profile"].as_str().unwrap(), f["found"].as_u64() >= f["minimum"].as_u64()))
+        .collect();
+    assert_eq!(pgo.len(), 2, "{fits:#?}");
+    assert!(pgo[0].0.starts_with("rustc-pgo-") && pgo[0].1, "{fits:#?}");
+    assert!(pgo[1].0.starts_with("llvm-pgo-") && !pgo[1].1, "{fits:#?}");
+}
