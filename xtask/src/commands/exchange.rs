@@ -22,6 +22,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::untrusted::{not_a_plain_name, Dir, Source, MAX_MANIFEST_BYTES};
 use crate::engine::context::Ctx;
+use crate::engine::lock;
 use crate::engine::manifest::{
     FileRecord, ImportRecord, Manifest, FAILED_FILE, JOURNAL_FILE, MANIFEST_FILE,
 };
@@ -48,36 +49,45 @@ fn profile_stage_names() -> String {
     profile_stages().map(StageId::name).collect::<Vec<_>>().join(", ")
 }
 
-/// `export <DIR>`: every finished stage (or the ones named) to `<DIR>/<stage>/`.
+/// `export <DIR>`: every finished stage (or the ones named) to `<DIR>/<stage>/`. It takes no
+/// lock (it writes nothing in the build dir), so what it copies is checked against the manifest
+/// it read: a run rewriting the stage meanwhile makes it fail, never export a mix.
 pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
     let (every, mut exported) = (stages.is_empty(), 0);
+    let holder = lock::holder(&ctx.tree.artifacts_root());
     for stage in if every { profile_stages().collect() } else { stages.to_vec() } {
         let name = stage.name();
         if !profile_stages().any(|s| s == stage) {
             bail!("the {name} stage makes no profiles; export carries {}", profile_stage_names());
         }
         let plan = stage.plan(ctx)?;
-        let manifest = match state::assess(ctx, &plan, None) {
+        let (state, manifest) = state::assess(ctx, &plan, holder.as_ref());
+        let is = match &state {
+            State::Running(holder) => format!("running (in {})", holder.describe()),
+            state => state.word().to_string(),
+        };
+        let manifest = match (state, manifest) {
             (State::Done, Some(manifest)) => manifest,
             (State::Skipped(_), _) if every => continue,
-            (state, _) if every => {
-                eprintln!("opt-dist: {name} is {}, not exported", state.word());
+            _ if every => {
+                eprintln!("opt-dist: {name} is {is}, not exported");
                 continue;
             }
-            (state, _) => bail!(
-                "the {name} stage is {}: only a finished stage can be exported (`status` says why)",
-                state.word()
+            _ => bail!(
+                "the {name} stage is {is}: only a finished stage can be exported (`status` says why)"
             ),
         };
         let dir = into.join(name);
         fsutil::create_dir(&dir)?;
+        // An earlier export's manifest goes first, and this one comes last: a directory with a
+        // manifest has every file it names.
+        fsutil::remove(&dir.join(MANIFEST_FILE))?;
         for output in &manifest.outputs {
-            fsutil::copy_atomically(&plan.dir.join(&output.name), &dir.join(&output.name))?;
+            export_output(&plan.dir.join(&output.name), &dir.join(&output.name), output)?;
             let size = human_bytes(output.size);
             eprintln!("opt-dist: exported {name}/{} ({size})", output.name);
         }
-        // Last, so a directory with a manifest has every file it names.
-        fsutil::copy_atomically(&plan.dir.join(MANIFEST_FILE), &dir.join(MANIFEST_FILE))?;
+        manifest.write(&dir)?;
         exported += 1;
     }
     if exported == 0 {
@@ -89,6 +99,38 @@ pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
          in another build brings them in"
     );
     Ok(())
+}
+
+/// Copies a finished stage's output through `<to>.partial`, hashed on the way: `to` appears
+/// only when it is the file its manifest lists.
+fn export_output(from: &Path, to: &Path, listed: &FileRecord) -> Result<()> {
+    let partial = fsutil::partial(to);
+    let copied = std::fs::File::create(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))
+        .and_then(|mut out| {
+            let copied = fsutil::copy_hashed(from, &mut out);
+            let (from, to) = (from.display(), partial.display());
+            copied.with_context(|| format!("cannot copy {from} to {to}"))
+        })
+        .and_then(|(size, sha256)| {
+            if (size, sha256.as_str()) != (listed.size, listed.sha256.as_str()) {
+                bail!(
+                    "{} changed since its stage finished ({size} bytes, sha256 {sha256} now; \
+                     {} bytes, sha256 {} in its manifest): a run is making it again, or it was \
+                     replaced; {} has no manifest, so no import takes it: export the stage again \
+                     once it is finished",
+                    from.display(),
+                    listed.size,
+                    listed.sha256,
+                    to.parent().unwrap_or(to).display()
+                );
+            }
+            fsutil::rename(&partial, to)
+        });
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    copied
 }
 
 /// A stage ready to go in, nothing of it written yet: `names[i]` in `dir` is
@@ -628,4 +670,29 @@ fn copy_in(ctx: &Ctx, incoming: &[Incoming], created: &mut Vec<PathBuf>) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_is_exported_only_as_its_manifest_lists_it() {
+        let dir = std::env::temp_dir().join(format!("opt-dist-export-{}", std::process::id()));
+        fsutil::create_dir(&dir).unwrap();
+        let (from, to) = (dir.join("rustc-pgo.profdata"), dir.join("exported.profdata"));
+        std::fs::write(&from, b"the profile the stage made").unwrap();
+        let listed = FileRecord::of("rustc-pgo-profile", &from).unwrap();
+        std::fs::write(&from, b"the profile a new run made").unwrap();
+
+        let err = export_output(&from, &to, &listed).unwrap_err();
+        assert!(format!("{err:#}").contains("changed since its stage finished"), "{err:#}");
+        assert!(!to.exists() && !fsutil::partial(&to).exists());
+
+        let listed = FileRecord::of("rustc-pgo-profile", &from).unwrap();
+        export_output(&from, &to, &listed).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), b"the profile a new run made");
+        assert!(!fsutil::partial(&to).exists());
+        fsutil::remove(&dir).unwrap();
+    }
 }

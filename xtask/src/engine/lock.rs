@@ -6,8 +6,8 @@
 //!
 //! The lock file is never removed or replaced (a new file would be a second lock): its content
 //! only names the holder (pid, command, start, the stage it runs) for the messages of a run
-//! that is refused or waits (`--wait`), and for `status`. `status`, `plan` and `doctor` only
-//! read, and take no lock.
+//! that is refused or waits (`--wait`), and for `status`. `status`, `plan`, `doctor` and
+//! `export` only read, and take no lock.
 
 use std::fs::{File, TryLockError};
 use std::io::{Seek, Write};

@@ -223,16 +223,24 @@ pub fn same_contents(a: &Path, b: &Path) -> Result<bool> {
 
 /// SHA-256 of a file's contents, as lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    Ok(copy_hashed(path, &mut std::io::sink())?.1)
+}
+
+/// Writes a file's contents to `to` as it hashes them: (bytes, SHA-256 as lowercase hex).
+pub fn copy_hashed(path: &Path, to: &mut impl std::io::Write) -> Result<(u64, String)> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
+    let (mut hasher, mut size) = (Sha256::new(), 0);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
-            return Ok(hasher.finish_hex());
+            return Ok((size, hasher.finish_hex()));
         }
         hasher.update(&buf[..n]);
+        to.write_all(&buf[..n])
+            .with_context(|| format!("cannot write the copy of {}", path.display()))?;
+        size += n as u64;
     }
 }
 

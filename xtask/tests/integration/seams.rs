@@ -168,6 +168,17 @@ fn sigterm_to_the_xtask_alone_ends_its_training_within_seconds() {
     wait_for_log(&mut xtask, &log, "Executing benchmark");
     let group = running_group(&tree);
 
+    // Export takes no lock: a finished stage goes out while another runs, the running one not.
+    let exported = tree.root.join("exported");
+    let export = tree.opt_dist(&["export", exported.to_str().unwrap()]);
+    assert_success(&export, "export beside a run");
+    let running = format!("rustc-bolt is running (in pid {}", xtask.id());
+    assert!(stderr(&export).contains(&running), "{}", stderr(&export));
+    assert!(exported.join("rustc-pgo/manifest.json").is_file());
+    let export = tree.opt_dist(&["export", exported.to_str().unwrap(), "--stage", "rustc-bolt"]);
+    assert!(!export.status.success());
+    assert!(stderr(&export).contains("stage is running (in pid"), "{}", stderr(&export));
+
     let signalled = Instant::now();
     kill(xtask.id(), "-TERM");
     let status = xtask.wait().unwrap();
