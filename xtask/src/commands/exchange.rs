@@ -183,6 +183,11 @@ fn check_directory(ctx: &Ctx, from: &Path, allow_stale: bool) -> Result<Vec<Inco
             continue;
         };
         let Some(manifest) = dir.file(MANIFEST_FILE, EXPORT_AGAIN)? else {
+            eprintln!(
+                "opt-dist: {} has no {MANIFEST_FILE} (an export that did not finish?): not \
+                 imported; {EXPORT_AGAIN}",
+                dir.shown.display()
+            );
             continue;
         };
         found += 1;

@@ -643,3 +643,20 @@ fn a_source_that_changes_after_the_check_leaves_nothing_behind() {
     assert_ne!(std::fs::read(&changed).unwrap(), original, "{err}");
     assert_eq!(std::fs::read_to_string(&calls).unwrap().trim(), "2");
 }
+
+#[test]
+fn a_stage_directory_an_unfinished_export_left_is_named_and_the_others_come_in() {
+    let t = Importing::new("import-unfinished-export");
+    // An export killed while it copied rustc-bolt's profile: the manifest comes last.
+    std::fs::remove_file(t.manifest_path("rustc-bolt")).unwrap();
+    let source = t.source.to_str().unwrap();
+    let (code, err) = opt_dist_within(&t.tree, &t.scratch.0, &["import", source], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let named =
+        format!("{source}/rustc-bolt has no manifest.json (an export that did not finish?)");
+    assert!(err.contains(&named), "{err}");
+    for stage in ["rustc-pgo", "llvm-pgo", "llvm-bolt"] {
+        assert!(err.contains(&format!("opt-dist: {stage} is done (imported)")), "{err}");
+    }
+    assert!(!t.tree.stage_dir("rustc-bolt").join("manifest.json").exists());
+}
