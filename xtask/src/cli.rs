@@ -422,21 +422,14 @@ fn stray(word: &str, command: &str) -> String {
 
 /// A size in bytes: a number, with K, M or G for KiB, MiB or GiB.
 fn bytes(value: &str) -> Result<u64, String> {
-    let (number, unit) = match value.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((at, _)) => value.split_at(at),
-        None => (value, ""),
-    };
-    let shift = match unit {
-        "" => 0,
-        "K" | "k" => 10,
-        "M" | "m" => 20,
-        "G" | "g" => 30,
-        _ => return Err("a size such as 512M or 2G".to_string()),
-    };
-    match number.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n << shift),
-        _ => Err("a size such as 512M or 2G".to_string()),
+    let at = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (number, unit) = value.split_at(at);
+    let shift = ["", "K", "M", "G"].iter().position(|u| u.eq_ignore_ascii_case(unit));
+    match (number.parse::<u64>(), shift) {
+        (Ok(n), Some(shift)) if n > 0 => n.checked_mul(1 << (10 * shift)),
+        _ => None,
     }
+    .ok_or_else(|| "a size such as 512M or 2G".to_string())
 }
 
 /// A kebab-case enum's value, as serde spells it.
@@ -496,7 +489,7 @@ mod tests {
         assert_eq!(inv.options.raw_cap, 512 << 20);
         assert_eq!(bytes("2G"), Ok(2 << 30));
         assert_eq!(bytes("4096"), Ok(4096));
-        for wrong in ["0", "G", "1.5G", "12T", "-1M"] {
+        for wrong in ["0", "G", "1.5G", "12T", "-1M", "99999999999999G"] {
             assert!(bytes(wrong).is_err(), "{wrong}");
         }
     }

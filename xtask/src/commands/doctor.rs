@@ -56,24 +56,16 @@ impl Check {
 /// a tree whose bootstrap cannot answer still gets the rest of the table.
 pub fn doctor(invocation: Invocation, sh: &xshell::Shell) -> Result<()> {
     let tree = Tree::locate(&invocation.global.tree, sh)?;
-    let (interface, interface_check) = match invocation.global.interface {
-        Some(interface) => {
-            (interface, Check::ok("interface", format!("{} (--interface)", interface.name())))
+    let asked = match invocation.global.interface {
+        Some(interface) => Ok((interface, "--interface")),
+        None => bootstrap::detect_interface(&tree, sh).map(|i| (i, "asked bootstrap")),
+    };
+    let (interface, interface_check) = match asked {
+        Ok((i, how)) => (i, Check::ok("interface", format!("{} ({how})", i.name()))),
+        Err(err) => {
+            let fix = "fix the tree's bootstrap configuration or pass --interface";
+            (Interface::Legacy, Check::fail("interface", format!("{err:#}"), fix))
         }
-        None => match bootstrap::detect_interface(&tree, sh) {
-            Ok(interface) => (
-                interface,
-                Check::ok("interface", format!("{} (asked bootstrap)", interface.name())),
-            ),
-            Err(err) => (
-                Interface::Legacy,
-                Check::fail(
-                    "interface",
-                    format!("{err:#}"),
-                    "fix the tree's bootstrap configuration or pass --interface",
-                ),
-            ),
-        },
     };
     let ctx = Ctx::new(
         &invocation.global,
@@ -313,9 +305,6 @@ fn build_dir_check(ctx: &Ctx) -> Check {
     let fix = "pass a --build-dir that is a writable directory (or can be created)";
     let existing = dir.ancestors().find(|d| d.exists());
     match existing {
-        _ if dir.exists() && !dir.is_dir() => {
-            Check::fail(NAME, format!("{} is not a directory", dir.display()), fix)
-        }
         None => Check::fail(NAME, format!("no part of {} exists", dir.display()), fix),
         Some(existing) if !existing.is_dir() => {
             Check::fail(NAME, format!("{} is not a directory", existing.display()), fix)

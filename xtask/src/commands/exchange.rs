@@ -156,10 +156,9 @@ enum Origin {
 /// <profile>` (one profile made elsewhere): everything is checked before the build dir is
 /// touched, then installed holding the lock.
 pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>) -> Result<()> {
-    let allow_stale = ctx.options.allow_stale;
     let incoming = match single {
-        Some(profile) => vec![check_single(ctx, from, profile, allow_stale)?],
-        None => check_directory(ctx, from, allow_stale)?,
+        Some(profile) => vec![check_single(ctx, from, profile)?],
+        None => check_directory(ctx, from)?,
     };
     if incoming.is_empty() {
         return Ok(());
@@ -168,7 +167,7 @@ pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>) -> Result<()> {
     install(ctx, incoming)
 }
 
-fn check_directory(ctx: &Ctx, from: &Path, allow_stale: bool) -> Result<Vec<Incoming>> {
+fn check_directory(ctx: &Ctx, from: &Path) -> Result<Vec<Incoming>> {
     if !from.is_dir() {
         bail!(
             "{} is not a directory of exported stages; a single profile needs --as <{}>",
@@ -191,7 +190,7 @@ fn check_directory(ctx: &Ctx, from: &Path, allow_stale: bool) -> Result<Vec<Inco
             continue;
         };
         found += 1;
-        incoming.extend(check_stage(ctx, stage, dir, manifest, allow_stale)?);
+        incoming.extend(check_stage(ctx, stage, dir, manifest)?);
     }
     if found == 0 {
         bail!(
@@ -204,13 +203,7 @@ fn check_directory(ctx: &Ctx, from: &Path, allow_stale: bool) -> Result<Vec<Inco
 }
 
 /// One exported stage directory: its manifest, then every profile it lists.
-fn check_stage(
-    ctx: &Ctx,
-    stage: StageId,
-    dir: Dir,
-    manifest: Source,
-    allow_stale: bool,
-) -> Result<Option<Incoming>> {
+fn check_stage(ctx: &Ctx, stage: StageId, dir: Dir, manifest: Source) -> Result<Option<Incoming>> {
     let (name, path) = (stage.name(), manifest.shown.clone());
     let (shown, source) = (path.display(), dir.shown.display());
     let bytes = manifest.read_all(MAX_MANIFEST_BYTES, "a stage manifest")?;
@@ -244,7 +237,7 @@ fn check_stage(
         .collect();
     let names = manifest.outputs.iter().map(|o| PathBuf::from(&o.name)).collect();
     let incoming = Incoming { stage, dir, names, manifest, origin: Origin::Exported(path) };
-    admit(ctx, incoming, differences, allow_stale).map(Some)
+    admit(ctx, incoming, differences).map(Some)
 }
 
 /// A stage manifest lists exactly what the stage makes for this tree and these options, each by
@@ -316,7 +309,7 @@ fn check_outputs(ctx: &Ctx, shown: &Path, manifest: &Manifest, plan: &StagePlan)
 
 /// `import <FILE> --as <profile>`: the file is checked as a stage's profile is; its only
 /// provenance is its name, when it is one of ours.
-fn check_single(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> Result<Incoming> {
+fn check_single(ctx: &Ctx, file: &Path, profile: Profile) -> Result<Incoming> {
     let (def, tree, shown) = (profile.row(), &ctx.tree, file.display());
     let stage = StageId::from_name(def.stage).expect("a profile names its stage");
     let plan = stage.plan(ctx)?;
@@ -372,7 +365,7 @@ fn check_single(ctx: &Ctx, file: &Path, profile: Profile, allow_stale: bool) -> 
         manifest,
         origin: Origin::Named(expected),
     };
-    admit(ctx, incoming, differences, allow_stale)
+    admit(ctx, incoming, differences)
 }
 
 fn differs(what: &str, there: impl Display, here: impl Display) -> String {
@@ -380,14 +373,9 @@ fn differs(what: &str, there: impl Display, here: impl Display) -> String {
 }
 
 /// Checks every profile of `incoming`, then the tree it was made for: one that differs from
-/// this one in `differences` is refused unless `allow_stale`. Then its manifest says where each
-/// profile goes, and that it was imported.
-fn admit(
-    ctx: &Ctx,
-    mut incoming: Incoming,
-    differences: Vec<String>,
-    allow_stale: bool,
-) -> Result<Incoming> {
+/// this one in `differences` is refused unless `--allow-stale`. Then its manifest says where
+/// each profile goes, and that it was imported.
+fn admit(ctx: &Ctx, mut incoming: Incoming, differences: Vec<String>) -> Result<Incoming> {
     let from = match &incoming.origin {
         Origin::Exported(_) => incoming.dir.shown.clone(),
         Origin::Named(_) => incoming.dir.shown.join(&incoming.names[0]),
@@ -405,7 +393,7 @@ fn admit(
     }
     let (stage, shown) = (incoming.stage.name(), from.display());
     let facts = differences.join("\n  ");
-    if !differences.is_empty() && !allow_stale {
+    if !differences.is_empty() && !ctx.options.allow_stale {
         bail!(
             "the {stage} profile in {shown} was made for another tree:\n  {facts}\nrustc and \
              clang use a foreign profile where its functions still match and ignore the rest; to \

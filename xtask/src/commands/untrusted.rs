@@ -76,7 +76,7 @@ impl Dir {
             file: file.take(meta.len()),
             shown,
             size: meta.len(),
-            hasher: Sha256::new(),
+            hasher: Sha256::default(),
         }))
     }
 

@@ -360,9 +360,7 @@ impl<'a> Simulation<'a> {
             }
         }
     }
-}
 
-impl Simulation<'_> {
     /// The smallest rebuild that gives the `unmet` needs what they accept: the step of the
     /// stage that normally builds the part. LLVM is deleted first, since bootstrap keeps an LLVM
     /// it already built whatever the options; where no LLVM will do (the next bootstrap call
@@ -395,11 +393,10 @@ impl Simulation<'_> {
         .changing(Part::Compiler, Built::Absent);
         let rebuild = |which| (self.rebuild)(ctx, which);
         Ok(match (compiler, llvm_need) {
-            (true, Some(_)) => vec![unbolt, remove_llvm, rebuild(Rebuild::CompilerAndLlvm)?],
-            (true, None) if llvm_at_risk => {
+            (true, need) if need.is_some() || llvm_at_risk => {
                 vec![unbolt, remove_llvm, rebuild(Rebuild::CompilerAndLlvm)?]
             }
-            (true, None) => vec![unbolt, rebuild(Rebuild::Compiler)?],
+            (true, _) => vec![unbolt, rebuild(Rebuild::Compiler)?],
             (false, Some(need)) if need.accepted.contains(&Built::Absent) => vec![remove_llvm],
             (false, Some(_)) => vec![remove_llvm, rebuild(Rebuild::Llvm)?],
             (false, None) => Vec::new(),

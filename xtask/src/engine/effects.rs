@@ -16,7 +16,7 @@ use super::report;
 use crate::tools::fit;
 use crate::tools::llvm::{self, llvm_tool_version};
 use crate::tools::metrics;
-use crate::tools::streaming::{self, Stream};
+use crate::tools::streaming::{self, Stream, StreamedRecord};
 use crate::util::cmd::Cmd;
 use crate::util::elf::{self, BoltState};
 use crate::util::fs::{self, file_name, human_bytes, human_duration, sha256_file, OneFile};
@@ -130,24 +130,10 @@ impl Exec<'_> {
                 let (left, left_bytes) = streaming::left_unmerged(dir, extension)?;
                 // Streamed, the record is there: what merged while training ran, and now what
                 // it left for the merge.
-                let (count, bytes) = match self.streamed_into(dir) {
-                    Some(raw) => {
-                        (raw.count, raw.bytes) = (raw.count + left, raw.bytes + left_bytes);
-                        raw.peak_bytes = raw.peak_bytes.max(left_bytes);
-                        (raw.count, raw.bytes)
-                    }
-                    _ => {
-                        self.record.raw_profiles.push(RawProfilesRecord {
-                            dir: dir.clone(),
-                            count: left,
-                            bytes: left_bytes,
-                            kept: true,
-                            peak_bytes: left_bytes,
-                            streamed: None,
-                        });
-                        (left, left_bytes)
-                    }
-                };
+                let raw = self.raw_record(dir, false);
+                (raw.count, raw.bytes) = (raw.count + left, raw.bytes + left_bytes);
+                raw.peak_bytes = raw.peak_bytes.max(left_bytes);
+                let (count, bytes) = (raw.count, raw.bytes);
                 if count == 0 {
                     bail!("training wrote no .{extension} files to {}", dir.display());
                 }
@@ -295,21 +281,10 @@ impl Exec<'_> {
             return Ok(());
         }
         eprintln!("    {}", streamed.describe());
-        match self.streamed_into(&stream.raw_dir) {
-            Some(raw) => {
-                let all = raw.streamed.as_mut().expect("a streamed record");
-                all.add(&streamed);
-                (raw.count, raw.bytes, raw.peak_bytes) = (all.files, all.bytes, all.peak_bytes);
-            }
-            None => self.record.raw_profiles.push(RawProfilesRecord {
-                dir: stream.raw_dir.clone(),
-                count: streamed.files,
-                bytes: streamed.bytes,
-                kept: true,
-                peak_bytes: streamed.peak_bytes,
-                streamed: Some(streamed),
-            }),
-        }
+        let raw = self.raw_record(&stream.raw_dir, true);
+        let all = raw.streamed.as_mut().expect("a streamed record");
+        all.add(&streamed);
+        (raw.count, raw.bytes, raw.peak_bytes) = (all.files, all.bytes, all.peak_bytes);
         Ok(())
     }
 
@@ -334,10 +309,8 @@ impl Exec<'_> {
             eprintln!("    bootstrap's slowest steps: {}", shown.join(", "));
         }
         self.note_command(cmd, started_at, started.elapsed().as_secs_f64(), bootstrap_steps);
-        if let Some(program) = cmd.program().rsplit('/').next() {
-            if program == "llvm-bolt" {
-                self.tool(program, Path::new(cmd.program()));
-            }
+        if file_name(Path::new(cmd.program())) == "llvm-bolt" {
+            self.tool("llvm-bolt", Path::new(cmd.program()));
         }
         Ok(answer)
     }
@@ -370,9 +343,24 @@ impl Exec<'_> {
         }
     }
 
-    /// The record of raw profiles streaming into `dir` now (kept: not yet merged and deleted).
-    fn streamed_into(&mut self, dir: &Path) -> Option<&mut RawProfilesRecord> {
-        self.raw_profiles_in(dir).filter(|r| r.kept && r.streamed.is_some())
+    /// The record of the raw profiles in `dir` still to be merged: the one of those streaming
+    /// into it now (kept: not yet merged and deleted), else a new one (streamed, when `streams`).
+    fn raw_record(&mut self, dir: &Path, streams: bool) -> &mut RawProfilesRecord {
+        let records = &mut self.record.raw_profiles;
+        let streaming = records.iter().rposition(|r| r.dir == dir);
+        let at = match streaming.filter(|&at| records[at].kept && records[at].streamed.is_some()) {
+            Some(at) => at,
+            None => {
+                records.push(RawProfilesRecord {
+                    dir: dir.to_path_buf(),
+                    kept: true,
+                    streamed: streams.then(StreamedRecord::default),
+                    ..RawProfilesRecord::default()
+                });
+                records.len() - 1
+            }
+        };
+        &mut records[at]
     }
 
     /// The raw profiles counted in `dir`, to note that they were moved or deleted.
@@ -398,9 +386,9 @@ impl Exec<'_> {
             }
         }
         fs::copy(with, &library)?;
-        let expected = match instrumented {
-            true => BoltState::Instrumented,
-            false => BoltState::Optimized,
+        let (expected, what) = match instrumented {
+            true => (BoltState::Instrumented, "BOLT-instrumented"),
+            false => (BoltState::Optimized, "BOLT-optimized"),
         };
         let written = fs::size(&library)?;
         if written != size || elf::bolt_state(&library).ok() != Some(expected) {
@@ -411,10 +399,6 @@ impl Exec<'_> {
                 human_bytes(size)
             );
         }
-        let what = match instrumented {
-            true => "BOLT-instrumented",
-            false => "BOLT-optimized",
-        };
         eprintln!("    {} is {what}", library.display());
         Ok(())
     }
@@ -541,7 +525,7 @@ fn remove_bolt_output(library: &OneFile, build_dirs: &[std::path::PathBuf]) -> R
         eprintln!("    there is no {} to delete", library.shown());
         return Ok(());
     };
-    if !elf::is_bolt_output(&library)? {
+    if elf::bolt_state(&library)? == BoltState::Untouched {
         eprintln!(
             "    {} is not BOLT's output: bootstrap rebuilds it as needed",
             library.display()

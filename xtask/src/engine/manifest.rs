@@ -30,7 +30,7 @@ pub const UNRECORDED_FILE: &str = "failed.unrecorded";
 /// 4: `fit` (how much of each profile the binaries built with it hold) added.
 pub const SCHEMA_VERSION: u32 = 4;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Manifest {
     pub schema: u32,
     pub stage: String,
@@ -81,21 +81,9 @@ impl Manifest {
             xtask_version: env!("CARGO_PKG_VERSION").to_string(),
             tree: TreeRecord::of(tree),
             interface: interface.name().to_string(),
-            options: serde_json::Value::Null,
-            fingerprint: None,
-            imported: None,
             started_at: now.clone(),
             finished_at: now,
-            duration_secs: 0.0,
-            commands: Vec::new(),
-            tools: Vec::new(),
-            raw_profiles: Vec::new(),
-            validations: Vec::new(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            steps: Vec::new(),
-            disk: None,
-            fit: Vec::new(),
+            ..Manifest::default()
         }
     }
 
@@ -196,7 +184,7 @@ pub struct StepRecord {
     pub alongside: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct TreeRecord {
     pub src: PathBuf,
     pub version: String,
@@ -241,7 +229,7 @@ pub struct ToolRecord {
     pub llvm_version: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RawProfilesRecord {
     pub dir: PathBuf,
     pub count: u64,

@@ -219,10 +219,8 @@ pub fn run_stage(
             .min_by_key(|(_, r)| r.ended)
             .map(|(at, _)| at)
             .or(interrupted.map(|_| 0));
-        let checks_failure = match failed_at {
-            Some(_) => stopped_by_checks.or_else(|| checks.failure(true)),
-            None => None,
-        };
+        let checks_failure =
+            failed_at.and_then(|_| stopped_by_checks.or_else(|| checks.failure(true)));
         let together = ran.len() > 1;
         let (mut failure, mut stopped, mut progressed) = (None, Vec::new(), false);
         for (at, ran) in ran.into_iter().enumerate() {

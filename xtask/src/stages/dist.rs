@@ -15,7 +15,7 @@ use crate::engine::plan::{
     Built, Done, Effect, FitBy, Need, PackageCheck, Part, StageDef, StagePlan, Step,
 };
 use crate::tools::bolt;
-use crate::tools::bootstrap::{Bootstrap, Interface};
+use crate::tools::bootstrap::Bootstrap;
 use crate::tools::profiles::{kind, Format, Profile};
 
 pub const STAGE: StageDef = StageDef {
@@ -121,19 +121,9 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
     if let Some(llvm_pgo) = &llvm_pgo {
         dist = dist.use_llvm_profile(llvm_pgo)?;
     }
-    dist = dist.use_rustc_profile(&rustc_pgo)?;
-    let mut inputs = vec![ctx.profile(Profile::RustcPgo)];
-    if ctx.interface == Interface::PgoTable {
-        dist = dist
-            .use_cargo_profile(&rustc_pgo)?
-            .use_rustdoc_profile(&ctx.profile_file::<kind::RustdocPgo>())?;
-        inputs.push(ctx.profile(Profile::RustdocPgo));
-        // dist builds clippy again (its component), so it must hear of clippy's profile too.
-        if ctx.optimizes_clippy() {
-            dist = dist.use_clippy_profile(&ctx.profile_file::<kind::ClippyPgo>())?;
-            inputs.push(ctx.profile(Profile::ClippyPgo));
-        }
-    }
+    // dist builds clippy again (its component), so it must hear of clippy's profile too.
+    let (mut dist, used) = super::use_compiler_profiles(ctx, dist)?;
+    let mut inputs: Vec<_> = used.into_iter().map(|profile| ctx.profile(profile)).collect();
     // A statically linked LLVM lives inside rustc: only then must bootstrap relink rustc.
     dist = match ctx.options.llvm_shared || !ctx.options.build_llvm {
         true => dist.keep_stages(&[0, 1]),

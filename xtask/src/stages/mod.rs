@@ -9,8 +9,9 @@ use anyhow::Result;
 use crate::engine::build_state::Rebuild;
 use crate::engine::context::Ctx;
 use crate::engine::plan::{Effect, FitBy, StageDef, StagePlan, Step};
+use crate::tools::bootstrap::{Bootstrap, Interface};
 use crate::tools::fit;
-use crate::tools::profiles::Profile;
+use crate::tools::profiles::{kind, Profile};
 
 mod gather;
 
@@ -72,6 +73,24 @@ pub fn rebuild(ctx: &Ctx, which: Rebuild) -> Result<Step> {
         Rebuild::CompilerAndLlvm => rustc_pgo::optimized_build(ctx, true),
         Rebuild::Llvm => llvm_bolt::optimized_llvm_build(ctx),
     }
+}
+
+/// The compiler's profiles on an x.py call: rustc's, and with the `[pgo]` table cargo's (rustc's
+/// profile: cargo ran during rustc's training), rustdoc's and, where bootstrap takes it,
+/// clippy's. Gives the call and the profiles it uses.
+pub fn use_compiler_profiles(ctx: &Ctx, call: Bootstrap) -> Result<(Bootstrap, Vec<Profile>)> {
+    let rustc = ctx.profile_file::<kind::RustcPgo>();
+    let (mut call, mut used) = (call.use_rustc_profile(&rustc)?, vec![Profile::RustcPgo]);
+    if ctx.interface == Interface::PgoTable {
+        let rustdoc = ctx.profile_file::<kind::RustdocPgo>();
+        call = call.use_cargo_profile(&rustc)?.use_rustdoc_profile(&rustdoc)?;
+        used.push(Profile::RustdocPgo);
+        if ctx.optimizes_clippy() {
+            call = call.use_clippy_profile(&ctx.profile_file::<kind::ClippyPgo>())?;
+            used.push(Profile::ClippyPgo);
+        }
+    }
+    Ok((call, used))
 }
 
 /// For a step that builds with `profiles`: the checks that the binaries built hold them.

@@ -119,25 +119,11 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
 /// build root with imported profiles): one build makes both as upstream's stages 1 to 3 leave
 /// them. Bootstrap builds LLVM only where there is none, so the caller deletes it first.
 pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
-    let rustc = ctx.profile_file::<kind::RustcPgo>();
     let mut optimized = ctx.x_build();
-    let mut applied = vec![Profile::RustcPgo];
     if ctx.interface == Interface::PgoTable {
-        // cargo ran during rustc's training, so its counts are in rustc's profile.
-        let rustdoc = ctx.profile_file::<kind::RustdocPgo>();
-        optimized = optimized
-            .with_paths(&table_tools(ctx))
-            .use_rustc_profile(&rustc)?
-            .use_cargo_profile(&rustc)?
-            .use_rustdoc_profile(&rustdoc)?;
-        applied.push(Profile::RustdocPgo);
-        if ctx.optimizes_clippy() {
-            optimized = optimized.use_clippy_profile(&ctx.profile_file::<kind::ClippyPgo>())?;
-            applied.push(Profile::ClippyPgo);
-        }
-    } else {
-        optimized = optimized.use_rustc_profile(&rustc)?;
+        optimized = optimized.with_paths(&table_tools(ctx));
     }
+    let (mut optimized, mut applied) = super::use_compiler_profiles(ctx, optimized)?;
     if ctx.use_bolt {
         optimized = optimized.with_rustc_bolt_settings();
     }
@@ -153,7 +139,7 @@ pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
         true => (
             "Build the PGO-optimized compiler and LLVM",
             Built::Optimized {
-                profile: llvm_profile.path().to_path_buf(),
+                profile: llvm_profile.path.clone(),
                 bolt_ready: ctx.use_bolt,
             },
         ),
@@ -172,7 +158,7 @@ pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
     )
     .changing(
         Part::Compiler,
-        Built::Optimized { profile: rustc.path().to_path_buf(), bolt_ready: ctx.use_bolt },
+        Built::Optimized { profile: ctx.profile(Profile::RustcPgo).path, bolt_ready: ctx.use_bolt },
     );
     Ok(match with_llvm {
         true => step.changing(Part::Llvm, llvm),

@@ -154,24 +154,24 @@ impl Bootstrap {
     }
 
     pub fn use_rustc_profile(self, profile: &ProfileFile<kind::RustcPgo>) -> Result<Bootstrap> {
-        self.pgo(Component::Rustc, "use", profile.path())
+        self.pgo(Component::Rustc, "use", &profile.path)
     }
 
     /// cargo runs instrumented while rustc is trained, so its counts are in rustc's profile.
     pub fn use_cargo_profile(self, profile: &ProfileFile<kind::RustcPgo>) -> Result<Bootstrap> {
-        self.pgo(Component::Cargo, "use", profile.path())
+        self.pgo(Component::Cargo, "use", &profile.path)
     }
 
     pub fn use_rustdoc_profile(self, profile: &ProfileFile<kind::RustdocPgo>) -> Result<Bootstrap> {
-        self.pgo(Component::Rustdoc, "use", profile.path())
+        self.pgo(Component::Rustdoc, "use", &profile.path)
     }
 
     pub fn use_clippy_profile(self, profile: &ProfileFile<kind::ClippyPgo>) -> Result<Bootstrap> {
-        self.pgo(Component::Clippy, "use", profile.path())
+        self.pgo(Component::Clippy, "use", &profile.path)
     }
 
     pub fn use_llvm_profile(self, profile: &ProfileFile<kind::LlvmPgo>) -> Result<Bootstrap> {
-        self.pgo(Component::Llvm, "use", profile.path())
+        self.pgo(Component::Llvm, "use", &profile.path)
     }
 
     /// `key` is the table's: `generate` (raw profiles below `path`) or `use` (the merged

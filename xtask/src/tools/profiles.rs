@@ -4,7 +4,7 @@
 //! machine) finds it without being told.
 
 use std::marker::PhantomData;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -145,10 +145,6 @@ pub struct ProfileFile<K: kind::Kind> {
 impl<K: kind::Kind> ProfileFile<K> {
     pub fn new(path: PathBuf) -> ProfileFile<K> {
         ProfileFile { path, kind: PhantomData }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -18,35 +18,29 @@ pub struct Cmd {
     pub cwd: PathBuf,
 }
 
-/// What a command takes as an argument: text, or a path (text is a path to `AsRef<Path>`, and
+/// An argument as the command gets it: text, or a path (text is a path to `AsRef<Path>`, and
 /// shows as itself).
-pub trait Arg {
-    fn into_arg(self) -> String;
-}
-
-impl<T: AsRef<Path>> Arg for T {
-    fn into_arg(self) -> String {
-        self.as_ref().display().to_string()
-    }
+fn text(arg: impl AsRef<Path>) -> String {
+    arg.as_ref().display().to_string()
 }
 
 impl Cmd {
-    pub fn new(program: impl Arg, cwd: &Path) -> Cmd {
-        Cmd { argv: vec![program.into_arg()], env: BTreeMap::new(), cwd: cwd.to_path_buf() }
+    pub fn new(program: impl AsRef<Path>, cwd: &Path) -> Cmd {
+        Cmd { argv: vec![text(program)], env: BTreeMap::new(), cwd: cwd.to_path_buf() }
     }
 
-    pub fn arg(mut self, arg: impl Arg) -> Cmd {
-        self.argv.push(arg.into_arg());
+    pub fn arg(mut self, arg: impl AsRef<Path>) -> Cmd {
+        self.argv.push(text(arg));
         self
     }
 
-    pub fn args<A: Arg>(mut self, args: impl IntoIterator<Item = A>) -> Cmd {
-        self.argv.extend(args.into_iter().map(Arg::into_arg));
+    pub fn args(mut self, args: impl IntoIterator<Item = impl AsRef<Path>>) -> Cmd {
+        self.argv.extend(args.into_iter().map(text));
         self
     }
 
-    pub fn env(mut self, key: &str, value: impl Arg) -> Cmd {
-        self.env.insert(key.to_string(), value.into_arg());
+    pub fn env(mut self, key: &str, value: impl AsRef<Path>) -> Cmd {
+        self.env.insert(key.to_string(), text(value));
         self
     }
 

@@ -57,11 +57,6 @@ pub fn bolt_state(path: &Path) -> Result<BoltState> {
     })
 }
 
-/// Whether BOLT rewrote the file (instrumented or optimized): BOLT refuses its own output.
-pub fn is_bolt_output(path: &Path) -> Result<bool> {
-    Ok(bolt_state(path)? != BoltState::Untouched)
-}
-
 /// `read_at(offset, length)`: those bytes of the file.
 fn parse_section_names(read_at: impl Fn(usize, usize) -> Result<Vec<u8>>) -> Result<Vec<String>> {
     let head = read_at(0, 64).context("no ELF64 header")?;

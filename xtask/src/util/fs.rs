@@ -168,7 +168,8 @@ pub fn remembered<T: Clone + Send + 'static>(
     use std::os::unix::fs::MetadataExt;
     use std::sync::{Arc, Mutex, PoisonError};
     type Answer = Arc<Mutex<Option<Box<dyn std::any::Any + Send>>>>;
-    static ANSWERS: Mutex<Vec<(String, Answer)>> = Mutex::new(Vec::new());
+    static ANSWERS: Mutex<std::collections::BTreeMap<String, Answer>> =
+        Mutex::new(std::collections::BTreeMap::new());
     let stamps: Vec<_> = of
         .iter()
         .map(|file| {
@@ -177,16 +178,8 @@ pub fn remembered<T: Clone + Send + 'static>(
         })
         .collect();
     let key = format!("{question}\t{stamps:?}");
-    let slot = {
-        let mut answers = ANSWERS.lock().unwrap_or_else(PoisonError::into_inner);
-        match answers.iter().find(|(k, _)| *k == key) {
-            Some((_, slot)) => slot.clone(),
-            None => {
-                answers.push((key, Answer::default()));
-                answers.last().expect("just pushed").1.clone()
-            }
-        }
-    };
+    let slot =
+        ANSWERS.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default().clone();
     let mut answer = slot.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(known) = answer.as_ref().and_then(|a| a.downcast_ref::<T>()) {
         return Ok(known.clone());
@@ -230,7 +223,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 pub fn copy_hashed(path: &Path, to: &mut impl std::io::Write) -> Result<(u64, String)> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let (mut hasher, mut size) = (Sha256::new(), 0);
+    let (mut hasher, mut size) = (Sha256::default(), 0);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;

@@ -3,7 +3,7 @@
 
 /// SHA-256 of bytes, as lowercase hex.
 pub fn hex(data: &[u8]) -> String {
-    let mut hasher = Sha256::new();
+    let mut hasher = Sha256::default();
     hasher.update(data);
     hasher.finish_hex()
 }
@@ -29,12 +29,6 @@ pub struct Sha256 {
 
 impl Default for Sha256 {
     fn default() -> Sha256 {
-        Sha256::new()
-    }
-}
-
-impl Sha256 {
-    pub fn new() -> Sha256 {
         Sha256 {
             state: [
                 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
@@ -45,7 +39,9 @@ impl Sha256 {
             length: 0,
         }
     }
+}
 
+impl Sha256 {
     pub fn update(&mut self, mut data: &[u8]) {
         self.length += data.len() as u64;
         while !data.is_empty() {
