@@ -138,10 +138,7 @@ pub fn optimized_build(ctx: &Ctx, with_llvm: bool) -> Result<Step> {
     let (title, llvm) = match with_llvm {
         true => (
             "Build the PGO-optimized compiler and LLVM",
-            Built::Optimized {
-                profile: llvm_profile.path.clone(),
-                bolt_ready: ctx.use_bolt,
-            },
+            Built::Optimized { profile: llvm_profile.path.clone(), bolt_ready: ctx.use_bolt },
         ),
         // An LLVM bootstrap builds on the way is built without a profile.
         false => ("Build the PGO-optimized compiler", Built::Plain),
