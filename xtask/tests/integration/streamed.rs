@@ -49,6 +49,7 @@ fn a_raw_profile_that_cannot_merge_stops_training_at_once_and_stays() {
 }
 
 #[test]
+#[ignore = "heavy: two trainings behind a slow merge: ~35 s (CI runs it)"]
 fn at_the_cap_training_waits_for_the_merges() {
     let tree = MiniTree::from_snapshot("streamed-cap", Snapshot::RustcPgo);
     // A merging tool slower than the training, as on a real tree's big profiles: without a
