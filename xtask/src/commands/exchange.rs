@@ -79,6 +79,9 @@ pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
         };
         let dir = into.join(name);
         fsutil::create_dir(&dir)?;
+        if std::fs::canonicalize(&dir).ok() == std::fs::canonicalize(&plan.dir).ok() {
+            bail!("{} is the {name} stage's own directory: export to another", dir.display());
+        }
         // An earlier export's manifest goes first, and this one comes last: a directory with a
         // manifest has every file it names.
         fsutil::remove(&dir.join(MANIFEST_FILE))?;

@@ -178,6 +178,11 @@ fn sigterm_to_the_xtask_alone_ends_its_training_within_seconds() {
     let export = tree.opt_dist(&["export", exported.to_str().unwrap(), "--stage", "rustc-bolt"]);
     assert!(!export.status.success());
     assert!(stderr(&export).contains("stage is running (in pid"), "{}", stderr(&export));
+    // Into the build dir's own stage directories: refused, the stage left as it was.
+    let own = tree.root.join("build/opt-dist");
+    let export = tree.opt_dist(&["export", own.to_str().unwrap(), "--stage", "rustc-pgo"]);
+    assert!(stderr(&export).contains("the rustc-pgo stage's own directory"), "{}", stderr(&export));
+    assert!(tree.stage_dir("rustc-pgo").join("manifest.json").is_file());
 
     let signalled = Instant::now();
     kill(xtask.id(), "-TERM");
