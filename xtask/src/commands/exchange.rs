@@ -50,11 +50,13 @@ fn profile_stage_names() -> String {
 }
 
 /// `export <DIR>`: every finished stage (or the ones named) to `<DIR>/<stage>/`. It takes no
-/// lock (it writes nothing in the build dir), so what it copies is checked against the manifest
-/// it read: a run rewriting the stage meanwhile makes it fail, never export a mix.
+/// lock of the build dir (it writes nothing there), so what it copies is checked against the
+/// manifest it read: a run rewriting the stage meanwhile makes it fail, never export a mix.
+/// Exports into one `<DIR>` take turns.
 pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
     let (every, mut exported) = (stages.is_empty(), 0);
     let holder = lock::holder(&ctx.tree.artifacts_root());
+    let mut turn = None;
     for stage in if every { profile_stages().collect() } else { stages.to_vec() } {
         let name = stage.name();
         if !profile_stages().any(|s| s == stage) {
@@ -77,6 +79,10 @@ pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
                 "the {name} stage is {is}: only a finished stage can be exported (`status` says why)"
             ),
         };
+        if turn.is_none() {
+            fsutil::create_dir(into)?;
+            turn = Some(lock::export_dir(into)?);
+        }
         let dir = into.join(name);
         fsutil::create_dir(&dir)?;
         if std::fs::canonicalize(&dir).ok() == std::fs::canonicalize(&plan.dir).ok() {

@@ -7,7 +7,8 @@
 //! The lock file is never removed or replaced (a new file would be a second lock): its content
 //! only names the holder (pid, command, start, the stage it runs) for the messages of a run
 //! that is refused or waits (`--wait`), and for `status`. `status`, `plan`, `doctor` and
-//! `export` only read, and take no lock.
+//! `export` only read, and take no lock of the build dir; `export` locks the directory it
+//! writes to instead ([`export_dir`]).
 
 use std::fs::{File, TryLockError};
 use std::io::{Seek, Write};
@@ -148,6 +149,24 @@ pub fn acquire(artifacts_root: &Path, wait: bool) -> Result<Lock> {
     Ok(lock)
 }
 
+/// Held while `export` writes into `dir`: two exports into one artifact store (two builders
+/// finishing at once) take turns, as each writes its files under the same `.partial` names and
+/// removes the manifest the other just wrote. The kernel lock is on the directory itself, so
+/// nothing is left in the store. Where the file system locks no directory (some network
+/// mounts), exports go on without it: import's checks still refuse a mix.
+pub fn export_dir(dir: &Path) -> Result<Option<File>> {
+    let handle = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    match handle.try_lock() {
+        Ok(()) => Ok(Some(handle)),
+        Err(TryLockError::WouldBlock) => {
+            eprintln!("opt-dist: waiting for another export into {} to finish", dir.display());
+            handle.lock().with_context(|| format!("cannot lock {}", dir.display()))?;
+            Ok(Some(handle))
+        }
+        Err(TryLockError::Error(_)) => Ok(None),
+    }
+}
+
 /// The holder named by the lock file. A holder that has just taken the lock may not have
 /// written its record yet (the file may still name a run that was killed): it is read again
 /// for a moment before it is called unknown.
@@ -183,6 +202,25 @@ mod tests {
         let again = acquire(&root, false).expect("a released lock is taken");
         drop(again);
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_second_export_into_a_directory_waits_for_the_first() {
+        let dir = std::env::temp_dir().join(format!("xtask-export-turn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = export_dir(&dir).unwrap().expect("a local directory is locked");
+        let (sent, received) = std::sync::mpsc::channel();
+        let second = std::thread::spawn({
+            let dir = dir.clone();
+            move || sent.send(export_dir(&dir).unwrap().is_some()).unwrap()
+        });
+        let wait = std::time::Duration::from_millis(300);
+        assert!(received.recv_timeout(wait).is_err(), "the second export went on at once");
+        drop(first);
+        let forever = std::time::Duration::from_secs(30);
+        assert_eq!(received.recv_timeout(forever), Ok(true), "the second export has its turn");
+        second.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

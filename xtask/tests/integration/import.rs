@@ -660,3 +660,28 @@ fn a_stage_directory_an_unfinished_export_left_is_named_and_the_others_come_in()
     }
     assert!(!t.tree.stage_dir("rustc-bolt").join("manifest.json").exists());
 }
+
+#[test]
+fn exports_into_one_directory_at_once_take_turns_and_what_they_leave_comes_in() {
+    let a = MiniTree::from_snapshot("import-exports-at-once", Snapshot::Finished);
+    let store = a.root.join("store");
+    let store = store.to_str().unwrap();
+    // Builders that finish at once, exporting into one artifact store: without turns, their
+    // copies share `.partial` names, and one moves away what another is about to rename.
+    for round in 0..3 {
+        std::thread::scope(|s| {
+            let exports: Vec<_> =
+                (0..3).map(|_| s.spawn(|| a.opt_dist(&["export", store]))).collect();
+            for export in exports {
+                assert_success(&export.join().unwrap(), &format!("round {round}: export"));
+            }
+        });
+    }
+    let b = MiniTree::from_snapshot("import-exports-at-once-into", Snapshot::RustcPgo);
+    let out = b.opt_dist(&["import", store]);
+    assert_success(&out, "import of what the exports left");
+    let err = common::stderr(&out);
+    for stage in ["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt"] {
+        assert!(err.contains(&format!("opt-dist: {stage} is done (imported)")), "{err}");
+    }
+}
