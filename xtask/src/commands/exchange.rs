@@ -81,7 +81,10 @@ pub fn export(ctx: &Ctx, into: &Path, stages: &[StageId]) -> Result<()> {
         };
         if turn.is_none() {
             fsutil::create_dir(into)?;
-            turn = Some(lock::export_dir(into)?);
+            let store = std::fs::File::open(into)
+                .with_context(|| format!("cannot open {}", into.display()))?;
+            lock::store(&store, into, true)?;
+            turn = Some(store);
         }
         let dir = into.join(name);
         fsutil::create_dir(&dir)?;
@@ -165,9 +168,9 @@ enum Origin {
 /// <profile>` (one profile made elsewhere): everything is checked before the build dir is
 /// touched, then installed holding the lock.
 pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>) -> Result<()> {
-    let incoming = match single {
-        Some(profile) => vec![check_single(ctx, from, profile)?],
-        None => check_directory(ctx, from)?,
+    let (incoming, _store) = match single {
+        Some(profile) => (vec![check_single(ctx, from, profile)?], None),
+        None => check_directory(ctx, from).map(|(incoming, root)| (incoming, Some(root)))?,
     };
     if incoming.is_empty() {
         return Ok(());
@@ -176,7 +179,8 @@ pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>) -> Result<()> {
     install(ctx, incoming)
 }
 
-fn check_directory(ctx: &Ctx, from: &Path) -> Result<Vec<Incoming>> {
+/// The stages in `from`, and `from` itself, held (shared) until they are in.
+fn check_directory(ctx: &Ctx, from: &Path) -> Result<(Vec<Incoming>, Dir)> {
     if !from.is_dir() {
         bail!(
             "{} is not a directory of exported stages; a single profile needs --as <{}>",
@@ -185,6 +189,7 @@ fn check_directory(ctx: &Ctx, from: &Path) -> Result<Vec<Incoming>> {
         );
     }
     let root = Dir::open(from)?;
+    lock::store(root.handle(), from, false)?;
     let (mut incoming, mut found) = (Vec::new(), 0);
     for stage in profile_stages() {
         let Some(dir) = root.dir(stage.name(), EXPORT_AGAIN)? else {
@@ -208,7 +213,7 @@ fn check_directory(ctx: &Ctx, from: &Path) -> Result<Vec<Incoming>> {
             profile_stage_names()
         );
     }
-    Ok(incoming)
+    Ok((incoming, root))
 }
 
 /// One exported stage directory: its manifest, then every profile it lists.

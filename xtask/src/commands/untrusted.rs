@@ -61,6 +61,11 @@ impl Dir {
         Ok(Dir { fd, shown })
     }
 
+    /// The open directory, for a lock on it.
+    pub fn handle(&self) -> &File {
+        &self.fd
+    }
+
     /// The directory `name` in this one: `None` when there is none, refused (saying `fix`) when
     /// it is a link or no directory.
     pub fn dir(&self, name: &str, fix: &str) -> Result<Option<Dir>> {

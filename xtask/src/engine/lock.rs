@@ -7,8 +7,8 @@
 //! The lock file is never removed or replaced (a new file would be a second lock): its content
 //! only names the holder (pid, command, start, the stage it runs) for the messages of a run
 //! that is refused or waits (`--wait`), and for `status`. `status`, `plan`, `doctor` and
-//! `export` only read, and take no lock of the build dir; `export` locks the directory it
-//! writes to instead ([`export_dir`]).
+//! `export` only read, and take no lock of the build dir; `export` and `import` lock the
+//! directory of exported stages they write or read ([`store`]).
 
 use std::fs::{File, TryLockError};
 use std::io::{Seek, Write};
@@ -149,22 +149,27 @@ pub fn acquire(artifacts_root: &Path, wait: bool) -> Result<Lock> {
     Ok(lock)
 }
 
-/// Held while `export` writes into `dir`: two exports into one artifact store (two builders
-/// finishing at once) take turns, as each writes its files under the same `.partial` names and
-/// removes the manifest the other just wrote. The kernel lock is on the directory itself, so
-/// nothing is left in the store. Where the file system locks no directory (some network
-/// mounts), exports go on without it: import's checks still refuse a mix.
-pub fn export_dir(dir: &Path) -> Result<Option<File>> {
-    let handle = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
-    match handle.try_lock() {
-        Ok(()) => Ok(Some(handle)),
-        Err(TryLockError::WouldBlock) => {
-            eprintln!("opt-dist: waiting for another export into {} to finish", dir.display());
-            handle.lock().with_context(|| format!("cannot lock {}", dir.display()))?;
-            Ok(Some(handle))
-        }
-        Err(TryLockError::Error(_)) => Ok(None),
+/// A directory of exported stages, held while `export` writes into it (exclusive) or `import`
+/// reads from it (shared): builders sharing an artifact store take turns, as two exports write
+/// their files under the same `.partial` names and each removes the manifest the other just
+/// wrote, and an import would find a stage half exported. The kernel lock is on the directory
+/// itself (`handle`, held by the caller), so nothing is left in the store. Where the file system
+/// locks no directory (some network mounts), they go on without it: an export's hash checks and
+/// import's still refuse a mix.
+pub fn store(handle: &File, dir: &Path, export: bool) -> Result<()> {
+    let taken = match export {
+        true => handle.try_lock(),
+        false => handle.try_lock_shared(),
+    };
+    if let Err(TryLockError::WouldBlock) = taken {
+        eprintln!("opt-dist: waiting for the export or import using {} to finish", dir.display());
+        let waited = match export {
+            true => handle.lock(),
+            false => handle.lock_shared(),
+        };
+        waited.with_context(|| format!("cannot lock {}", dir.display()))?;
     }
+    Ok(())
 }
 
 /// The holder named by the lock file. A holder that has just taken the lock may not have
@@ -205,21 +210,38 @@ mod tests {
     }
 
     #[test]
-    fn a_second_export_into_a_directory_waits_for_the_first() {
-        let dir = std::env::temp_dir().join(format!("xtask-export-turn-{}", std::process::id()));
+    fn exports_into_a_store_take_turns_and_imports_wait_for_them() {
+        use std::sync::mpsc::{channel, Receiver, Sender};
+        let dir = std::env::temp_dir().join(format!("xtask-store-turn-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let first = export_dir(&dir).unwrap().expect("a local directory is locked");
-        let (sent, received) = std::sync::mpsc::channel();
-        let second = std::thread::spawn({
-            let dir = dir.clone();
-            move || sent.send(export_dir(&dir).unwrap().is_some()).unwrap()
-        });
-        let wait = std::time::Duration::from_millis(300);
-        assert!(received.recv_timeout(wait).is_err(), "the second export went on at once");
-        drop(first);
-        let forever = std::time::Duration::from_secs(30);
-        assert_eq!(received.recv_timeout(forever), Ok(true), "the second export has its turn");
-        second.join().unwrap();
+        // A thread that takes the store's lock, says so, and holds it until it is let go.
+        let taker = |export: bool| -> (Receiver<()>, Sender<()>) {
+            let (dir, (taken, has_taken), (let_go, go)) = (dir.clone(), channel(), channel());
+            std::thread::spawn(move || {
+                let handle = File::open(&dir).unwrap();
+                store(&handle, &dir, export).unwrap();
+                taken.send(()).unwrap();
+                let _ = go.recv();
+            });
+            (has_taken, let_go)
+        };
+        let (soon, forever) =
+            (std::time::Duration::from_millis(300), std::time::Duration::from_secs(30));
+        let (first, first_done) = taker(true);
+        first.recv_timeout(forever).expect("a free store is taken");
+        let (second, second_done) = taker(true);
+        assert!(second.recv_timeout(soon).is_err(), "a second export went on at once");
+        drop(first_done);
+        second.recv_timeout(forever).expect("the second export has its turn");
+        let (import, import_done) = taker(false);
+        assert!(import.recv_timeout(soon).is_err(), "an import read a store being written");
+        drop(second_done);
+        import.recv_timeout(forever).expect("the import has its turn");
+        let (other_import, _other_done) = taker(false);
+        other_import.recv_timeout(forever).expect("imports read together");
+        let (export, _export_done) = taker(true);
+        assert!(export.recv_timeout(soon).is_err(), "an export wrote while imports read");
+        drop(import_done);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

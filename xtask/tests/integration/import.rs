@@ -662,26 +662,31 @@ fn a_stage_directory_an_unfinished_export_left_is_named_and_the_others_come_in()
 }
 
 #[test]
-fn exports_into_one_directory_at_once_take_turns_and_what_they_leave_comes_in() {
+fn exports_into_one_directory_take_turns_and_an_import_from_it_waits_for_them() {
     let a = MiniTree::from_snapshot("import-exports-at-once", Snapshot::Finished);
+    let b = MiniTree::from_snapshot("import-exports-at-once-into", Snapshot::RustcPgo);
     let store = a.root.join("store");
     let store = store.to_str().unwrap();
-    // Builders that finish at once, exporting into one artifact store: without turns, their
-    // copies share `.partial` names, and one moves away what another is about to rename.
-    for round in 0..3 {
+    // Builders that finish at once, exporting into one artifact store while another builder
+    // imports from it: without turns, the exports' copies share `.partial` names, one moving
+    // away what another is about to rename, and the import finds stages half exported.
+    for round in 0..4 {
         std::thread::scope(|s| {
             let exports: Vec<_> =
-                (0..3).map(|_| s.spawn(|| a.opt_dist(&["export", store]))).collect();
+                (0..2).map(|_| s.spawn(|| a.opt_dist(&["export", store]))).collect();
+            let import = (round > 0).then(|| s.spawn(|| b.opt_dist(&["import", store])));
             for export in exports {
                 assert_success(&export.join().unwrap(), &format!("round {round}: export"));
             }
+            if let Some(import) = import {
+                let out = import.join().unwrap();
+                assert_success(&out, &format!("round {round}: import beside the exports"));
+                let err = common::stderr(&out);
+                for stage in ["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt"] {
+                    let imported = format!("opt-dist: {stage} is done (imported)");
+                    assert!(err.contains(&imported), "round {round}: {err}");
+                }
+            }
         });
-    }
-    let b = MiniTree::from_snapshot("import-exports-at-once-into", Snapshot::RustcPgo);
-    let out = b.opt_dist(&["import", store]);
-    assert_success(&out, "import of what the exports left");
-    let err = common::stderr(&out);
-    for stage in ["rustc-pgo", "llvm-pgo", "llvm-bolt", "rustc-bolt"] {
-        assert!(err.contains(&format!("opt-dist: {stage} is done (imported)")), "{err}");
     }
 }
