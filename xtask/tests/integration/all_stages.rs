@@ -487,6 +487,7 @@ fn all_on_a_pgo_table_tree_runs_its_plan() {
 }
 
 #[test]
+#[ignore = "a whole pipeline with static LLVM and no BOLT: ~22 s (CI runs it)"]
 fn all_with_static_llvm_and_without_bolt_runs_its_plan_and_records_the_skips() {
     let tree = MiniTree::new("all-static-llvm", "legacy");
     let out = tree.run_all(&["--llvm-shared", "false", "--use-bolt", "false"]);
