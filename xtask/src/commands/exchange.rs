@@ -168,18 +168,23 @@ enum Origin {
 /// <profile>` (one profile made elsewhere): everything is checked before the build dir is
 /// touched, then installed holding the lock.
 pub fn import(ctx: &Ctx, from: &Path, single: Option<Profile>) -> Result<()> {
-    let (incoming, _store) = match single {
+    let (incoming, mut store) = match single {
         Some(profile) => (vec![check_single(ctx, from, profile)?], None),
         None => check_directory(ctx, from).map(|(incoming, root)| (incoming, Some(root)))?,
     };
     if incoming.is_empty() {
         return Ok(());
     }
+    // With --wait, a run may hold the build dir for hours: exports into the store are not kept
+    // waiting meanwhile, as the copy checks each profile again.
+    if ctx.wait_for_lock {
+        drop(store.take());
+    }
     let _lock = ctx.lock()?;
     install(ctx, incoming)
 }
 
-/// The stages in `from`, and `from` itself, held (shared) until they are in.
+/// The stages in `from`, and `from` itself, held (shared) so that no export writes into it.
 fn check_directory(ctx: &Ctx, from: &Path) -> Result<(Vec<Incoming>, Dir)> {
     if !from.is_dir() {
         bail!(
