@@ -2,7 +2,8 @@
 # Installs what `cargo xtask opt-dist` and its tests need on Debian (bookworm or newer):
 # the LLVM 22 tools that match rustc 1.95's LLVM (llvm-profdata, llvm-bolt, merge-fdata),
 # clang-22 for the miniature tree's LLVM stand-in, and python3 for x.py. llvm-14 is only for a
-# test: its llvm-profdata is of the wrong LLVM major, which the xtask must refuse.
+# test: its llvm-profdata is of the wrong LLVM major, which the xtask must refuse; strace too:
+# a test kills a dist at each of its renames.
 # llvm-22 also provides /usr/bin/llvm-config-22, which ci/prepare-real-tree.sh configures as
 # the real tree's LLVM (checked with `dpkg -S`). python3-yaml is for ci/check-workflows.py,
 # which reads the GitHub workflow templates.
@@ -20,7 +21,7 @@ for arg in "$@"; do
   esac
 done
 
-packages=(llvm-22 bolt-22 clang-22 python3 python3-yaml xz-utils curl llvm-14)
+packages=(llvm-22 bolt-22 clang-22 python3 python3-yaml xz-utils curl llvm-14 strace)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
