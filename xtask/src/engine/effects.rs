@@ -107,10 +107,16 @@ impl Exec<'_> {
                 }
             }
             Effect::Move { from, to } => {
-                if to.is_dir() {
-                    fs::remove(to)?;
+                // A run stopped between the rename and its journal's record of the step left
+                // nothing to move: what it moved is in place (and a kept directory stays).
+                if from.exists() || !to.exists() {
+                    if to.is_dir() {
+                        fs::remove(to)?;
+                    }
+                    fs::rename(from, to)?;
+                } else {
+                    eprintln!("    {} is in place: an earlier run moved it there", to.display());
                 }
-                fs::rename(from, to)?;
                 if let Some(raw) = self.raw_profiles_in(from) {
                     raw.dir = to.clone();
                     eprintln!("    kept in {}", to.display());

@@ -500,3 +500,54 @@ fn a_dist_killed_at_any_rename_resumes_with_dist_alone() {
     }
     std::fs::remove_dir_all(&pristine).unwrap();
 }
+
+#[test]
+#[ignore = "llvm-bolt killed right after each of its moves, each resumed: ~15 s (CI runs it)"]
+fn a_stage_killed_right_after_a_move_resumes_and_keeps_what_it_moved() {
+    let tree = MiniTree::from_snapshot("seams-move-kill", Snapshot::RustcPgo);
+    assert_success(&tree.opt_dist(&["llvm-pgo"]), "llvm-pgo");
+    let pristine = tree.root.with_extension("before-llvm-bolt");
+    common::copy_tree(&tree.root, &pristine);
+    let stage_dir = tree.stage_dir("llvm-bolt");
+    let profile = format!("llvm-bolt-{}-{}.fdata", tree.version(), tree.host());
+    let kept = stage_dir.join(format!("raw-{}", profile.trim_end_matches(".fdata")));
+    // The stage's two moves (its profile published, its raw profiles kept), found among the
+    // renames of an undisturbed run.
+    let args = ["llvm-bolt", "--keep-raw"];
+    let trace = pristine.with_extension("trace");
+    assert_success(&traced(&tree, &args, &trace, None), "llvm-bolt under strace");
+    let renames: Vec<String> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("rename"))
+        .map(String::from)
+        .collect();
+    let nth = |target: &Path| {
+        let to = format!(", \"{}\")", target.display());
+        1 + renames
+            .iter()
+            .position(|l| l.contains(&to))
+            .unwrap_or_else(|| panic!("no rename to {}: {renames:#?}", target.display()))
+    };
+    for (what, moved) in [("profile", stage_dir.join(&profile)), ("raw profiles", kept.clone())] {
+        // Killed as it records the move in its journal: the move is made, not recorded.
+        let kill_at = nth(&moved) + 1;
+        std::fs::remove_dir_all(&tree.root).unwrap();
+        common::copy_tree(&pristine, &tree.root);
+        let out = traced(&tree, &args, &trace, Some(kill_at));
+        assert!(!out.status.success(), "{what}: llvm-bolt was not killed at rename {kill_at}");
+        let out = tree.opt_dist(&args);
+        assert_success(&out, &format!("llvm-bolt after a kill right after its {what} moved"));
+        let err = stderr(&out);
+        let in_place = format!("{} is in place: an earlier run moved it there", moved.display());
+        assert!(err.contains(&in_place), "{what}: {err}");
+        let manifest = tree.manifest("llvm-bolt");
+        assert_eq!(manifest["status"], "done", "{what}: {manifest:#}");
+        let raw = &manifest["raw_profiles"][0];
+        assert_eq!(raw["dir"], kept.to_str().unwrap(), "{what}: {manifest:#}");
+        assert_eq!(raw["kept"], true, "{what}: {manifest:#}");
+        let files = std::fs::read_dir(&kept).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(raw["count"], files, "{what}: the kept raw profiles are all there");
+    }
+    std::fs::remove_dir_all(&pristine).unwrap();
+}
