@@ -452,6 +452,18 @@ fn traced(tree: &MiniTree, args: &[&str], trace: &Path, kill_at: Option<usize>) 
         .expect("strace (ci/setup-debian.sh installs it)")
 }
 
+/// The renames in a trace `traced` wrote, in order (the last one entered when it was killed).
+fn renames(trace: &Path) -> Vec<String> {
+    let trace = std::fs::read_to_string(trace).unwrap();
+    trace.lines().filter(|l| l.starts_with("rename")).map(String::from).collect()
+}
+
+/// Puts the tree back as it was when `pristine` was copied from it.
+fn restore(tree: &MiniTree, pristine: &Path) {
+    std::fs::remove_dir_all(&tree.root).unwrap();
+    common::copy_tree(pristine, &tree.root);
+}
+
 #[test]
 #[ignore = "a dist killed at each of its ~20 renames, each resumed: ~3 min (CI runs it)"]
 fn a_dist_killed_at_any_rename_resumes_with_dist_alone() {
@@ -462,23 +474,16 @@ fn a_dist_killed_at_any_rename_resumes_with_dist_alone() {
     }
     let pristine = tree.root.with_extension("before-dist");
     common::copy_tree(&tree.root, &pristine);
-    let restore = || {
-        std::fs::remove_dir_all(&tree.root).unwrap();
-        common::copy_tree(&pristine, &tree.root);
-    };
     let trace = pristine.with_extension("trace");
     let out = traced(&tree, &with_dist_args(&["dist"], &dist), &trace, None);
     assert_success(&out, "dist under strace");
-    let renames =
-        std::fs::read_to_string(&trace).unwrap().lines().filter(|l| l.contains(") = ")).count();
-    assert!(renames >= 10, "a dist commits its state by renames: {renames} seen");
+    let count = renames(&trace).len();
+    assert!(count >= 10, "a dist commits its state by renames: {count} seen");
 
-    for n in 1..=renames {
-        restore();
+    for n in 1..=count {
+        restore(&tree, &pristine);
         let out = traced(&tree, &with_dist_args(&["dist"], &dist), &trace, Some(n));
-        let killed_at = std::fs::read_to_string(&trace).unwrap();
-        let killed_at = killed_at.lines().rfind(|l| l.starts_with("rename"));
-        let killed_at = killed_at.unwrap_or_default().to_string();
+        let killed_at = renames(&trace).pop().unwrap_or_default();
         assert!(!out.status.success(), "rename {n} ({killed_at}): the dist was not killed");
         let before = tree.records().len();
         let out = tree.opt_dist(&with_dist_args(&["all"], &dist));
@@ -516,12 +521,7 @@ fn a_stage_killed_right_after_a_move_resumes_and_keeps_what_it_moved() {
     let args = ["llvm-bolt", "--keep-raw"];
     let trace = pristine.with_extension("trace");
     assert_success(&traced(&tree, &args, &trace, None), "llvm-bolt under strace");
-    let renames: Vec<String> = std::fs::read_to_string(&trace)
-        .unwrap()
-        .lines()
-        .filter(|l| l.starts_with("rename"))
-        .map(String::from)
-        .collect();
+    let renames = renames(&trace);
     let nth = |target: &Path| {
         let to = format!(", \"{}\")", target.display());
         1 + renames
@@ -532,8 +532,7 @@ fn a_stage_killed_right_after_a_move_resumes_and_keeps_what_it_moved() {
     for (what, moved) in [("profile", stage_dir.join(&profile)), ("raw profiles", kept.clone())] {
         // Killed as it records the move in its journal: the move is made, not recorded.
         let kill_at = nth(&moved) + 1;
-        std::fs::remove_dir_all(&tree.root).unwrap();
-        common::copy_tree(&pristine, &tree.root);
+        restore(&tree, &pristine);
         let out = traced(&tree, &args, &trace, Some(kill_at));
         assert!(!out.status.success(), "{what}: llvm-bolt was not killed at rename {kill_at}");
         let out = tree.opt_dist(&args);
