@@ -405,7 +405,7 @@ impl<'a> Simulation<'a> {
 }
 
 /// Puts in front of each plan the repairs the build dir needs by then, the plans before it
-/// having run, the build dir being `on_disk` (see [`super::backup::settled_state`]).
+/// having run, the build dir being `on_disk` (see `settled_state` in backup.rs).
 pub fn prepare(
     ctx: &Ctx,
     plans: &mut [StagePlan],

@@ -1,4 +1,4 @@
-//! The packaged toolchain's check ([`super::plan::Effect::CheckPackagedToolchain`]): the host's
+//! The packaged toolchain's check (the effect `CheckPackagedToolchain`): the host's
 //! rustc tarball unpacked, nothing in it instrumented, each BOLT-optimized library byte for
 //! byte the sysroot's.
 //!

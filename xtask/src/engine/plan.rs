@@ -164,7 +164,7 @@ pub struct Step {
     /// raw-profile directory before it. Nor may dist's package check, which would find the
     /// same packages again: its stage starts over (its BOLT steps have nothing to do).
     pub resumable: bool,
-    /// What this step does to the compiler or LLVM in the build dir ([`super::build_state`]).
+    /// What this step does to the compiler or LLVM in the build dir (see build_state.rs).
     pub changes: Vec<BuildChange>,
     /// When this holds, the step has nothing to do (dist's BOLT on a library already optimized
     /// with this very profile).
@@ -254,7 +254,7 @@ impl Step {
     }
 
     /// Declares what the step leaves in the build dir by rewriting a library in place, backed
-    /// up first ([`super::backup`]).
+    /// up first (see backup.rs).
     pub fn changing_in_place(self, part: Part, to: Built) -> Step {
         self.change(part, to, false, true)
     }
@@ -385,7 +385,7 @@ pub enum FitBy {
 }
 
 /// What the runner does, one thing at a time. Each effect carries everything it needs, so the
-/// same value runs ([`super::effects`]), prints ([`Effect::shell`]) and is fingerprinted.
+/// same value runs (effects.rs), prints ([`Effect::shell`]) and is fingerprinted.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Effect {
@@ -439,7 +439,7 @@ pub enum Effect {
     Validate { profile: PathBuf, check: ProfileCheck },
     /// BOLT cannot process its own output.
     NotBoltOutput { library: OneFile, rebuild_hint: String },
-    /// Backs the library up before it is rewritten in place ([`super::backup`]).
+    /// Backs the library up before it is rewritten in place (see backup.rs).
     BackUp { library: OneFile, backup: PathBuf, part: Part },
     /// Copies `with` over the library (in place: the same inode) when the free space allows,
     /// and checks that it is BOLT's (`instrumented` or optimized) output, whole.

@@ -1,8 +1,8 @@
 //! The xtask's modules depend on each other one way: `cli` on `commands` on `stages` on
 //! `engine` on `tools` on `util` (docs/contributing.md), and no modules form a cycle. This reads
 //! every reference between the xtask's modules (`use crate::…`, `use super::…`, and `crate::…` or
-//! `super::…` paths written inline; unit-test modules aside) and fails on one that points up a
-//! layer or closes a cycle.
+//! `super::…` paths written inline or linked from doc comments; unit-test modules aside) and
+//! fails on one that points up a layer or closes a cycle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -26,8 +26,8 @@ fn layer(module: &str) -> usize {
     LAYERS.iter().position(|l| *l == top).unwrap_or(LAYERS.len())
 }
 
-/// Source without comments, string literals (which may hold `crate::` as text) and
-/// `#[cfg(test)]` modules (whose `super::` is the file's own module).
+/// Source without comments (but with their intra-doc links), string literals (which may hold
+/// `crate::` as text) and `#[cfg(test)]` modules (whose `super::` is the file's own module).
 fn code_only(source: &str) -> String {
     let source = match source.find("#[cfg(test)]\nmod tests") {
         Some(at) => &source[..at],
@@ -37,13 +37,13 @@ fn code_only(source: &str) -> String {
     let mut chars = source.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
+            // A comment is dropped, but its intra-doc links stay: a reader follows them too.
             '/' if chars.peek() == Some(&'/') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        out.push('\n');
-                        break;
-                    }
+                let comment: String = chars.by_ref().take_while(|c| *c != '\n').collect();
+                for link in comment.split("[`").skip(1).filter_map(|l| l.split_once("`]")) {
+                    out.push_str(&format!(" {};", link.0));
                 }
+                out.push('\n');
             }
             '"' => {
                 let mut escaped = false;
@@ -249,8 +249,8 @@ fn every_reference_points_down_the_layers_and_none_closes_a_cycle() {
 fn the_reader_finds_every_kind_of_reference() {
     let code = code_only(
         "use super::{backup, plan::{Step, Effect as E}};\nuse crate::util::fs;\n\
-         // use crate::cli;\nfn f() { let x = \"crate::commands\"; crate::tools::llvm::f(); \
-         super::super::stages::rebuild(); }",
+         // use crate::cli;\n/// Runs ([`super::effects`]).\nfn f() { let x = \"crate::commands\"; \
+         crate::tools::llvm::f(); super::super::stages::rebuild(); }",
     );
     let found = references(&code);
     assert_eq!(
@@ -260,6 +260,7 @@ fn the_reader_finds_every_kind_of_reference() {
             "super::plan::Step",
             "super::plan::Effect",
             "crate::util::fs",
+            "super::effects",
             "crate::tools::llvm::f",
             "super::super::stages::rebuild",
         ]
