@@ -24,11 +24,11 @@ use super::untrusted::{not_a_plain_name, Dir, Source, MAX_MANIFEST_BYTES};
 use crate::engine::context::Ctx;
 use crate::engine::lock;
 use crate::engine::manifest::{
-    FileRecord, ImportRecord, Manifest, FAILED_FILE, JOURNAL_FILE, MANIFEST_FILE,
+    FileRecord, ImportRecord, Manifest, DIST_FILE_KIND, FAILED_FILE, JOURNAL_FILE, MANIFEST_FILE,
 };
 use crate::engine::plan::StagePlan;
 use crate::engine::state::{self, State};
-use crate::stages::StageId;
+use crate::stages::{test, StageId};
 use crate::tools::llvm::{self, Contents};
 use crate::tools::profiles::{Format, Language, Profile, Row};
 use crate::util::fs::{self as fsutil, file_name, human_bytes};
@@ -279,8 +279,8 @@ fn check_outputs(ctx: &Ctx, shown: &Path, manifest: &Manifest, plan: &StagePlan)
             );
         }
         let maker = match kind.as_str() {
-            "dist-file" => Some(StageId::Dist.name()),
-            "test-bootstrap-config" => Some(StageId::Test.name()),
+            DIST_FILE_KIND => Some(StageId::Dist.name()),
+            test::CONFIG_KIND => Some(StageId::Test.name()),
             kind => Profile::from_kind(kind).map(|p| p.row().stage),
         };
         if !kinds.insert(kind.as_str()) {

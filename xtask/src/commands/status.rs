@@ -7,6 +7,7 @@ use serde_json::json;
 use super::run::planned_repairs;
 use crate::engine::context::Ctx;
 use crate::engine::lock;
+use crate::engine::manifest::DIST_FILE_KIND;
 use crate::engine::state::{self, State};
 use crate::stages::StageId;
 use crate::util::fs::human_bytes;
@@ -78,7 +79,7 @@ pub fn status(ctx: &Ctx, json: bool) -> Result<()> {
                 let profiles: Vec<String> = manifest
                     .outputs
                     .iter()
-                    .filter(|o| o.kind != "dist-file")
+                    .filter(|o| o.kind != DIST_FILE_KIND)
                     .map(|o| format!("{} ({})", o.name, human_bytes(o.size)))
                     .collect();
                 let dist_files = manifest.outputs.len() - profiles.len();

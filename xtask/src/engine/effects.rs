@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use super::backup;
 use super::build_state::{BuildState, Recorded};
-use super::manifest::{CommandRecord, FileRecord, RawProfilesRecord, Record};
+use super::manifest::{CommandRecord, FileRecord, RawProfilesRecord, Record, DIST_FILE_KIND};
 use super::plan::{Done, Effect, FitBy, PackageCheck, ProfileCheck};
 use super::report;
 use crate::tools::fit;
@@ -420,7 +420,7 @@ impl Exec<'_> {
                 eprintln!("    {} is an earlier dist's: not recorded", file_name(&file));
                 continue;
             }
-            let output = FileRecord::of("dist-file", &file)?;
+            let output = FileRecord::of(DIST_FILE_KIND, &file)?;
             eprintln!("    {} ({})", output.name, human_bytes(output.size));
             self.record.found_outputs.push(output);
             found += 1;

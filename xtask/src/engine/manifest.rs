@@ -25,6 +25,9 @@ pub const FAILED_FILE: &str = "failed.json";
 pub const JOURNAL_FILE: &str = "journal.json";
 /// Left, empty, by a run that failed and could not write `failed.json` (a full disk).
 pub const UNRECORDED_FILE: &str = "failed.unrecorded";
+/// The kind of output a file dist made is recorded as: it stays in `<build-dir>/dist`, and its
+/// size (gigabytes in all) stands for its content.
+pub const DIST_FILE_KIND: &str = "dist-file";
 /// 2: `fingerprint` added (the stage's plan by content, for staleness).
 /// 3: `steps` (every step's duration) and `disk` (what the stage did to the disk) added.
 /// 4: `fit` (how much of each profile the binaries built with it hold) added.

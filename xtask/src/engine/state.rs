@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 
 use super::context::{Ctx, Options};
 use super::lock::Holder;
-use super::manifest::{Failure, Journal, Manifest, UNRECORDED_FILE};
+use super::manifest::{Failure, Journal, Manifest, DIST_FILE_KIND, UNRECORDED_FILE};
 use super::plan::{Effect, Part, StagePlan};
 use crate::tools::llvm::{llvm_major, llvm_tool_version};
 use crate::util::fs::{self, file_name, human_bytes};
@@ -185,11 +185,11 @@ fn stale_reasons(ctx: &Ctx, plan: &StagePlan, manifest: &Manifest) -> Vec<String
 fn outputs_intact(ctx: &Ctx, plan: &StagePlan, manifest: &Manifest, reasons: &mut Vec<String>) {
     for output in &manifest.outputs {
         let path = match output.kind.as_str() {
-            "dist-file" => ctx.tree.build_dir.join("dist").join(&output.name),
+            DIST_FILE_KIND => ctx.tree.build_dir.join("dist").join(&output.name),
             _ => plan.dir.join(&output.name),
         };
         let intact = match output.kind.as_str() {
-            "dist-file" => std::fs::metadata(&path).is_ok_and(|m| m.len() == output.size),
+            DIST_FILE_KIND => std::fs::metadata(&path).is_ok_and(|m| m.len() == output.size),
             _ => fs::sha256_remembered(&path).as_deref() == Some(output.sha256.as_str()),
         };
         if !intact {

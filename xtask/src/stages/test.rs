@@ -31,6 +31,9 @@ pub const STAGE: StageDef = StageDef {
     plan,
 };
 
+/// The kind of output the test configuration is recorded as.
+pub const CONFIG_KIND: &str = "test-bootstrap-config";
+
 /// The suites upstream runs on the dist toolchain (opt-dist's list at 1.95.0).
 pub const SUITES: &[&str] = &[
     "tests/assembly-llvm",
@@ -128,11 +131,7 @@ fn plan(ctx: &Ctx) -> Result<StagePlan> {
         ),
     ];
     Ok(StagePlan {
-        outputs: vec![Artifact {
-            kind: "test-bootstrap-config",
-            path: config,
-            made_by: STAGE.name,
-        }],
+        outputs: vec![Artifact { kind: CONFIG_KIND, path: config, made_by: STAGE.name }],
         ..StagePlan::new(&STAGE, ctx, steps)
     })
 }
