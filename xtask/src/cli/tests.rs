@@ -22,6 +22,14 @@ fn parse_str(line: &str) -> Result<Parsed, UsageError> {
     parse(line.split_whitespace().map(OsString::from).collect())
 }
 
+/// What the parser says when it refuses `line`.
+fn refusal(line: &str) -> String {
+    match parse_str(line) {
+        Err(err) => err.message,
+        Ok(_) => panic!("`{line}` should be refused"),
+    }
+}
+
 #[test]
 fn the_raw_cap_takes_a_size_and_refuses_what_is_not_one() {
     let Ok(Parsed::Run(inv)) = parse_str("opt-dist rustc-pgo --raw-cap 512M") else {
@@ -142,19 +150,15 @@ fn equals_sign_repeats_and_empty_values_are_named() {
         panic!("--use-bolt=false should parse")
     };
     assert_eq!(inv.options.use_bolt, Some(false));
-    let message = |line: &str| match parse_str(line) {
-        Err(err) => err.message,
-        Ok(_) => panic!("`{line}` should be refused"),
-    };
     assert_eq!(
-        message("opt-dist rustc-pgo --use-bolt true --use-bolt false"),
+        refusal("opt-dist rustc-pgo --use-bolt true --use-bolt false"),
         "`--use-bolt` is given 2 times; give it once"
     );
     assert_eq!(
-        message("opt-dist rustc-pgo --keep-raw=yes"),
+        refusal("opt-dist rustc-pgo --keep-raw=yes"),
         "`--keep-raw` is a flag and takes no value (`--keep-raw=yes`)"
     );
-    assert_eq!(message("opt-dist doctor --format json"), "`--format` is not an option of `doctor`");
+    assert_eq!(refusal("opt-dist doctor --format json"), "`--format` is not an option of `doctor`");
     let empty = parse(vec!["opt-dist".into(), "--build-dir".into(), "".into()]);
     assert!(
         matches!(&empty, Err(e) if e.message == "`--build-dir` needs a value, not an empty string"),
@@ -223,42 +227,38 @@ fn reference_lists_every_option_of_every_command() {
 
 #[test]
 fn enum_values_are_named_as_the_help_names_them() {
-    let message = |line: &str| match parse_str(line) {
-        Err(err) => err.message,
-        Ok(_) => panic!("`{line}` should be refused"),
-    };
     assert_eq!(
-        message("opt-dist plan --format yaml"),
+        refusal("opt-dist plan --format yaml"),
         "`--format` takes text or sh or json, not `yaml`"
     );
     assert_eq!(
-        message("opt-dist --interface new rustc-pgo"),
+        refusal("opt-dist --interface new rustc-pgo"),
         "`--interface` takes legacy or pgo-table, not `new`"
     );
     assert_eq!(
-        message("opt-dist all --from rustc"),
+        refusal("opt-dist all --from rustc"),
         "`--from` takes one of rustc-pgo, llvm-pgo, llvm-bolt, rustc-bolt, dist, test, \
          not `rustc`"
     );
     assert_eq!(
-        message("opt-dist plan rustc"),
+        refusal("opt-dist plan rustc"),
         "unknown stage `rustc`: all or one of rustc-pgo, llvm-pgo, llvm-bolt, rustc-bolt, \
          dist, test"
     );
     assert_eq!(
-        message("opt-dist rustc-pgo --training-jobs 0"),
+        refusal("opt-dist rustc-pgo --training-jobs 0"),
         "`--training-jobs` takes a number of at least 1, not `0`"
     );
-    assert_eq!(message("opt-dist plan --frob"), "unknown option `--frob` for `plan`");
-    assert_eq!(message("opt-dist export"), "missing <DIR>");
-    assert_eq!(message("opt-dist doctor x"), "unexpected argument `x` for `doctor`");
-    assert_eq!(message("opt-dist clean a b"), "unexpected argument `b` for `clean`");
+    assert_eq!(refusal("opt-dist plan --frob"), "unknown option `--frob` for `plan`");
+    assert_eq!(refusal("opt-dist export"), "missing <DIR>");
+    assert_eq!(refusal("opt-dist doctor x"), "unexpected argument `x` for `doctor`");
+    assert_eq!(refusal("opt-dist clean a b"), "unexpected argument `b` for `clean`");
     assert_eq!(
-        message("opt-dist --keep-raw rustc-pgo"),
+        refusal("opt-dist --keep-raw rustc-pgo"),
         "`--keep-raw` is not an option of `opt-dist`"
     );
     assert_eq!(
-        message("opt-dist --wait=1 all"),
+        refusal("opt-dist --wait=1 all"),
         "`--wait` is a flag and takes no value (`--wait=1`)"
     );
     let Ok(Parsed::Run(inv)) = parse_str("opt-dist export out --stage=dist --stage llvm-pgo")
